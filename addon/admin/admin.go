@@ -1,0 +1,172 @@
+// Package admin serves the admin listener: health, the vendor inventory and kill switches, and
+// the status page shown through Home Assistant ingress. It never runs on the partner port.
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/pipeline"
+)
+
+// IngressAddr is the only address the Supervisor's ingress proxy connects from.
+var IngressAddr = netip.MustParseAddr("172.30.32.2")
+
+// Config holds the admin handler's dependencies.
+type Config struct {
+	Vendors  pipeline.Vendors
+	Switches *killswitch.Switches
+	// IngressOnly accepts requests only from the ingress proxy and loopback (app mode).
+	IngressOnly     bool
+	Log             zerolog.Logger
+	Version         string
+	BrokerConnected func() bool
+}
+
+// Admin is the admin listener's handler.
+type Admin struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New returns the admin handler.
+func New(cfg Config) *Admin {
+	a := &Admin{cfg: cfg, mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /api/vendors", a.listVendors)
+	a.mux.HandleFunc("GET /api/vendors/{name}", a.getVendor)
+	a.mux.HandleFunc("POST /api/vendors/{name}/{action}", a.switchVendor)
+	return a
+}
+
+// Handle adds a route, for parts wired in by the caller (metrics, status page).
+func (a *Admin) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+
+// NewServer wraps the handler in a server with timeouts.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 32 << 10}
+}
+
+// ServeHTTP refuses sources other than ingress and loopback in app mode, then routes.
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.IngressOnly && !Allowed(r.RemoteAddr) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "only Home Assistant ingress may use this listener"})
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	a.mux.ServeHTTP(w, r)
+}
+
+// Allowed reports whether a remote address is the ingress proxy or loopback.
+func Allowed(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip == IngressAddr || ip.IsLoopback()
+}
+
+func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
+	ok := a.cfg.BrokerConnected == nil || a.cfg.BrokerConnected()
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ok": ok, "version": a.cfg.Version})
+}
+
+// VendorInfo is the inventory entry of a vendor. It never holds a secret.
+type VendorInfo struct {
+	Name    string           `json:"name"`
+	Title   string           `json:"title"`
+	Owner   string           `json:"owner"`
+	Contact string           `json:"contact"`
+	Risk    string           `json:"risk"`
+	Scheme  string           `json:"auth_scheme"`
+	State   killswitch.State `json:"state"`
+}
+
+func (a *Admin) info(name string) (VendorInfo, bool) {
+	v, ok := a.cfg.Vendors[name]
+	if !ok {
+		return VendorInfo{}, false
+	}
+	st, _ := a.cfg.Switches.Get(name)
+	p := v.Policy
+	return VendorInfo{Name: name, Title: p.Title, Owner: p.Owner, Contact: p.Contact, Risk: p.Risk,
+		Scheme: p.Auth.Scheme, State: st}, true
+}
+
+func (a *Admin) listVendors(w http.ResponseWriter, _ *http.Request) {
+	out := []VendorInfo{}
+	for _, name := range a.cfg.Switches.Vendors() {
+		if vi, ok := a.info(name); ok {
+			out = append(out, vi)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Admin) getVendor(w http.ResponseWriter, r *http.Request) {
+	vi, ok := a.info(r.PathValue("name"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
+		return
+	}
+	writeJSON(w, http.StatusOK, vi)
+}
+
+func (a *Admin) switchVendor(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := a.cfg.Vendors[name]; !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
+		return
+	}
+	var err error
+	switch action := r.PathValue("action"); action {
+	case "disable":
+		err = a.cfg.Switches.Disable(name, killswitch.ByAPI, "disabled through the admin API")
+	case "enable":
+		err = a.cfg.Switches.Enable(name, killswitch.ByAPI)
+	case "lift":
+		err = a.cfg.Switches.Lift(name, killswitch.ByAPI)
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown action: use disable, enable or lift"})
+		return
+	}
+	switch {
+	case errors.Is(err, killswitch.ErrQuarantined), errors.Is(err, killswitch.ErrNoSecret):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		return
+	case err != nil:
+		a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("kill switch")
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not change state"})
+		return
+	}
+	a.cfg.Log.Info().Str("vendor", name).Str("action", strings.ToLower(r.PathValue("action"))).Msg("kill switch changed")
+	vi, _ := a.info(name)
+	writeJSON(w, http.StatusOK, vi)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

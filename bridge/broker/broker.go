@@ -1,0 +1,249 @@
+// Package broker runs the embedded MQTT broker (mochi) with Hookbridge's own authentication and
+// ACL, its durable storage hook, and a publisher that stamps every message with its event.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/rs/zerolog"
+
+	"github.com/hookbridge/hookbridge/bridge/publish"
+	"github.com/hookbridge/hookbridge/bridge/store"
+)
+
+// Options configure the broker.
+type Options struct {
+	// Addr is the TCP listen address, such as ":1883" or "127.0.0.1:0".
+	Addr     string
+	Accounts []Account
+	// Store, when set, makes sessions, subscriptions, retained and queued messages durable, and
+	// ties each event's broker records to its replay record.
+	Store *store.Store
+	Log   zerolog.Logger
+	// MaxClients bounds connected clients; MaxPacketSize bounds an inbound packet in bytes.
+	MaxClients    int64
+	MaxPacketSize uint32
+	// MaxInflight bounds QoS 1/2 messages queued for one session (online or offline); past it
+	// messages to that session are dropped and counted.
+	MaxInflight uint16
+	// SessionExpiry bounds how long an offline persistent session is kept.
+	SessionExpiry time.Duration
+}
+
+// Broker is the embedded broker.
+type Broker struct {
+	srv      *mqtt.Server
+	pub      *mqtt.Client
+	hook     *store.Hook
+	store    *store.Store
+	listener net.Listener
+	log      zerolog.Logger
+	dropped  atomic.Int64
+}
+
+// New builds a broker; Start opens its listener.
+func New(opts Options) (*Broker, error) {
+	if opts.MaxClients == 0 {
+		opts.MaxClients = 4096
+	}
+	if opts.MaxPacketSize == 0 {
+		opts.MaxPacketSize = 256 << 10
+	}
+	if opts.MaxInflight == 0 {
+		opts.MaxInflight = 8192
+	}
+	if opts.SessionExpiry == 0 {
+		opts.SessionExpiry = 7 * 24 * time.Hour
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClients = opts.MaxClients
+	caps.MaximumPacketSize = opts.MaxPacketSize
+	caps.MaximumInflight = opts.MaxInflight
+	caps.MaximumClientWritesPending = int32(opts.MaxInflight) + 1024
+	caps.MaximumSessionExpiryInterval = uint32(opts.SessionExpiry / time.Second)
+	// Zero keeps retained state messages (a lock's last state) and queued messages until they are
+	// replaced, delivered or their session expires, instead of mochi's default 24 hours.
+	caps.MaximumMessageExpiryInterval = 0
+	caps.Compatibilities.ObscureNotAuthorized = false
+	srv := mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		InlineClient:           true,
+		Logger:                 NewSlog(mochiLogger(opts.Log)),
+		SysTopicResendInterval: 60,
+	})
+	b := &Broker{srv: srv, log: opts.Log, store: opts.Store}
+	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
+	b.pub.Properties.ProtocolVersion = 5
+
+	if err := srv.AddHook(newAuthHook(opts.Accounts), nil); err != nil {
+		return nil, err
+	}
+	if err := srv.AddHook(&dropHook{b: b}, nil); err != nil {
+		return nil, err
+	}
+	if opts.Store != nil {
+		b.hook = opts.Store.Hook()
+		if err := srv.AddHook(b.hook, nil); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// mochiLogger returns the broker library's logger: warnings and up, unless debugging, since it logs
+// every hook and listener start at info.
+func mochiLogger(log zerolog.Logger) zerolog.Logger {
+	l := log.With().Str("component", "mqtt").Logger()
+	if log.GetLevel() > zerolog.DebugLevel {
+		l = l.Level(max(log.GetLevel(), zerolog.WarnLevel))
+	}
+	return l
+}
+
+// Start listens on the configured address and restores stored state.
+func (b *Broker) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("mqtt listen %s: %w", addr, err)
+	}
+	b.listener = ln
+	if err := b.srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := b.srv.Serve(); err != nil {
+		ln.Close()
+		return fmt.Errorf("mqtt serve: %w", err)
+	}
+	return nil
+}
+
+// Addr returns the listener's address.
+func (b *Broker) Addr() string {
+	if b.listener == nil {
+		return ""
+	}
+	return b.listener.Addr().String()
+}
+
+// Close disconnects clients and stops the broker. Persistent sessions stay stored.
+func (b *Broker) Close() error {
+	return b.srv.Close()
+}
+
+// Server returns the mochi server, for inline subscriptions.
+func (b *Broker) Server() *mqtt.Server { return b.srv }
+
+// ErrPublish wraps a failure to hand a message to the broker.
+var ErrPublish = errors.New("publish to embedded broker")
+
+// Publish hands an event's messages to the broker, each carrying the event token in the MQTT 5 user
+// property "event". When the broker is durable, seen (the event's replay record) is written in the
+// same transaction as the messages queued for persistent sessions, and subscribers receive the
+// messages only after that transaction is on disk.
+//
+// The states a crash can leave, and why each is right:
+//   - before the transaction: nothing of the event is on disk and no subscriber has received it
+//     (delivery waits for the transaction); the vendor, with no 2xx, retries, and the retry is
+//     published once.
+//   - after the transaction: the replay record and the queued messages are on disk together; after
+//     a restart the messages are redelivered to their sessions (MQTT redelivery, DUP set), and the
+//     vendor's retry, if any, is answered "duplicate" and not published again.
+func (b *Broker) Publish(_ context.Context, ev *publish.Event) error {
+	token, msgs, seen := ev.Token, ev.Messages, ev.Seen
+	if b.hook != nil {
+		b.hook.Begin(token)
+	}
+	var err error
+	for _, m := range msgs {
+		pk := packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
+			TopicName:   m.Topic,
+			Payload:     m.Payload,
+			PacketID:    uint16(m.QoS),
+			Properties: packets.Properties{
+				User: []packets.UserProperty{{Key: store.EventProperty, Val: token}},
+			},
+		}
+		if e := b.srv.InjectPacket(b.pub, pk); e != nil {
+			err = fmt.Errorf("%w: %v", ErrPublish, e)
+			break
+		}
+	}
+	if err != nil {
+		seen = nil // a partly published event must not be marked seen
+	}
+	var cerr error
+	switch {
+	case b.hook != nil:
+		cerr = b.hook.Commit(token, seen...)
+	case b.store != nil && len(seen) > 0:
+		cerr = b.store.Write(seen...)
+	}
+	if err != nil {
+		return err
+	}
+	return cerr
+}
+
+// PublishPlain publishes one message that belongs to no event (discovery, alerts, state), not
+// waiting for storage.
+func (b *Broker) PublishPlain(topic string, payload []byte, retain bool, qos byte) error {
+	return b.srv.InjectPacket(b.pub, packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
+		TopicName:   topic,
+		Payload:     payload,
+		PacketID:    uint16(qos),
+	})
+}
+
+var _ publish.Publisher = (*Broker)(nil)
+
+// Stats are the broker's counters.
+type Stats struct {
+	Clients         int64
+	Subscriptions   int64
+	Inflight        int64
+	Retained        int64
+	Dropped         int64 // messages not queued for a session: full outbound queue or inflight quota
+	InflightDropped int64
+}
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() Stats {
+	i := b.srv.Info
+	return Stats{
+		Clients:         atomic.LoadInt64(&i.ClientsConnected),
+		Subscriptions:   atomic.LoadInt64(&i.Subscriptions),
+		Inflight:        atomic.LoadInt64(&i.Inflight),
+		Retained:        atomic.LoadInt64(&i.Retained),
+		Dropped:         b.dropped.Load(),
+		InflightDropped: atomic.LoadInt64(&i.InflightDropped),
+	}
+}
+
+// dropHook counts and logs messages mochi drops for a subscriber.
+type dropHook struct {
+	mqtt.HookBase
+	b *Broker
+}
+
+func (h *dropHook) ID() string { return "hookbridge-drops" }
+
+func (h *dropHook) Provides(b byte) bool { return b == mqtt.OnPublishDropped }
+
+func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	n := h.b.dropped.Add(1)
+	if n == 1 || n%1000 == 0 {
+		h.b.log.Warn().Str("component", "mqtt").Str("client", cl.ID).Int64("dropped_total", n).
+			Msg("message dropped: the client's outbound queue is full")
+	}
+}

@@ -1,0 +1,371 @@
+// Package receiver is the partner-facing HTTP listener. It serves only POST /hooks/{vendor}, runs
+// the cheap refusals first (method, vendor, kill switch, source, rate, content type, size), hands
+// the rest to the pipeline, and translates the outcome into the status table of DESIGN.md.
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/payload"
+	"github.com/hookbridge/hookbridge/bridge/pipeline"
+	"github.com/hookbridge/hookbridge/bridge/publish"
+	"github.com/hookbridge/hookbridge/bridge/ratelimit"
+	"github.com/hookbridge/hookbridge/bridge/schema"
+	"github.com/hookbridge/hookbridge/bridge/verify"
+)
+
+// Refusals decided before the pipeline runs.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrMethod         = errors.New("method not allowed")
+	ErrUnknownVendor  = errors.New("unknown vendor")
+	ErrDisabled       = errors.New("vendor disabled")
+	ErrSourceDenied   = errors.New("source address not allowed")
+	ErrRateLimited    = errors.New("rate limited")
+	ErrContentType    = errors.New("content type must be application/json")
+	ErrTooLarge       = errors.New("body too large")
+	ErrBadBody        = errors.New("could not read body")
+	ErrShuttingDown   = errors.New("shutting down")
+	errVendorRate     = errors.New("vendor rate")
+	errSourceRate     = errors.New("source rate")
+	disabledRetryWait = 2 * time.Minute
+)
+
+// retryError carries a Retry-After wait with its cause.
+type retryError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// Outcome describes one handled request, for logs, metrics, audit and anomaly detection. Every
+// string in it comes from configuration or a fixed set, never from the request.
+type Outcome struct {
+	Vendor        string // "" when the vendor is not configured
+	Token         string // pseudonymized event id, "" before it is known
+	Status        int
+	Reason        string // a fixed word: accepted, duplicate, bad_signature, ...
+	Topics        []string
+	Skipped       int // routes that matched but published nothing
+	Unrouted      bool
+	UnknownFields int
+	Received      time.Time
+	Latency       time.Duration
+}
+
+// Observer receives each outcome after the response is written.
+type Observer interface {
+	Observe(o *Outcome)
+}
+
+// Config holds the receiver's dependencies.
+type Config struct {
+	Vendors        pipeline.Vendors
+	Switches       *killswitch.Switches
+	Pipeline       *pipeline.Pipeline
+	MaxBody        int64
+	TrustedProxies []netip.Prefix
+	Sources        *ratelimit.Sources
+	Observers      []Observer
+	Log            zerolog.Logger
+}
+
+// Receiver is the partner listener's handler.
+type Receiver struct {
+	cfg      Config
+	draining atomic.Bool
+	bufs     sync.Pool
+	now      func() time.Time
+}
+
+var _ http.Handler = (*Receiver)(nil)
+
+// New returns a Receiver.
+func New(cfg Config) *Receiver {
+	return &Receiver{cfg: cfg, now: time.Now, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+}
+
+// Drain makes new requests answer 503 while the ones in flight finish.
+func (rc *Receiver) Drain() { rc.draining.Store(true) }
+
+// NewServer wraps a handler in an http.Server whose timeouts keep a slow client from holding a
+// connection.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      20 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          nil,
+	}
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ServeHTTP handles one request.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := rc.now()
+	out := &Outcome{Received: start}
+	err := rc.handle(w, r, out)
+	rc.respond(w, out, err)
+	out.Latency = rc.now().Sub(start)
+	rc.log(out, err)
+	for _, o := range rc.cfg.Observers {
+		o.Observe(out)
+	}
+}
+
+// handle runs the checks in the contract's order and then the pipeline.
+func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome) error {
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/hooks/")
+	if !ok {
+		return ErrNotFound
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return ErrMethod
+	}
+	if rc.draining.Load() {
+		return &retryError{err: ErrShuttingDown, wait: 5 * time.Second}
+	}
+	if !slugRE.MatchString(rest) {
+		return ErrUnknownVendor
+	}
+	v, ok := rc.cfg.Vendors[rest]
+	if !ok {
+		return ErrUnknownVendor
+	}
+	out.Vendor = v.Name
+	if !rc.cfg.Switches.Open(v.Name) {
+		return &retryError{err: ErrDisabled, wait: disabledRetryWait}
+	}
+	src := rc.source(r)
+	if !v.AllowsSource(src) {
+		return ErrSourceDenied
+	}
+	now := rc.now()
+	if ok, wait := ratelimit.Allow(v.Limiter, now); !ok {
+		return &retryError{err: errors.Join(ErrRateLimited, errVendorRate), wait: wait}
+	}
+	if ok, wait := rc.cfg.Sources.Allow(src, now); !ok {
+		return &retryError{err: errors.Join(ErrRateLimited, errSourceRate), wait: wait}
+	}
+	if !jsonContentType(r.Header.Values("Content-Type")) {
+		return ErrContentType
+	}
+	if r.ContentLength > rc.cfg.MaxBody {
+		return ErrTooLarge
+	}
+	buf := rc.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			rc.bufs.Put(buf)
+		}
+	}()
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBody)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return ErrTooLarge
+		}
+		return ErrBadBody
+	}
+	ev := &pipeline.Event{Vendor: v, Header: r.Header, Body: buf.Bytes(), Received: now}
+	err := rc.cfg.Pipeline.Process(r.Context(), ev)
+	out.Token = ev.Token
+	out.UnknownFields = ev.UnknownFields
+	out.Skipped = len(ev.Routed.Skipped)
+	if err == nil {
+		out.Unrouted = ev.Routed.Matched == 0
+		for _, m := range ev.Routed.Messages {
+			out.Topics = append(out.Topics, m.Topic)
+		}
+	}
+	return err
+}
+
+func jsonContentType(values []string) bool {
+	if len(values) != 1 {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(values[0])
+	return err == nil && mt == "application/json"
+}
+
+// source returns the request's client address: the peer, or, when the peer is a trusted proxy, the
+// nearest address in X-Forwarded-For that is not one.
+func (rc *Receiver) source(r *http.Request) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	if !rc.trusted(peer) {
+		return peer
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	addr := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return addr // a malformed hop: trust nothing beyond it
+		}
+		addr = a.Unmap()
+		if !rc.trusted(addr) {
+			return addr
+		}
+	}
+	return addr
+}
+
+func (rc *Receiver) trusted(a netip.Addr) bool {
+	for _, p := range rc.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func peerAddr(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// Status maps an outcome's error to the HTTP status, the body and the reason word. It is the one
+// place where errors become statuses.
+func Status(err error) (status int, body map[string]string, reason string) {
+	var se *schema.Error
+	var ue *publish.UnavailableError
+	switch {
+	case err == nil:
+		return http.StatusAccepted, map[string]string{"status": "accepted"}, "accepted"
+	case errors.Is(err, pipeline.ErrDuplicate):
+		return http.StatusOK, map[string]string{"status": "duplicate"}, "duplicate"
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound, errBody("not found"), "not_found"
+	case errors.Is(err, ErrMethod):
+		return http.StatusMethodNotAllowed, errBody("method not allowed: use POST"), "method"
+	case errors.Is(err, ErrShuttingDown):
+		return http.StatusServiceUnavailable, errBody("shutting down; retry later"), "shutting_down"
+	case errors.Is(err, ErrUnknownVendor):
+		return http.StatusNotFound, errBody("unknown vendor"), "unknown_vendor"
+	case errors.Is(err, ErrDisabled):
+		return http.StatusServiceUnavailable, errBody("vendor disabled; retry later"), "disabled"
+	case errors.Is(err, ErrSourceDenied):
+		return http.StatusForbidden, errBody("source address not allowed"), "source_denied"
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests, errBody("rate limited; retry later"), "rate_limited"
+	case errors.Is(err, ErrContentType):
+		return http.StatusUnsupportedMediaType, errBody("content type must be application/json"), "content_type"
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, errBody("body too large"), "too_large"
+	case errors.Is(err, ErrBadBody):
+		return http.StatusBadRequest, errBody("could not read body"), "bad_body"
+	case errors.Is(err, pipeline.ErrNoVerifier):
+		return http.StatusServiceUnavailable, errBody("vendor not configured; retry later"), "no_secret"
+	case errors.Is(err, verify.ErrTimestamp):
+		return http.StatusUnauthorized, errBody("invalid signature or timestamp"), "bad_timestamp"
+	case errors.Is(err, verify.ErrBadSignature):
+		return http.StatusUnauthorized, errBody("invalid signature or timestamp"), "bad_signature"
+	case errors.Is(err, payload.ErrLimit):
+		return http.StatusBadRequest, errBody("JSON exceeds limits: " + err.Error()), "json_limits"
+	case errors.Is(err, payload.ErrSyntax):
+		return http.StatusBadRequest, errBody("invalid JSON: " + err.Error()), "bad_json"
+	case errors.Is(err, pipeline.ErrNoEventID):
+		return http.StatusBadRequest, errBody("no event id"), "no_event_id"
+	case errors.Is(err, pipeline.ErrBadEventID):
+		return http.StatusBadRequest, errBody(err.Error()), "bad_event_id"
+	case errors.As(err, &se):
+		return http.StatusUnprocessableEntity, map[string]string{
+			"error": "payload does not match the schema (" + se.Keyword + ")", "path": se.Pointer, "keyword": se.Keyword,
+		}, "schema"
+	case errors.As(err, &ue):
+		return http.StatusServiceUnavailable, errBody("broker unavailable; retry later"), "broker_unavailable"
+	}
+	return http.StatusInternalServerError, errBody("internal error"), "internal"
+}
+
+func errBody(msg string) map[string]string { return map[string]string{"error": msg} }
+
+func (rc *Receiver) respond(w http.ResponseWriter, out *Outcome, err error) {
+	status, body, reason := Status(err)
+	out.Status, out.Reason = status, reason
+	if status == http.StatusAccepted {
+		body["event"] = out.Token
+	}
+	var re *retryError
+	var ue *publish.UnavailableError
+	switch {
+	case errors.As(err, &re):
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(re.wait)))
+	case errors.As(err, &ue):
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(max(ue.RetryAfter, time.Second))))
+	case status == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "30")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(body)
+}
+
+func (rc *Receiver) log(out *Outcome, err error) {
+	ev := rc.cfg.Log.Info()
+	if out.Status >= 500 {
+		ev = rc.cfg.Log.Warn()
+	}
+	ev = ev.Str("component", "receiver").Str("vendor", out.Vendor).Int("status", out.Status).
+		Str("reason", out.Reason).Dur("latency", out.Latency)
+	if out.Token != "" {
+		ev = ev.Str("event", out.Token)
+	}
+	if len(out.Topics) > 0 {
+		ev = ev.Strs("topics", out.Topics)
+	}
+	if out.Skipped > 0 {
+		ev = ev.Int("routes_skipped", out.Skipped)
+	}
+	if err != nil && out.Status >= 400 {
+		ev = ev.Str("error", err.Error())
+	}
+	ev.Msg("webhook")
+}
+
+// Shutdown drains the receiver and waits for in-flight requests, up to ctx.
+func Shutdown(ctx context.Context, rc *Receiver, srv *http.Server) error {
+	rc.Drain()
+	return srv.Shutdown(ctx)
+}

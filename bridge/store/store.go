@@ -1,0 +1,394 @@
+// Package store keeps Hookbridge's durable state in one bbolt file: the replay records (which
+// events were already published), the embedded broker's sessions, subscriptions, retained and
+// inflight messages, the vendors' kill-switch state and the audit trail.
+//
+// Writes go through one group committer: whatever was queued while the previous transaction was
+// being fsynced is written by the next, so many concurrent events share one fsync. An event's
+// replay record and every broker record its publish produced commit in the same transaction, and
+// the broker holds the event's messages back from subscribers until that transaction is on disk
+// (see Hook). That is what makes a 2xx mean "kept" and a crash unable to publish twice.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.etcd.io/bbolt"
+)
+
+// Bucket names.
+var (
+	bucketSeen       = []byte("seen")      // event token -> unix nanos recorded
+	bucketSeenByTime = []byte("seen_time") // unix nanos (8 bytes BE) + token -> vendor
+	bucketClients    = []byte("mqtt_clients")
+	bucketSubs       = []byte("mqtt_subs")
+	bucketInflight   = []byte("mqtt_inflight")
+	bucketRetained   = []byte("mqtt_retained")
+	bucketState      = []byte("state") // vendor -> kill-switch state (JSON)
+	bucketAudit      = []byte("audit") // unix nanos (8 bytes BE) + seq (8 bytes BE) -> record (JSON)
+	allBuckets       = [][]byte{bucketSeen, bucketSeenByTime, bucketClients, bucketSubs, bucketInflight, bucketRetained, bucketState, bucketAudit}
+)
+
+// ErrClosed reports a write after Close.
+var ErrClosed = errors.New("store closed")
+
+// Op is one write of a transaction.
+type Op struct {
+	Bucket []byte
+	Key    []byte
+	Value  []byte // nil deletes the key
+	// Seq, when non-zero, makes the put conditional: it is skipped when the stored value carries a
+	// higher sequence number in its first 8 bytes. Retained messages use it so that two events'
+	// commits, which may finish in either order, leave the newer message stored.
+	Seq uint64
+}
+
+// Options configure a Store.
+type Options struct {
+	// MaxSeen caps the replay records; past it the oldest are purged early, with a warning.
+	MaxSeen int
+	// NoSync skips fsync: for benchmarks that measure its cost, never for real use.
+	NoSync bool
+	Log    zerolog.Logger
+}
+
+// Store is the durable state. Its methods are safe for concurrent use.
+type Store struct {
+	db   *bbolt.DB
+	log  zerolog.Logger
+	opts Options
+
+	mu      sync.Mutex // guards queue, waiters, closed and the Hook's pending groups
+	queue   []Op
+	waiters []chan error
+	closed  bool
+	wake    chan struct{} // has a value when queue is non-empty
+	done    chan struct{} // closed when the committer has stopped
+
+	seenCount atomic.Int64
+	commits   atomic.Int64 // transactions written
+	ops       atomic.Int64 // ops written
+	seq       atomic.Uint64
+
+	hook *Hook
+}
+
+// Open opens (creating if needed) the state file in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dir, "hookbridge.db")
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:        2 * time.Second,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		NoSync:         opts.NoSync,
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: in use by another process", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if opts.MaxSeen <= 0 {
+		opts.MaxSeen = 1_000_000
+	}
+	s := &Store{db: db, log: opts.Log, opts: opts, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		s.seenCount.Store(int64(tx.Bucket(bucketSeen).Stats().KeyN))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare %s: %w", path, err)
+	}
+	s.seq.Store(uint64(time.Now().UnixNano()))
+	s.hook = newHook(s)
+	go s.committer()
+	return s, nil
+}
+
+// Close writes what is queued and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.signal()
+	<-s.done
+	return s.db.Close()
+}
+
+// nextSeq returns a number larger than any returned before, in this run or an earlier one.
+func (s *Store) nextSeq() uint64 {
+	for {
+		old := s.seq.Load()
+		n := max(old+1, uint64(time.Now().UnixNano()))
+		if s.seq.CompareAndSwap(old, n) {
+			return n
+		}
+	}
+}
+
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueueLocked appends ops to the next transaction; s.mu must be held. The returned channel, when
+// wait is true, receives the transaction's outcome.
+func (s *Store) enqueueLocked(ops []Op, wait bool) chan error {
+	var ch chan error
+	if s.closed {
+		if wait {
+			ch = make(chan error, 1)
+			ch <- ErrClosed
+		}
+		return ch
+	}
+	s.queue = append(s.queue, ops...)
+	if wait {
+		ch = make(chan error, 1)
+		s.waiters = append(s.waiters, ch)
+	}
+	s.signal()
+	return ch
+}
+
+// Write queues ops for the next transaction and waits until it is on disk.
+func (s *Store) Write(ops ...Op) error {
+	s.mu.Lock()
+	ch := s.enqueueLocked(ops, true)
+	s.mu.Unlock()
+	return <-ch
+}
+
+// WriteAsync queues ops for the next transaction without waiting.
+func (s *Store) WriteAsync(ops ...Op) {
+	s.mu.Lock()
+	s.enqueueLocked(ops, false)
+	s.mu.Unlock()
+}
+
+// committer writes the queue in transactions until Close. While one transaction is being written,
+// the next one accumulates: that is the group commit.
+func (s *Store) committer() {
+	defer close(s.done)
+	for {
+		<-s.wake
+		for {
+			s.mu.Lock()
+			ops, waiters, closed := s.queue, s.waiters, s.closed
+			s.queue, s.waiters = nil, nil
+			s.mu.Unlock()
+			if len(ops) == 0 && len(waiters) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			err := s.apply(ops)
+			if err != nil {
+				s.log.Error().Err(err).Int("ops", len(ops)).Msg("state write failed")
+			}
+			for _, w := range waiters {
+				w <- err
+			}
+		}
+	}
+}
+
+func (s *Store) apply(ops []Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	var seenDelta int64
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		seenDelta = 0
+		for _, op := range ops {
+			if op.Bucket == nil {
+				continue // cancelled while staged
+			}
+			b := tx.Bucket(op.Bucket)
+			if op.Value == nil {
+				if err := b.Delete(op.Key); err != nil {
+					return err
+				}
+				continue
+			}
+			if op.Seq != 0 {
+				if old := b.Get(op.Key); len(old) >= 8 && binary.BigEndian.Uint64(old) > op.Seq {
+					continue
+				}
+			}
+			if string(op.Bucket) == string(bucketSeen) && b.Get(op.Key) == nil {
+				seenDelta++
+			}
+			if err := b.Put(op.Key, op.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.seenCount.Add(seenDelta)
+		s.commits.Add(1)
+		s.ops.Add(int64(len(ops)))
+	}
+	return err
+}
+
+// Stats are counters for metrics.
+type Stats struct {
+	Commits int64 // transactions written
+	Ops     int64 // writes in them
+	Seen    int64 // replay records held
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Ops: s.ops.Load(), Seen: s.seenCount.Load()}
+}
+
+// Seen reports whether an event token has a replay record.
+func (s *Store) Seen(token string) (bool, error) {
+	var found bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		found = tx.Bucket(bucketSeen).Get([]byte(token)) != nil
+		return nil
+	})
+	return found, err
+}
+
+// SeenOps returns the ops that record an event token as seen at a time.
+func SeenOps(vendor, token string, at time.Time) []Op {
+	ts := make([]byte, 8)
+	binary.BigEndian.PutUint64(ts, uint64(at.UnixNano()))
+	return []Op{
+		{Bucket: bucketSeen, Key: []byte(token), Value: ts},
+		{Bucket: bucketSeenByTime, Key: append(ts[:8:8], token...), Value: []byte(vendor)},
+	}
+}
+
+// PurgeSeen deletes replay records older than their vendor's cutoff (cutoff(vendor) is the oldest
+// time to keep), then, while more than MaxSeen remain, the oldest beyond the cap. latest is the
+// newest of all cutoffs: the scan stops there once the cap holds. It returns how many records it
+// deleted by age and by cap.
+func (s *Store) PurgeSeen(cutoff func(vendor string) time.Time, latest time.Time) (byAge, byCap int, err error) {
+	// Collect in a read transaction, then delete through the committer so that the deletes stay
+	// ordered with concurrent writes.
+	var ops []Op
+	over := int(s.seenCount.Load()) - s.opts.MaxSeen
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketSeenByTime).Cursor()
+		for k, v := c.First(); k != nil && len(k) > 8; k, v = c.Next() {
+			at := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+			switch {
+			case at.Before(cutoff(string(v))):
+				byAge++
+			case byAge+byCap < over:
+				byCap++
+			case !at.Before(latest):
+				return nil
+			default:
+				continue
+			}
+			ops = append(ops,
+				Op{Bucket: bucketSeenByTime, Key: append([]byte(nil), k...)},
+				Op{Bucket: bucketSeen, Key: append([]byte(nil), k[8:]...)})
+		}
+		return nil
+	})
+	if err != nil || len(ops) == 0 {
+		return byAge, byCap, err
+	}
+	if err := s.Write(ops...); err != nil {
+		return 0, 0, err
+	}
+	s.seenCount.Add(-int64(byAge + byCap))
+	if byCap > 0 {
+		s.log.Warn().Int("evicted", byCap).Int("cap", s.opts.MaxSeen).
+			Msg("replay store full: oldest replay records evicted before their retention ended; a vendor redelivering one of those events would have it published again")
+	}
+	return byAge, byCap, nil
+}
+
+// PutState records a vendor's state value.
+func (s *Store) PutState(vendor string, value []byte) error {
+	return s.Write(Op{Bucket: bucketState, Key: []byte(vendor), Value: value})
+}
+
+// States returns every recorded vendor state.
+func (s *Store) States() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AuditOp returns the op that appends an audit record at a time.
+func (s *Store) AuditOp(at time.Time, record []byte) Op {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, uint64(at.UnixNano()))
+	binary.BigEndian.PutUint64(k[8:], s.nextSeq())
+	return Op{Bucket: bucketAudit, Key: k, Value: record}
+}
+
+// Audit calls fn with each audit record at or after since, oldest first, until fn returns false.
+func (s *Store) Audit(since time.Time, fn func(at time.Time, record []byte) bool) error {
+	start := make([]byte, 8)
+	if !since.IsZero() && since.UnixNano() > 0 {
+		binary.BigEndian.PutUint64(start, uint64(since.UnixNano()))
+	}
+	return s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
+			if !fn(time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), v) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// PurgeAudit deletes audit records older than before; it returns how many.
+func (s *Store) PurgeAudit(before time.Time) (int, error) {
+	var ops []Op
+	end := uint64(max(before.UnixNano(), 0))
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) < end; k, _ = c.Next() {
+			ops = append(ops, Op{Bucket: bucketAudit, Key: append([]byte(nil), k...)})
+		}
+		return nil
+	})
+	if err != nil || len(ops) == 0 {
+		return 0, err
+	}
+	return len(ops), s.Write(ops...)
+}
+
+// Hook returns the broker storage hook bound to this store.
+func (s *Store) Hook() *Hook { return s.hook }

@@ -1,0 +1,79 @@
+// Command hookbridge receives signed vendor webhooks, checks, minimizes and pseudonymizes them, and
+// publishes them on MQTT topics that devices see only as far as their ACL permits.
+//
+//	hookbridge [serve] [flags]     run
+//	hookbridge check [flags]       validate options, policies and schemas
+//	hookbridge send VENDOR FILE    sign FILE with the vendor's secret and POST it
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage reports a command line that could not be understood; the message was already printed.
+var errUsage = errors.New("usage")
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serveCmd(ctx, args, stdout, stderr)
+	case "check":
+		err = checkCmd(args, stdout, stderr)
+	case "send":
+		err = sendCmd(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "hookbridge: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "hookbridge %s: %v\n", cmd, err)
+		return 1
+	}
+}
+
+const usage = `Usage:
+  hookbridge [serve] [flags]        run the bridge
+  hookbridge check [flags]          validate options, policies and schemas; exit non-zero on any problem
+  hookbridge send [flags] VENDOR FILE
+                                    sign FILE with VENDOR's secret and scheme, and POST it
+  hookbridge version                print the version
+
+Flags (serve, check, send):
+  --options FILE     options file (default /data/options.json if it exists, else ./data/options.json)
+  --data DIR         data directory (default /data if it exists, else ./data)
+  --policies DIR     extra vendor policies, over the built-in ones
+  --schemas DIR      extra vendor schemas, over the built-in ones
+  --http-addr ADDR   partner listener (default :8080)
+  --admin-addr ADDR  admin, ingress and metrics listener (default 127.0.0.1:8099; :8099 under the Supervisor)
+  --mqtt-addr ADDR   embedded MQTT broker (default :1883)
+`

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hookbridge/hookbridge/addon/admin"
+	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/broker"
+	"github.com/hookbridge/hookbridge/bridge/catalog"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/pipeline"
+	"github.com/hookbridge/hookbridge/bridge/pseudo"
+	"github.com/hookbridge/hookbridge/bridge/ratelimit"
+	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/store"
+)
+
+func serveCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fset, f := newFlagSet("serve", stderr)
+	if err := fset.Parse(args); err != nil {
+		return errUsage
+	}
+	if fset.NArg() > 0 {
+		fmt.Fprintf(stderr, "serve takes no arguments\n")
+		return errUsage
+	}
+	f.resolve()
+	cat, _, err := loadCatalog(f)
+	if err != nil {
+		return err
+	}
+	o, created, err := loadOptions(f, cat)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, o.LogLevel)
+	if created {
+		log.Info().Str("options", f.options).
+			Msg("first run: wrote an options file with fresh random vendor secrets and device passwords; read them there")
+	}
+	a, err := start(ctx, f, o, cat, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info().Msg("stopping: finishing requests in flight")
+	stopCtx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	return a.stop(stopCtx)
+}
+
+// app is a running Hookbridge.
+type app struct {
+	log      zerolog.Logger
+	opts     *options.Options
+	store    *store.Store
+	broker   *broker.Broker
+	switches *killswitch.Switches
+	vendors  pipeline.Vendors
+	recv     *receiver.Receiver
+	httpSrv  *http.Server
+	adminSrv *http.Server
+	httpLn   net.Listener
+	adminLn  net.Listener
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// start builds and starts every part. On error, what was started is stopped.
+func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catalog, log zerolog.Logger) (_ *app, err error) {
+	a := &app{log: log, opts: o, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.stop(context.Background())
+		}
+	}()
+	key, err := pseudo.LoadOrCreateKey(o.PseudonymKey, f.data)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pseudo.New(key)
+	if err != nil {
+		return nil, err
+	}
+	a.vendors, err = pipeline.CompileVendors(o, cat, ps)
+	if err != nil {
+		return nil, err
+	}
+	a.store, err = store.Open(f.data, store.Options{NoSync: f.noSync, Log: log.With().Str("component", "store").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	stored, err := a.store.States()
+	if err != nil {
+		return nil, err
+	}
+	optOn, canOn := map[string]bool{}, map[string]bool{}
+	for name, v := range a.vendors {
+		optOn[name], canOn[name] = v.Enabled, v.Verifier != nil
+	}
+	a.switches = killswitch.New(optOn, canOn, stored, a.store)
+
+	a.broker, err = broker.New(broker.Options{
+		Accounts:      accounts(o),
+		Store:         a.store,
+		Log:           log,
+		SessionExpiry: time.Duration(o.RetentionDays) * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.broker.Start(f.mqttAddr); err != nil {
+		return nil, err
+	}
+
+	var trusted []netip.Prefix
+	for _, s := range o.TrustedProxies {
+		p, _ := options.ParsePrefix(s)
+		trusted = append(trusted, p)
+	}
+	pl := pipeline.New(ps, a.store, a.broker)
+	a.recv = receiver.New(receiver.Config{
+		Vendors:        a.vendors,
+		Switches:       a.switches,
+		Pipeline:       pl,
+		MaxBody:        int64(o.MaxBodyKB) << 10,
+		TrustedProxies: trusted,
+		Sources:        ratelimit.NewSources(o.SourceRatePerMinute, 100_000),
+		Log:            log,
+	})
+	a.httpLn, err = net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", f.httpAddr, err)
+	}
+	a.httpSrv = receiver.NewServer(a.recv)
+	go a.serve(a.httpSrv, a.httpLn, "partner")
+
+	adm := admin.New(admin.Config{
+		Vendors:         a.vendors,
+		Switches:        a.switches,
+		IngressOnly:     f.underSupervisor,
+		Log:             log.With().Str("component", "admin").Logger(),
+		Version:         version,
+		BrokerConnected: func() bool { return true },
+	})
+	a.adminLn, err = net.Listen("tcp", f.adminAddr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen %s: %w", f.adminAddr, err)
+	}
+	a.adminSrv = admin.NewServer(adm)
+	go a.serve(a.adminSrv, a.adminLn, "admin")
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	go a.purgeLoop(loopCtx)
+
+	log.Info().Str("http", a.httpLn.Addr().String()).Str("admin", a.adminLn.Addr().String()).
+		Str("mqtt", a.broker.Addr()).Int("vendors", len(a.vendors)).Str("version", version).Msg("hookbridge started")
+	return a, nil
+}
+
+func (a *app) serve(srv *http.Server, ln net.Listener, name string) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Error().Err(err).Str("listener", name).Msg("listener stopped")
+	}
+}
+
+// accounts turns device options into broker accounts: read-only filters under the prefix for
+// devices; more for the homeassistant account.
+func accounts(o *options.Options) []broker.Account {
+	var out []broker.Account
+	for _, d := range o.Devices {
+		acc := broker.Account{Username: d.Username, Password: d.Password}
+		for _, f := range d.Allow {
+			acc.Read = append(acc.Read, o.TopicPrefix+"/"+f)
+		}
+		if d.Username == options.HomeAssistantUser {
+			acc.Read = append(acc.Read, o.TopicPrefix+"/#", "homeassistant/#")
+			acc.Write = append(acc.Write, "homeassistant/#", o.TopicPrefix+"/_switch/+/set")
+		}
+		out = append(out, acc)
+	}
+	return out
+}
+
+// purgeLoop purges replay and audit records past retention, at start and then hourly.
+func (a *app) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		a.purge(time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// retention returns a vendor's retention: its policy's, else the options'.
+func (a *app) retention(vendor string) time.Duration {
+	days := a.opts.RetentionDays
+	if v, ok := a.vendors[vendor]; ok && v.Policy.RetentionDays > 0 {
+		days = v.Policy.RetentionDays
+	}
+	return time.Duration(days) * 24 * time.Hour
+}
+
+func (a *app) purge(now time.Time) {
+	latest := now.Add(-a.retention(""))
+	for name := range a.vendors {
+		if c := now.Add(-a.retention(name)); c.After(latest) {
+			latest = c
+		}
+	}
+	byAge, byCap, err := a.store.PurgeSeen(func(v string) time.Time { return now.Add(-a.retention(v)) }, latest)
+	if err != nil {
+		a.log.Error().Err(err).Msg("purge replay records")
+		return
+	}
+	if byAge+byCap > 0 {
+		a.log.Info().Int("expired", byAge).Int("evicted", byCap).Msg("purged replay records")
+	}
+}
+
+// stop shuts everything down in order: stop taking webhooks and finish those in flight, then the
+// admin listener, the broker and the store.
+func (a *app) stop(ctx context.Context) error {
+	var errs []error
+	if a.httpSrv != nil {
+		if err := receiver.Shutdown(ctx, a.recv, a.httpSrv); err != nil {
+			errs = append(errs, fmt.Errorf("partner listener: %w", err))
+		}
+	} else if a.httpLn != nil {
+		a.httpLn.Close()
+	}
+	if a.adminSrv != nil {
+		if err := a.adminSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin listener: %w", err))
+		}
+	} else if a.adminLn != nil {
+		a.adminLn.Close()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.broker != nil {
+		a.broker.Close()
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+	}
+	a.log.Info().Msg("hookbridge stopped")
+	return errors.Join(errs...)
+}
