@@ -19,6 +19,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
+	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/receiver"
 	"github.com/hookbridge/hookbridge/bridge/store"
@@ -69,6 +70,7 @@ type app struct {
 	recv     *receiver.Receiver
 	httpSrv  *http.Server
 	adminSrv *http.Server
+	uplink   uplink
 	httpLn   net.Listener
 	adminLn  net.Listener
 	cancel   context.CancelFunc
@@ -121,13 +123,25 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	if err := a.broker.Start(f.mqttAddr); err != nil {
 		return nil, err
 	}
+	var pub publish.Publisher = a.broker
+	connected := func() bool { return true }
+	if o.Broker != options.BrokerEmbedded {
+		// Events go to the home's own broker (the Supervisor's MQTT service or an external URL).
+		up, err := startUplink(ctx, f, o, a.store, log)
+		if err != nil {
+			return nil, err
+		}
+		a.uplink = up
+		pub, connected = up, up.Connected
+		log.Warn().Str("broker", o.Broker).Msg("events go to an outside broker: device ACLs are that broker's job there; Hookbridge enforces them only on its embedded broker")
+	}
 
 	var trusted []netip.Prefix
 	for _, s := range o.TrustedProxies {
 		p, _ := options.ParsePrefix(s)
 		trusted = append(trusted, p)
 	}
-	pl := pipeline.New(ps, a.store, a.broker)
+	pl := pipeline.New(ps, a.store, pub)
 	a.recv = receiver.New(receiver.Config{
 		Vendors:        a.vendors,
 		Switches:       a.switches,
@@ -150,7 +164,7 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		IngressOnly:     f.underSupervisor,
 		Log:             log.With().Str("component", "admin").Logger(),
 		Version:         version,
-		BrokerConnected: func() bool { return true },
+		BrokerConnected: connected,
 	})
 	a.adminLn, err = net.Listen("tcp", f.adminAddr)
 	if err != nil {
@@ -252,6 +266,9 @@ func (a *app) stop(ctx context.Context) error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.uplink != nil {
+		a.uplink.Close()
 	}
 	if a.broker != nil {
 		a.broker.Close()
