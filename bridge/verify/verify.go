@@ -334,11 +334,7 @@ func (v *genericHMAC) Verify(h Header, body []byte, _ time.Time) (string, error)
 	}
 	var sig []byte
 	if v.base64 {
-		if len(text) == base64.StdEncoding.EncodedLen(sha256.Size) {
-			sig, err = base64.StdEncoding.DecodeString(text)
-		} else {
-			sig, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(text, "="))
-		}
+		sig, err = decodeBase64(text)
 	} else {
 		sig, err = hex.DecodeString(text)
 	}
@@ -349,6 +345,17 @@ func (v *genericHMAC) Verify(h Header, body []byte, _ time.Time) (string, error)
 		return "", ErrBadSignature
 	}
 	return optional(h, v.idHeader)
+}
+
+// decodeBase64 decodes standard or URL-safe base64, padded or not. The alphabet is chosen by the
+// characters present, not by the length: a padded URL-safe or an unpadded standard MAC has the same
+// length as the other form, and guessing by length would refuse it for some bodies only.
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	if strings.ContainsAny(s, "-_") {
+		return base64.RawURLEncoding.DecodeString(s)
+	}
+	return base64.RawStdEncoding.DecodeString(s)
 }
 
 // bearer compares a token in a header with the secrets; digests first, so the comparison takes the
