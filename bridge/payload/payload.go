@@ -405,8 +405,8 @@ func Resolve(doc any, tokens []string) (any, bool) {
 				return nil, false
 			}
 		case []any:
-			i, err := strconv.Atoi(t)
-			if err != nil || i < 0 || i >= len(x) || (len(t) > 1 && t[0] == '0') {
+			i, ok := arrayIndex(t)
+			if !ok || i >= len(x) {
 				return nil, false
 			}
 			v = x[i]
@@ -415,6 +415,23 @@ func Resolve(doc any, tokens []string) (any, bool) {
 		}
 	}
 	return v, true
+}
+
+// arrayIndex parses an RFC 6901 array index: "0", or digits without a leading zero. strconv.Atoi
+// would also take a sign ("+1", "-0"), letting two pointers name one element.
+func arrayIndex(t string) (int, bool) {
+	if t == "" || len(t) > 9 || (len(t) > 1 && t[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // Scalar returns the text of a string, number or boolean value; ok is false for null, objects and
