@@ -367,5 +367,6 @@ func (rc *Receiver) log(out *Outcome, err error) {
 // Shutdown drains the receiver and waits for in-flight requests, up to ctx.
 func Shutdown(ctx context.Context, rc *Receiver, srv *http.Server) error {
 	rc.Drain()
+	srv.SetKeepAlivesEnabled(false) // answers in flight close their connections
 	return srv.Shutdown(ctx)
 }
