@@ -1,0 +1,179 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func openTest(t *testing.T, opts Options) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestGroupCommit(t *testing.T) {
+	s := openTest(t, Options{})
+	const writers = 200
+	var wg sync.WaitGroup
+	for i := 0; i < writers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := s.Write(SeenOps("v", fmt.Sprintf("tok-%d", i), time.Now())...); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	st := s.Stats()
+	if st.Seen != writers {
+		t.Fatalf("Seen = %d, want %d", st.Seen, writers)
+	}
+	if st.Commits >= writers {
+		t.Errorf("Commits = %d for %d concurrent writers, want fewer (group commit)", st.Commits, writers)
+	}
+	t.Logf("%d concurrent writes in %d transactions", writers, st.Commits)
+	for i := 0; i < writers; i++ {
+		if ok, err := s.Seen(fmt.Sprintf("tok-%d", i)); !ok || err != nil {
+			t.Fatalf("Seen(tok-%d) = %v, %v, want true", i, ok, err)
+		}
+	}
+}
+
+func TestSeenSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(SeenOps("v", "tok", time.Now())...); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ok, _ := s.Seen("tok"); !ok {
+		t.Fatal("Seen after reopen = false, want true")
+	}
+	if got := s.Stats().Seen; got != 1 {
+		t.Fatalf("Stats().Seen after reopen = %d, want 1", got)
+	}
+}
+
+func TestPurgeSeen(t *testing.T) {
+	var logs bytes.Buffer
+	s := openTest(t, Options{MaxSeen: 10, Log: zerolog.New(&logs)})
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 15; i++ {
+		vendor := "short"
+		if i%2 == 1 {
+			vendor = "long"
+		}
+		if err := s.Write(SeenOps(vendor, fmt.Sprintf("tok-%02d", i), base.Add(time.Duration(i)*time.Hour))...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "short" keeps records newer than base+4h, "long" everything: tok-00 and tok-02 expire.
+	cutoff := func(v string) time.Time {
+		if v == "short" {
+			return base.Add(3*time.Hour + time.Minute)
+		}
+		return time.Time{}
+	}
+	byAge, byCap, err := s.PurgeSeen(cutoff, base.Add(3*time.Hour+time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byAge != 2 || byCap != 3 {
+		t.Fatalf("PurgeSeen = %d by age, %d by cap; want 2, 3", byAge, byCap)
+	}
+	if got := s.Stats().Seen; got != 10 {
+		t.Fatalf("Seen after purge = %d, want 10 (the cap)", got)
+	}
+	for i, want := range []bool{false, false, false, false, false, true, true} {
+		if ok, _ := s.Seen(fmt.Sprintf("tok-%02d", i)); ok != want {
+			t.Errorf("Seen(tok-%02d) = %v, want %v", i, ok, want)
+		}
+	}
+	if !strings.Contains(logs.String(), "replay store full") {
+		t.Errorf("no clear log line when the cap was hit: %s", logs.String())
+	}
+	// Nothing more to purge.
+	if a, c, _ := s.PurgeSeen(cutoff, base); a+c != 0 {
+		t.Errorf("second purge deleted %d", a+c)
+	}
+}
+
+func TestConditionalPut(t *testing.T) {
+	s := openTest(t, Options{})
+	key := []byte("topic")
+	val := func(seq uint64, v string) []byte {
+		b := make([]byte, 8)
+		for i := 0; i < 8; i++ {
+			b[7-i] = byte(seq >> (8 * i))
+		}
+		return append(b, v...)
+	}
+	// The newer message commits first; the older one, committed later, must not replace it.
+	if err := s.Write(Op{Bucket: bucketRetained, Key: key, Value: val(2, "new"), Seq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(Op{Bucket: bucketRetained, Key: key, Value: val(1, "old"), Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	s.hook.each(bucketRetained, func(_, v []byte) error { got = append([]byte(nil), v...); return nil })
+	if string(got[8:]) != "new" {
+		t.Fatalf("retained = %q, want new", got[8:])
+	}
+}
+
+func TestAuditAndStates(t *testing.T) {
+	s := openTest(t, Options{})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 5; i++ {
+		if err := s.Write(s.AuditOp(t0.Add(time.Duration(i)*24*time.Hour), []byte(fmt.Sprintf(`{"n":%d}`, i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	s.Audit(t0.Add(24*time.Hour), func(_ time.Time, rec []byte) bool { seen = append(seen, string(rec)); return true })
+	if len(seen) != 4 || seen[0] != `{"n":1}` {
+		t.Fatalf("Audit since day 1 = %v", seen)
+	}
+	n, err := s.PurgeAudit(t0.Add(3 * 24 * time.Hour))
+	if err != nil || n != 3 {
+		t.Fatalf("PurgeAudit = %d, %v, want 3", n, err)
+	}
+	if err := s.PutState("v", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.States()
+	if string(st["v"]) != "x" {
+		t.Fatalf("States = %v", st)
+	}
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.Write(SeenOps("v", "t", time.Now())...); err != ErrClosed {
+		t.Fatalf("Write after Close = %v, want ErrClosed", err)
+	}
+}
