@@ -66,7 +66,19 @@ func (f Filters) Covers(sub string) bool {
 	if sub == "" {
 		return false
 	}
-	return covers(strings.Split(sub, "/"), 0, f.filters)
+	levels := strings.Split(sub, "/")
+	cands := f.filters
+	if strings.HasPrefix(levels[0], "$") {
+		// A wildcard in the first level never matches a '$' topic (MQTT 4.7.2), so it cannot
+		// cover one either.
+		cands = nil
+		for _, c := range f.filters {
+			if c[0] != "+" && c[0] != "#" {
+				cands = append(cands, c)
+			}
+		}
+	}
+	return covers(levels, 0, cands)
 }
 
 // covers decides containment level by level. At level i, cands are the filters that can still
