@@ -125,8 +125,9 @@ func covers(sub []string, i int, cands [][]string) bool {
 }
 
 // coversRest reports whether the candidates cover a trailing '#' at level i: the topic ending at
-// level i-1 and every topic with more levels. Lacking a '#' of their own, they must end exactly at
-// i-1 and cover any fresh value at level i (only '+' does) followed again by anything.
+// level i-1 (there is none when i is 0: a topic has at least one level) and every topic with more
+// levels. Lacking a '#' of their own, they must end exactly at i-1 and cover any fresh value at level
+// i (only '+' does) followed again by anything.
 func coversRest(i int, cands [][]string) bool {
 	endsHere := false
 	var next [][]string
@@ -141,7 +142,7 @@ func coversRest(i int, cands [][]string) bool {
 			next = append(next, c)
 		}
 	}
-	return endsHere && len(next) > 0 && coversRest(i+1, next)
+	return (endsHere || i == 0) && len(next) > 0 && coversRest(i+1, next)
 }
 
 // SplitShared returns the filter of a "$share/{group}/{filter}" subscription, or the filter itself.
