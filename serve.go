@@ -22,6 +22,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/stats"
 	"github.com/hookbridge/hookbridge/bridge/store"
 )
 
@@ -71,6 +72,11 @@ type app struct {
 	httpSrv  *http.Server
 	adminSrv *http.Server
 	uplink   uplink
+	stats    *stats.Stats
+	// observers see every webhook outcome; parts started before the receiver add themselves.
+	observers []receiver.Observer
+	// closers run at stop, after the listeners and before the broker and store close.
+	closers []func() error
 	httpLn   net.Listener
 	adminLn  net.Listener
 	cancel   context.CancelFunc
@@ -142,6 +148,13 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		trusted = append(trusted, p)
 	}
 	pl := pipeline.New(ps, a.store, pub)
+	names := make([]string, 0, len(a.vendors))
+	for name := range a.vendors {
+		names = append(names, name)
+	}
+	a.stats = stats.New(names)
+	a.observers = append(a.observers, a.stats)
+	// More observers (audit, anomaly detection, metrics) are added by startOps, before serving.
 	a.recv = receiver.New(receiver.Config{
 		Vendors:        a.vendors,
 		Switches:       a.switches,
@@ -151,12 +164,6 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		Sources:        ratelimit.NewSources(o.SourceRatePerMinute, 100_000),
 		Log:            log,
 	})
-	a.httpLn, err = net.Listen("tcp", f.httpAddr)
-	if err != nil {
-		return nil, fmt.Errorf("http listen %s: %w", f.httpAddr, err)
-	}
-	a.httpSrv = receiver.NewServer(a.recv)
-	go a.serve(a.httpSrv, a.httpLn, "partner")
 
 	adm := admin.New(admin.Config{
 		Vendors:         a.vendors,
@@ -166,12 +173,28 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		Version:         version,
 		BrokerConnected: connected,
 	})
+	if err := a.startOps(ctx, f, adm); err != nil {
+		return nil, err
+	}
+	if err := a.startHA(ctx, f, adm); err != nil {
+		return nil, err
+	}
+	for _, o := range a.observers {
+		a.recv.AddObserver(o)
+	}
+
 	a.adminLn, err = net.Listen("tcp", f.adminAddr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", f.adminAddr, err)
 	}
 	a.adminSrv = admin.NewServer(adm)
 	go a.serve(a.adminSrv, a.adminLn, "admin")
+	a.httpLn, err = net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", f.httpAddr, err)
+	}
+	a.httpSrv = receiver.NewServer(a.recv)
+	go a.serve(a.httpSrv, a.httpLn, "partner")
 
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -266,6 +289,11 @@ func (a *app) stop(ctx context.Context) error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if a.uplink != nil {
 		a.uplink.Close()

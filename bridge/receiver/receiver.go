@@ -103,6 +103,9 @@ func New(cfg Config) *Receiver {
 	return &Receiver{cfg: cfg, now: time.Now, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
+// AddObserver adds an observer of outcomes. Call it before serving.
+func (rc *Receiver) AddObserver(o Observer) { rc.cfg.Observers = append(rc.cfg.Observers, o) }
+
 // Drain makes new requests answer 503 while the ones in flight finish.
 func (rc *Receiver) Drain() { rc.draining.Store(true) }
 

@@ -1,0 +1,114 @@
+// Package stats counts each vendor's webhook outcomes by reason and remembers when the last event
+// and the last error happened, for the inventory, the status page and Home Assistant's sensors.
+package stats
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/receiver"
+)
+
+// Vendor is one vendor's counters.
+type Vendor struct {
+	Accepted  int64            `json:"accepted"`  // 202
+	Duplicate int64            `json:"duplicate"` // 200
+	Rejected  int64            `json:"rejected"`  // every other status
+	ByReason  map[string]int64 `json:"by_reason"` // outcome reason -> count, accepted included
+	Unrouted  int64            `json:"unrouted"`  // accepted events no route took
+	Skipped   int64            `json:"routes_skipped"`
+	Published int64            `json:"messages_published"`
+	LastEvent time.Time        `json:"last_event,omitzero"` // last accepted or duplicate
+	LastError time.Time        `json:"last_error,omitzero"` // last rejection
+}
+
+// Stats holds every vendor's counters. It is a receiver.Observer.
+type Stats struct {
+	mu      sync.Mutex // guards vendors
+	vendors map[string]*Vendor
+	watch   []func(vendor string, v Vendor)
+}
+
+var _ receiver.Observer = (*Stats)(nil)
+
+// New returns counters for the named vendors; outcomes of other vendors are not counted.
+func New(vendors []string) *Stats {
+	s := &Stats{vendors: map[string]*Vendor{}}
+	for _, v := range vendors {
+		s.vendors[v] = &Vendor{ByReason: map[string]int64{}}
+	}
+	return s
+}
+
+// Watch registers fn to be called (outside the lock) after each counted outcome.
+func (s *Stats) Watch(fn func(vendor string, v Vendor)) {
+	s.mu.Lock()
+	s.watch = append(s.watch, fn)
+	s.mu.Unlock()
+}
+
+// Observe counts one outcome.
+func (s *Stats) Observe(o *receiver.Outcome) {
+	s.mu.Lock()
+	v, ok := s.vendors[o.Vendor]
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	v.ByReason[o.Reason]++
+	switch o.Status {
+	case 202:
+		v.Accepted++
+		v.LastEvent = o.Received
+		v.Published += int64(len(o.Topics))
+		if o.Unrouted {
+			v.Unrouted++
+		}
+	case 200:
+		v.Duplicate++
+		v.LastEvent = o.Received
+	default:
+		v.Rejected++
+		v.LastError = o.Received
+	}
+	v.Skipped += int64(o.Skipped)
+	snap := v.copy()
+	watch := s.watch
+	s.mu.Unlock()
+	for _, fn := range watch {
+		fn(o.Vendor, snap)
+	}
+}
+
+func (v *Vendor) copy() Vendor {
+	c := *v
+	c.ByReason = make(map[string]int64, len(v.ByReason))
+	for k, n := range v.ByReason {
+		c.ByReason[k] = n
+	}
+	return c
+}
+
+// Get returns a copy of a vendor's counters.
+func (s *Stats) Get(vendor string) (Vendor, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vendors[vendor]
+	if !ok {
+		return Vendor{}, false
+	}
+	return v.copy(), true
+}
+
+// Vendors returns the counted vendors' names, sorted.
+func (s *Stats) Vendors() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.vendors))
+	for v := range s.vendors {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
