@@ -72,6 +72,8 @@ type app struct {
 	httpSrv  *http.Server
 	adminSrv *http.Server
 	uplink   uplink
+	// ha is where Home Assistant-facing topics go; nil when ha_mqtt is off.
+	ha haConn
 	stats    *stats.Stats
 	// observers see every webhook outcome; parts started before the receiver add themselves.
 	observers []receiver.Observer
@@ -168,11 +170,15 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	adm := admin.New(admin.Config{
 		Vendors:         a.vendors,
 		Switches:        a.switches,
+		Stats:           a.stats,
 		IngressOnly:     f.underSupervisor,
 		Log:             log.With().Str("component", "admin").Logger(),
 		Version:         version,
 		BrokerConnected: connected,
 	})
+	if o.HAMQTT != options.HAMQTTOff {
+		a.ha = &embeddedHA{b: a.broker}
+	}
 	if err := a.startOps(ctx, f, adm); err != nil {
 		return nil, err
 	}

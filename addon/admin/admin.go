@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
+	"github.com/hookbridge/hookbridge/bridge/stats"
 )
 
 // IngressAddr is the only address the Supervisor's ingress proxy connects from.
@@ -24,6 +25,7 @@ var IngressAddr = netip.MustParseAddr("172.30.32.2")
 type Config struct {
 	Vendors  pipeline.Vendors
 	Switches *killswitch.Switches
+	Stats    *stats.Stats
 	// IngressOnly accepts requests only from the ingress proxy and loopback (app mode).
 	IngressOnly     bool
 	Log             zerolog.Logger
