@@ -94,7 +94,7 @@ type Fields []Field
 // UnmarshalYAML reads a mapping of name to a pointer string or to {from, pseudonymize}.
 func (f *Fields) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: fields must be a mapping of name to JSON Pointer", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: fields must be a mapping of name to JSON Pointer", n.Line)}}
 	}
 	var problems []string
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -154,7 +154,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: not a duration like 5m or 30s", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: not a duration like 5m or 30s", n.Line)}}
 	}
 	*d = Duration(v)
 	return nil
