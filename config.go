@@ -83,6 +83,15 @@ func (f *flags) resolve() {
 			f.options = "/data/options.json"
 		}
 	}
+	// Under the Supervisor, the app's own config folder (map: addon_config) holds the user's extra
+	// vendor catalog.
+	if f.underSupervisor {
+		for dst, dir := range map[*string]string{&f.policies: "/config/policies", &f.schemas: "/config/schemas"} {
+			if st, err := os.Stat(dir); *dst == "" && err == nil && st.IsDir() {
+				*dst = dir
+			}
+		}
+	}
 	if f.adminAddr == "" {
 		f.adminAddr = "127.0.0.1:8099"
 		if f.underSupervisor {
