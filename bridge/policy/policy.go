@@ -116,7 +116,20 @@ func (f *Fields) UnmarshalYAML(n *yaml.Node) error {
 				}
 			}
 			if err := v.Decode(&long); err != nil {
-				problems = append(problems, fmt.Sprintf("line %d: field %q: %v", v.Line, k.Value, cleanYAMLError(err)))
+				var te *yaml.TypeError
+				if errors.As(err, &te) {
+					// One problem per error, each on its own line: the TypeError's text spans
+					// several lines and would hide the line number from splitLine.
+					for _, e := range te.Errors {
+						line, msg := splitLine(e)
+						if line == 0 {
+							line = v.Line
+						}
+						problems = append(problems, fmt.Sprintf("line %d: field %q: %s", line, k.Value, msg))
+					}
+				} else {
+					problems = append(problems, fmt.Sprintf("line %d: field %q: %v", v.Line, k.Value, cleanYAMLError(err)))
+				}
 			}
 			fd.From, fd.Pseudonymize = long.From, long.Pseudonymize
 		default:
