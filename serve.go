@@ -73,16 +73,16 @@ type app struct {
 	adminSrv *http.Server
 	uplink   uplink
 	// ha is where Home Assistant-facing topics go; nil when ha_mqtt is off.
-	ha haConn
-	stats    *stats.Stats
+	ha    haConn
+	stats *stats.Stats
 	// observers see every webhook outcome; parts started before the receiver add themselves.
 	observers []receiver.Observer
 	// closers run at stop, after the listeners and before the broker and store close.
 	closers []func() error
-	httpLn   net.Listener
-	adminLn  net.Listener
-	cancel   context.CancelFunc
-	done     chan struct{}
+	httpLn  net.Listener
+	adminLn net.Listener
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // start builds and starts every part. On error, what was started is stopped.
@@ -119,19 +119,24 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	}
 	a.switches = killswitch.New(optOn, canOn, stored, a.store)
 
-	a.broker, err = broker.New(broker.Options{
-		Accounts:      accounts(o),
-		Store:         a.store,
-		Log:           log,
-		SessionExpiry: time.Duration(o.RetentionDays) * 24 * time.Hour,
-	})
-	if err != nil {
-		return nil, err
+	// The embedded broker runs only when events go to it: in the supervisor and external modes it
+	// is off, since no option asks for both yet (the MQTT bridge, forwarding bridge_topics, will).
+	var pub publish.Publisher
+	if o.Broker == options.BrokerEmbedded {
+		a.broker, err = broker.New(broker.Options{
+			Accounts:      accounts(o),
+			Store:         a.store,
+			Log:           log,
+			SessionExpiry: time.Duration(o.RetentionDays) * 24 * time.Hour,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := a.broker.Start(f.mqttAddr); err != nil {
+			return nil, err
+		}
+		pub = a.broker
 	}
-	if err := a.broker.Start(f.mqttAddr); err != nil {
-		return nil, err
-	}
-	var pub publish.Publisher = a.broker
 	connected := func() bool { return true }
 	if o.Broker != options.BrokerEmbedded {
 		// Events go to the home's own broker (the Supervisor's MQTT service or an external URL).
@@ -176,8 +181,13 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		Version:         version,
 		BrokerConnected: connected,
 	})
-	if o.HAMQTT != options.HAMQTTOff {
+	switch {
+	case o.HAMQTT == options.HAMQTTOff:
+	case a.broker != nil:
 		a.ha = &embeddedHA{b: a.broker}
+	default:
+		// The embedded broker is off: discovery and availability go to the outside broker too.
+		a.ha = uplinkHA{a.uplink}
 	}
 	if err := a.startOps(ctx, f, adm); err != nil {
 		return nil, err
@@ -207,8 +217,16 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	go a.purgeLoop(loopCtx)
 
 	log.Info().Str("http", a.httpLn.Addr().String()).Str("admin", a.adminLn.Addr().String()).
-		Str("mqtt", a.broker.Addr()).Int("vendors", len(a.vendors)).Str("version", version).Msg("hookbridge started")
+		Str("mqtt", mqttAddr(a.broker)).Int("vendors", len(a.vendors)).Str("version", version).Msg("hookbridge started")
 	return a, nil
+}
+
+// mqttAddr is the embedded broker's address for the start log, "off" when it does not run.
+func mqttAddr(b *broker.Broker) string {
+	if b == nil {
+		return "off"
+	}
+	return b.Addr()
 }
 
 func (a *app) serve(srv *http.Server, ln net.Listener, name string) {

@@ -3,12 +3,19 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/addon/supervisor"
 	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/store"
+	uplinkpkg "github.com/hookbridge/hookbridge/bridge/uplink"
 )
 
 // uplink is a publisher to a broker outside the process.
@@ -16,9 +23,129 @@ type uplink interface {
 	publish.Publisher
 	Connected() bool
 	Close() error
+	// PublishPlain publishes a message of no event (discovery, availability) and waits for the
+	// broker's acknowledgement.
+	PublishPlain(topic string, payload []byte, retain bool, qos byte) error
+	// Subscribe subscribes on every connection, now and after reconnects.
+	Subscribe(filter string, qos byte, fn func(topic string, payload []byte)) error
 }
+
+var _ uplink = (*uplinkpkg.Uplink)(nil)
+
+// appConfigDir is the app's own configuration folder (map: addon_config). Relative certificate
+// paths in external_broker are read from it.
+const appConfigDir = "/config"
+
+// uplinkFirstConnect is how long start waits for the first connection, so that webhooks arriving
+// right after a start do not get 503 for nothing. After it, start goes on and the uplink keeps
+// trying in the background.
+const uplinkFirstConnect = 5 * time.Second
 
 // startUplink connects to the broker the options name (broker: supervisor or external).
 func startUplink(ctx context.Context, f *flags, o *options.Options, st *store.Store, log zerolog.Logger) (uplink, error) {
-	return nil, errors.New("broker modes supervisor and external are not available yet")
+	resolve, err := uplinkResolver(ctx, o, appConfigDir, log)
+	if err != nil {
+		return nil, err
+	}
+	up, err := uplinkpkg.New(uplinkpkg.Options{Resolve: resolve, Store: st, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	up.Start()
+	wctx, cancel := context.WithTimeout(ctx, uplinkFirstConnect)
+	defer cancel()
+	if err := up.WaitConnected(wctx); err != nil {
+		s := up.Status()
+		log.Warn().Str("component", "uplink").Str("broker", s.Broker).Str("error", s.LastError).
+			Msg("not connected to the MQTT broker yet: webhooks get 503 with Retry-After until it is; retrying in the background")
+	}
+	return up, nil
 }
+
+// uplinkResolver returns where the uplink connects: the external_broker option, or the
+// Supervisor's MQTT service, asked again before every connection attempt (the broker app may
+// start after Hookbridge, or be reinstalled with new credentials).
+func uplinkResolver(ctx context.Context, o *options.Options, configDir string, log zerolog.Logger) (func(context.Context) (uplinkpkg.Endpoint, error), error) {
+	switch o.Broker {
+	case options.BrokerExternal:
+		ep, err := externalEndpoint(o.ExternalBroker, configDir)
+		if err != nil {
+			return nil, fmt.Errorf("external_broker: %w", err)
+		}
+		return uplinkpkg.Static(ep), nil
+	case options.BrokerSupervisor:
+		sc, err := supervisor.FromEnv()
+		if err != nil {
+			return nil, fmt.Errorf("broker: supervisor: %w", err)
+		}
+		resolve := func(ctx context.Context) (uplinkpkg.Endpoint, error) {
+			m, err := sc.MQTTService(ctx)
+			if err != nil {
+				return uplinkpkg.Endpoint{}, err
+			}
+			return supervisorEndpoint(m), nil
+		}
+		// Ask once now: a missing service declaration or a refused token will not mend by itself,
+		// so they stop the start. A broker app that is not running (yet) is waited for.
+		_, err = resolve(ctx)
+		switch {
+		case errors.Is(err, supervisor.ErrServiceNotDeclared), errors.Is(err, supervisor.ErrUnauthorized):
+			return nil, fmt.Errorf("broker: supervisor: %w", err)
+		case err != nil:
+			log.Warn().Str("component", "uplink").Err(err).
+				Msg("the Supervisor offers no MQTT broker now; asking again with backoff, webhooks get 503 until then")
+		}
+		return resolve, nil
+	}
+	return nil, fmt.Errorf("broker %q is not an outside broker", o.Broker)
+}
+
+// externalEndpoint checks the external_broker option and loads its certificate files; relative
+// paths are under configDir.
+func externalEndpoint(e options.ExternalBroker, configDir string) (uplinkpkg.Endpoint, error) {
+	under := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(configDir, p)
+	}
+	tlsCfg, err := uplinkpkg.TLSFiles{CA: under(e.CAFile), Cert: under(e.CertFile), Key: under(e.KeyFile)}.Config()
+	if err != nil {
+		return uplinkpkg.Endpoint{}, err
+	}
+	ep := uplinkpkg.Endpoint{URL: e.URL, Username: e.Username, Password: e.Password, TLS: tlsCfg}
+	return ep.Normalize()
+}
+
+// supervisorEndpoint turns the Supervisor's MQTT service into an endpoint.
+func supervisorEndpoint(m *supervisor.MQTT) uplinkpkg.Endpoint {
+	scheme := "tcp"
+	if m.SSL {
+		scheme = "ssl"
+	}
+	ep := uplinkpkg.Endpoint{
+		URL:      scheme + "://" + net.JoinHostPort(m.Host, strconv.Itoa(m.Port)),
+		Username: m.Username,
+		Password: m.Password,
+	}
+	if m.Protocol == "3.1" {
+		ep.Protocol = 3
+	}
+	return ep
+}
+
+// uplinkHA is haConn over the uplink: with the embedded broker off, Home Assistant-facing topics
+// (discovery, availability) go to the outside broker as well.
+type uplinkHA struct{ u uplink }
+
+var _ haConn = uplinkHA{}
+
+func (h uplinkHA) Publish(topic string, payload []byte, retain bool) error {
+	return h.u.PublishPlain(topic, payload, retain, 1)
+}
+
+func (h uplinkHA) Subscribe(filter string, fn func(topic string, payload []byte)) error {
+	return h.u.Subscribe(filter, 1, fn)
+}
+
+func (h uplinkHA) Connected() bool { return h.u.Connected() }
