@@ -107,10 +107,12 @@ func (s *Set) Compile(name string) (*Schema, error) {
 func (sc *Schema) collect(v any) {
 	switch x := v.(type) {
 	case map[string]any:
-		if props, ok := x["properties"].(map[string]any); ok {
-			for k := range props {
-				sc.known[k] = true
-			}
+		props, hasProps := x["properties"].(map[string]any)
+		for k := range props {
+			sc.known[k] = true
+		}
+		// An object schema without properties ({"type": "object"}) is open too.
+		if hasProps || isObjectType(x["type"]) {
 			if ap, ok := x["additionalProperties"].(bool); !ok || ap {
 				if up, ok := x["unevaluatedProperties"].(bool); !ok || up {
 					sc.strict = false
@@ -132,6 +134,21 @@ func (sc *Schema) collect(v any) {
 			sc.collect(e)
 		}
 	}
+}
+
+// isObjectType reports whether a "type" keyword's value is or includes "object".
+func isObjectType(t any) bool {
+	switch x := t.(type) {
+	case string:
+		return x == "object"
+	case []any:
+		for _, e := range x {
+			if e == "object" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Name returns the schema's catalog name.
