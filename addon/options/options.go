@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -143,7 +144,8 @@ func Parse(data []byte) (*Options, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, &Error{Problems: []Problem{{Message: "not valid JSON: " + jsonErrorText(err)}}}
 	}
-	if dec.More() {
+	// More would miss a stray '}' or ']': it reports only whether another element follows.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, &Error{Problems: []Problem{{Message: "not valid JSON: data after the top-level object"}}}
 	}
 	w := &walker{}
