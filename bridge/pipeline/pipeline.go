@@ -47,6 +47,9 @@ type Event struct {
 
 	Routed        route.Result
 	UnknownFields int
+	// PublishLatency is how long the publish stage took (the broker holding every message and the
+	// replay record being on disk), for metrics; zero when the event did not reach it.
+	PublishLatency time.Duration
 }
 
 // Ledger answers whether an event was already published.
@@ -226,6 +229,8 @@ func (p *Pipeline) route(_ context.Context, ev *Event) {
 }
 
 func (p *Pipeline) publish(ctx context.Context, ev *Event) error {
+	start := time.Now()
+	defer func() { ev.PublishLatency = time.Since(start) }()
 	return p.publisher.Publish(ctx, &publish.Event{
 		Vendor:   ev.Vendor.Name,
 		Token:    ev.Token,

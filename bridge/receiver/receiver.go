@@ -69,6 +69,8 @@ type Outcome struct {
 	UnknownFields int
 	Received      time.Time
 	Latency       time.Duration
+	// PublishLatency is the publish stage's share of Latency; zero when the event did not reach it.
+	PublishLatency time.Duration
 }
 
 // Observer receives each outcome after the response is written.
@@ -201,6 +203,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 	out.Token = ev.Token
 	out.UnknownFields = ev.UnknownFields
 	out.Skipped = len(ev.Routed.Skipped)
+	out.PublishLatency = ev.PublishLatency
 	if err == nil {
 		out.Unrouted = ev.Routed.Matched == 0
 		for _, m := range ev.Routed.Messages {
