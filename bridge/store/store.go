@@ -390,5 +390,26 @@ func (s *Store) PurgeAudit(before time.Time) (int, error) {
 	return len(ops), s.Write(ops...)
 }
 
+// PurgeAuditIf deletes the audit records older than before for which expired returns true, so that
+// each record can keep its own vendor's retention; it returns how many. before bounds the scan: pass
+// the newest cutoff of all.
+func (s *Store) PurgeAuditIf(before time.Time, expired func(at time.Time, record []byte) bool) (int, error) {
+	var ops []Op
+	end := uint64(max(before.UnixNano(), 0))
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) < end; k, v = c.Next() {
+			if expired(time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), v) {
+				ops = append(ops, Op{Bucket: bucketAudit, Key: append([]byte(nil), k...)})
+			}
+		}
+		return nil
+	})
+	if err != nil || len(ops) == 0 {
+		return 0, err
+	}
+	return len(ops), s.Write(ops...)
+}
+
 // Hook returns the broker storage hook bound to this store.
 func (s *Store) Hook() *Hook { return s.hook }
