@@ -152,7 +152,8 @@ func (a *Admin) switchVendor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case errors.Is(err, killswitch.ErrQuarantined), errors.Is(err, killswitch.ErrNoSecret):
+	case errors.Is(err, killswitch.ErrQuarantined), errors.Is(err, killswitch.ErrNoSecret),
+		errors.Is(err, killswitch.ErrNotQuarantined):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
 	case err != nil:

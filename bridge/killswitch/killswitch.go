@@ -50,6 +50,9 @@ var (
 	ErrQuarantined = errors.New("vendor is quarantined; a person must lift the quarantine")
 	// ErrNoSecret reports an attempt to enable a vendor that has no secret configured.
 	ErrNoSecret = errors.New("vendor has no secret configured")
+	// ErrNotQuarantined reports an attempt to lift a quarantine from a vendor that is not
+	// quarantined.
+	ErrNotQuarantined = errors.New("vendor is not quarantined")
 )
 
 // Persister keeps states across restarts.
@@ -68,7 +71,8 @@ type Switches struct {
 }
 
 // New builds switches for vendors from their option value (enabled) and any stored state: the
-// stored state wins unless the option changed since it was stored.
+// stored state wins unless the option changed since it was stored. A stored quarantine always
+// wins: only Lift ends it.
 func New(option map[string]bool, canEnable map[string]bool, stored map[string][]byte, p Persister) *Switches {
 	sw := &Switches{canOn: canEnable, persist: p, now: time.Now}
 	m := map[string]State{}
@@ -78,8 +82,14 @@ func New(option map[string]bool, canEnable map[string]bool, stored map[string][]
 			st.Mode = Enabled
 		}
 		var old State
-		if raw, ok := stored[v]; ok && json.Unmarshal(raw, &old) == nil && old.Option == on {
-			st = old
+		if raw, ok := stored[v]; ok && json.Unmarshal(raw, &old) == nil {
+			switch {
+			case old.Mode == Quarantined:
+				st = old
+				st.Option = on // the option applies again once the quarantine is lifted
+			case old.Option == on:
+				st = old
+			}
 		}
 		if st.Mode == Enabled && !canEnable[v] {
 			st = State{Mode: Disabled, By: ByOption, Reason: "no secret configured", Since: sw.now(), Option: on}
@@ -153,9 +163,21 @@ func (sw *Switches) Quarantine(vendor, reason string) error {
 	})
 }
 
-// Lift ends a quarantine (a person's act: API or status page) and enables the vendor.
+// Lift ends a quarantine (a person's act: API or status page, never an MQTT command) and gives
+// the vendor the state its Supervisor option asks for: enabled, or disabled when the option was
+// turned off meanwhile.
 func (sw *Switches) Lift(vendor, by string) error {
 	return sw.change(vendor, func(s State) (State, error) {
+		if by == ByMQTT || by == ByAnomaly {
+			return s, ErrQuarantined
+		}
+		if s.Mode != Quarantined {
+			return s, ErrNotQuarantined
+		}
+		if !s.Option {
+			s.Mode, s.By, s.Reason = Disabled, ByOption, "quarantine lifted; the option keeps the vendor off"
+			return s, nil
+		}
 		if !sw.canOn[vendor] {
 			return s, ErrNoSecret
 		}
