@@ -106,85 +106,86 @@ type problem struct {
 	path, text string
 }
 
-func TestParseProblems(t *testing.T) {
-	tests := []struct {
-		name string
-		doc  string
-		want []problem
-	}{
-		{"not an object", `[]`, []problem{{"", "must be an object, not a list"}}},
-		{"null", `null`, []problem{{"", "must be an object, not null"}}},
-		{"unknown top-level key", `{"colour":"red"}`, []problem{{"colour", "unknown key"}}},
-		{"unknown keys at every level", `{"x":1,"external_broker":{"y":2},"vendors":[{"name":"a"},{"name":"b","z":3}],"devices":[{"username":"u","password":"12345678","w":4}]}`,
-			[]problem{{"x", "unknown key"}, {"external_broker.y", "unknown key"}, {"vendors[1].z", "unknown key"}, {"devices[0].w", "unknown key"}}},
-		{"wrong type string", `{"log_level":5}`, []problem{{"log_level", "must be a string, not a number"}}},
-		{"wrong type int", `{"max_body_kb":"64"}`, []problem{{"max_body_kb", "must be a whole number, not a string"}}},
-		{"fraction for an int", `{"max_body_kb":64.5}`, []problem{{"max_body_kb", "whole number"}}},
-		{"exponent for an int", `{"retention_days":1e3}`, []problem{{"retention_days", "whole number"}}},
-		{"huge int", `{"retention_days":99999999999999999999999}`, []problem{{"retention_days", "whole number"}}},
-		{"wrong type bool", `{"vendors":[{"name":"a","enabled":"yes"}]}`, []problem{{"vendors[0].enabled", "must be true or false, not a string"}}},
-		{"wrong type list", `{"trusted_proxies":"10.0.0.1"}`, []problem{{"trusted_proxies", "must be a list, not a string"}}},
-		{"wrong type list element", `{"bridge_topics":["a/#",7]}`, []problem{{"bridge_topics[1]", "must be a string, not a number"}}},
-		{"wrong type vendors", `{"vendors":{}}`, []problem{{"vendors", "must be a list, not an object"}}},
-		{"wrong type vendor", `{"vendors":["acme"]}`, []problem{{"vendors[0]", "must be an object, not a string"}}},
-		{"wrong type devices", `{"devices":true}`, []problem{{"devices", "must be a list, not a boolean"}}},
-		{"wrong type allow", `{"devices":[{"username":"u","password":"12345678","allow":"a/#"}]}`, []problem{{"devices[0].allow", "must be a list"}}},
-		{"wrong type external_broker", `{"external_broker":"tcp://x"}`, []problem{{"external_broker", "must be an object"}}},
-		{"null value", `{"topic_prefix":null}`, []problem{{"topic_prefix", "must be a string, not null"}}},
-		{"NUL in a string", `{"pseudonym_key":"abc\u0000"}`, []problem{{"pseudonym_key", "must not contain NUL"}}},
-		{"bad choice", `{"broker":"cloud"}`, []problem{{"broker", "must be one of embedded, supervisor, external"}}},
-		{"bad log level", `{"log_level":"verbose"}`, []problem{{"log_level", "must be one of"}}},
-		{"bad ha_mqtt", `{"ha_mqtt":"yes"}`, []problem{{"ha_mqtt", "must be one of"}}},
-		{"max_body_kb zero", `{"max_body_kb":0}`, []problem{{"max_body_kb", "between 1 and 10240"}}},
-		{"max_body_kb too big", `{"max_body_kb":10241}`, []problem{{"max_body_kb", "between 1 and 10240"}}},
-		{"negative rate", `{"source_rate_per_minute":-1}`, []problem{{"source_rate_per_minute", "between 1 and 1000000"}}},
-		{"retention zero", `{"retention_days":0}`, []problem{{"retention_days", "between 1 and 3650"}}},
-		{"vendor rate zero", `{"vendors":[{"name":"a","rate_per_minute":0}]}`, []problem{{"vendors[0].rate_per_minute", "between"}}},
-		{"bad CIDR", `{"trusted_proxies":["10.0.0.0/33"]}`, []problem{{"trusted_proxies[0]", "not a valid CIDR"}}},
-		{"host bits in CIDR", `{"vendors":[{"name":"a","allowed_cidrs":["192.0.2.1/24"]}]}`, []problem{{"vendors[0].allowed_cidrs[0]", "did you mean 192.0.2.0/24"}}},
-		{"not an address", `{"vendors":[{"name":"a","allowed_cidrs":["10.0.0.0/8","example.com"]}]}`, []problem{{"vendors[0].allowed_cidrs[1]", "not a valid address"}}},
-		{"empty CIDR", `{"trusted_proxies":[""]}`, []problem{{"trusted_proxies[0]", "not a valid address"}}},
-		{"duplicate vendor names", `{"vendors":[{"name":"a"},{"name":"b"},{"name":"a"}]}`, []problem{{"vendors[2].name", `duplicate vendor name "a"`}}},
-		{"bad vendor name", `{"vendors":[{"name":"Acme Locks"}]}`, []problem{{"vendors[0].name", "lowercase"}}},
-		{"missing vendor name", `{"vendors":[{"enabled":true}]}`, []problem{{"vendors[0].name", "is required"}}},
-		{"empty secret", `{"vendors":[{"name":"a","secrets":["ok-secret"," "]}]}`, []problem{{"vendors[0].secrets[1]", "must not be empty"}}},
-		{"duplicate usernames", `{"devices":[{"username":"u","password":"12345678"},{"username":"u","password":"12345678"}]}`, []problem{{"devices[1].username", `duplicate username "u"`}}},
-		{"bad username", `{"devices":[{"username":"a b","password":"12345678"}]}`, []problem{{"devices[0].username", "must be letters"}}},
-		{"missing username and password", `{"devices":[{}]}`, []problem{{"devices[0].username", "is required"}, {"devices[0].password", "is required"}}},
-		{"short password", `{"devices":[{"username":"u","password":"1234567"}]}`, []problem{{"devices[0].password", "at least 8"}}},
-		{"bad allow filter", `{"devices":[{"username":"u","password":"12345678","allow":["a/#/b","/a","a+/b","$SYS/#"]}]}`,
-			[]problem{{"devices[0].allow[0]", "'#' must be the last level"}, {"devices[0].allow[1]", "drop the leading '/'"},
-				{"devices[0].allow[2]", "must fill a whole level"}, {"devices[0].allow[3]", "must not start with '$'"}}},
-		{"bad bridge topic", `{"bridge_topics":[""]}`, []problem{{"bridge_topics[0]", "must not be empty"}}},
-		{"external broker without URL", `{"broker":"external"}`, []problem{{"external_broker.url", "is required when broker is external"}}},
-		{"external broker empty URL", `{"broker":"external","external_broker":{"url":""}}`, []problem{{"external_broker.url", "is required when broker is external"}}},
-		{"bad broker URL", `{"external_broker":{"url":"http://broker"}}`, []problem{{"external_broker.url", "scheme must be"}}},
-		{"broker URL without scheme", `{"external_broker":{"url":"broker:1883"}}`, []problem{{"external_broker.url", "must be a URL"}}},
-		{"cert without key", `{"external_broker":{"cert_file":"c.pem"}}`, []problem{{"external_broker.cert_file", "go together"}}},
-		{"short pseudonym key", `{"pseudonym_key":"short"}`, []problem{{"pseudonym_key", "at least 32 characters"}}},
-		{"bad topic prefix", `{"topic_prefix":"a/+/b"}`, []problem{{"topic_prefix", "must not contain"}}},
-		{"discovery topic prefix", `{"topic_prefix":"homeassistant"}`, []problem{{"topic_prefix", "must not be homeassistant"}}},
-		{
-			"every problem at once",
-			`{"colour":1,"log_level":"loud","max_body_kb":0,"trusted_proxies":["x"],"broker":"external",
-			  "vendors":[{"name":"a","q":1},{"name":"a","allowed_cidrs":["10.0.0.1/8"]}],
-			  "devices":[{"username":"u","password":"p"},{"username":"u","password":"12345678","allow":["#/x"]}]}`,
-			[]problem{
-				{"colour", "unknown key"},
-				{"log_level", "must be one of"},
-				{"max_body_kb", "between"},
-				{"trusted_proxies[0]", "not a valid address"},
-				{"vendors[0].q", "unknown key"},
-				{"vendors[1].name", "duplicate"},
-				{"vendors[1].allowed_cidrs[0]", "host bits"},
-				{"devices[0].password", "at least 8"},
-				{"devices[1].username", "duplicate"},
-				{"devices[1].allow[0]", "last level"},
-				{"external_broker.url", "is required"},
-			},
+var problemTests = []struct {
+	name string
+	doc  string
+	want []problem
+}{
+	{"not an object", `[]`, []problem{{"", "must be an object, not a list"}}},
+	{"null", `null`, []problem{{"", "must be an object, not null"}}},
+	{"unknown top-level key", `{"colour":"red"}`, []problem{{"colour", "unknown key"}}},
+	{"unknown keys at every level", `{"x":1,"external_broker":{"y":2},"vendors":[{"name":"a"},{"name":"b","z":3}],"devices":[{"username":"u","password":"12345678","w":4}]}`,
+		[]problem{{"x", "unknown key"}, {"external_broker.y", "unknown key"}, {"vendors[1].z", "unknown key"}, {"devices[0].w", "unknown key"}}},
+	{"wrong type string", `{"log_level":5}`, []problem{{"log_level", "must be a string, not a number"}}},
+	{"wrong type int", `{"max_body_kb":"64"}`, []problem{{"max_body_kb", "must be a whole number, not a string"}}},
+	{"fraction for an int", `{"max_body_kb":64.5}`, []problem{{"max_body_kb", "whole number"}}},
+	{"exponent for an int", `{"retention_days":1e3}`, []problem{{"retention_days", "whole number"}}},
+	{"huge int", `{"retention_days":99999999999999999999999}`, []problem{{"retention_days", "whole number"}}},
+	{"wrong type bool", `{"vendors":[{"name":"a","enabled":"yes"}]}`, []problem{{"vendors[0].enabled", "must be true or false, not a string"}}},
+	{"wrong type list", `{"trusted_proxies":"10.0.0.1"}`, []problem{{"trusted_proxies", "must be a list, not a string"}}},
+	{"wrong type list element", `{"bridge_topics":["a/#",7]}`, []problem{{"bridge_topics[1]", "must be a string, not a number"}}},
+	{"wrong type vendors", `{"vendors":{}}`, []problem{{"vendors", "must be a list, not an object"}}},
+	{"wrong type vendor", `{"vendors":["acme"]}`, []problem{{"vendors[0]", "must be an object, not a string"}}},
+	{"wrong type devices", `{"devices":true}`, []problem{{"devices", "must be a list, not a boolean"}}},
+	{"wrong type allow", `{"devices":[{"username":"u","password":"12345678","allow":"a/#"}]}`, []problem{{"devices[0].allow", "must be a list"}}},
+	{"wrong type external_broker", `{"external_broker":"tcp://x"}`, []problem{{"external_broker", "must be an object"}}},
+	{"null value", `{"topic_prefix":null}`, []problem{{"topic_prefix", "must be a string, not null"}}},
+	{"NUL in a string", `{"pseudonym_key":"abc\u0000"}`, []problem{{"pseudonym_key", "must not contain NUL"}}},
+	{"bad choice", `{"broker":"cloud"}`, []problem{{"broker", "must be one of embedded, supervisor, external"}}},
+	{"bad log level", `{"log_level":"verbose"}`, []problem{{"log_level", "must be one of"}}},
+	{"bad ha_mqtt", `{"ha_mqtt":"yes"}`, []problem{{"ha_mqtt", "must be one of"}}},
+	{"max_body_kb zero", `{"max_body_kb":0}`, []problem{{"max_body_kb", "between 1 and 10240"}}},
+	{"max_body_kb too big", `{"max_body_kb":10241}`, []problem{{"max_body_kb", "between 1 and 10240"}}},
+	{"negative rate", `{"source_rate_per_minute":-1}`, []problem{{"source_rate_per_minute", "between 1 and 1000000"}}},
+	{"retention zero", `{"retention_days":0}`, []problem{{"retention_days", "between 1 and 3650"}}},
+	{"vendor rate zero", `{"vendors":[{"name":"a","rate_per_minute":0}]}`, []problem{{"vendors[0].rate_per_minute", "between"}}},
+	{"bad CIDR", `{"trusted_proxies":["10.0.0.0/33"]}`, []problem{{"trusted_proxies[0]", "not a valid CIDR"}}},
+	{"host bits in CIDR", `{"vendors":[{"name":"a","allowed_cidrs":["192.0.2.1/24"]}]}`, []problem{{"vendors[0].allowed_cidrs[0]", "did you mean 192.0.2.0/24"}}},
+	{"not an address", `{"vendors":[{"name":"a","allowed_cidrs":["10.0.0.0/8","example.com"]}]}`, []problem{{"vendors[0].allowed_cidrs[1]", "not a valid address"}}},
+	{"empty CIDR", `{"trusted_proxies":[""]}`, []problem{{"trusted_proxies[0]", "not a valid address"}}},
+	{"duplicate vendor names", `{"vendors":[{"name":"a"},{"name":"b"},{"name":"a"}]}`, []problem{{"vendors[2].name", `duplicate vendor name "a"`}}},
+	{"bad vendor name", `{"vendors":[{"name":"Acme Locks"}]}`, []problem{{"vendors[0].name", "lowercase"}}},
+	{"missing vendor name", `{"vendors":[{"enabled":true}]}`, []problem{{"vendors[0].name", "is required"}}},
+	{"empty secret", `{"vendors":[{"name":"a","secrets":["ok-secret"," "]}]}`, []problem{{"vendors[0].secrets[1]", "must not be empty"}}},
+	{"duplicate usernames", `{"devices":[{"username":"u","password":"12345678"},{"username":"u","password":"12345678"}]}`, []problem{{"devices[1].username", `duplicate username "u"`}}},
+	{"bad username", `{"devices":[{"username":"a b","password":"12345678"}]}`, []problem{{"devices[0].username", "must be letters"}}},
+	{"missing username and password", `{"devices":[{}]}`, []problem{{"devices[0].username", "is required"}, {"devices[0].password", "is required"}}},
+	{"short password", `{"devices":[{"username":"u","password":"1234567"}]}`, []problem{{"devices[0].password", "at least 8"}}},
+	{"bad allow filter", `{"devices":[{"username":"u","password":"12345678","allow":["a/#/b","/a","a+/b","$SYS/#"]}]}`,
+		[]problem{{"devices[0].allow[0]", "'#' must be the last level"}, {"devices[0].allow[1]", "drop the leading '/'"},
+			{"devices[0].allow[2]", "must fill a whole level"}, {"devices[0].allow[3]", "must not start with '$'"}}},
+	{"bad bridge topic", `{"bridge_topics":[""]}`, []problem{{"bridge_topics[0]", "must not be empty"}}},
+	{"external broker without URL", `{"broker":"external"}`, []problem{{"external_broker.url", "is required when broker is external"}}},
+	{"external broker empty URL", `{"broker":"external","external_broker":{"url":""}}`, []problem{{"external_broker.url", "is required when broker is external"}}},
+	{"bad broker URL", `{"external_broker":{"url":"http://broker"}}`, []problem{{"external_broker.url", "scheme must be"}}},
+	{"broker URL without scheme", `{"external_broker":{"url":"broker:1883"}}`, []problem{{"external_broker.url", "must be a URL"}}},
+	{"cert without key", `{"external_broker":{"cert_file":"c.pem"}}`, []problem{{"external_broker.cert_file", "go together"}}},
+	{"short pseudonym key", `{"pseudonym_key":"short"}`, []problem{{"pseudonym_key", "at least 32 characters"}}},
+	{"bad topic prefix", `{"topic_prefix":"a/+/b"}`, []problem{{"topic_prefix", "must not contain"}}},
+	{"discovery topic prefix", `{"topic_prefix":"homeassistant"}`, []problem{{"topic_prefix", "must not be homeassistant"}}},
+	{
+		"every problem at once",
+		`{"colour":1,"log_level":"loud","max_body_kb":0,"trusted_proxies":["x"],"broker":"external",
+		  "vendors":[{"name":"a","q":1},{"name":"a","allowed_cidrs":["10.0.0.1/8"]}],
+		  "devices":[{"username":"u","password":"p"},{"username":"u","password":"12345678","allow":["#/x"]}]}`,
+		[]problem{
+			{"colour", "unknown key"},
+			{"log_level", "must be one of"},
+			{"max_body_kb", "between"},
+			{"trusted_proxies[0]", "not a valid address"},
+			{"vendors[0].q", "unknown key"},
+			{"vendors[1].name", "duplicate"},
+			{"vendors[1].allowed_cidrs[0]", "host bits"},
+			{"devices[0].password", "at least 8"},
+			{"devices[1].username", "duplicate"},
+			{"devices[1].allow[0]", "last level"},
+			{"external_broker.url", "is required"},
 		},
-	}
-	for _, tt := range tests {
+	},
+}
+
+func TestParseProblems(t *testing.T) {
+	for _, tt := range problemTests {
 		t.Run(tt.name, func(t *testing.T) {
 			o, err := options.Parse([]byte(tt.doc))
 			if err == nil {
@@ -410,6 +411,9 @@ func TestKeys(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(fullOptions))
 	f.Add([]byte(`{}`))
+	for _, tt := range problemTests {
+		f.Add([]byte(tt.doc))
+	}
 	f.Add([]byte(`{"vendors":[{"name":"a"},{"name":"a"}]}`))
 	f.Add([]byte(`{"x":1} }`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -119,83 +119,84 @@ type want struct {
 	text string
 }
 
+var problemTests = []struct {
+	name string
+	old  string // text of goodPolicy to replace
+	new  string
+	want []want
+}{
+	{"unknown top-level key", "risk: high", "risk: high\ncolour: red", []want{{7, `unknown key "colour"`}}},
+	{"unknown key in auth", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  secret: x", []want{{10, `unknown key "secret"`}}},
+	{"unknown key in a route", "    qos: 1", "    qos: 1\n    priority: 2", []want{{19, `unknown key "priority"`}}},
+	{"unknown key in a field", "{from: /data/device_id, pseudonymize: true}", "{from: /data/device_id, pseudo: true}", []want{{20, `unknown key "pseudo" in field "device"`}}},
+	{"unknown key in event", "  type: /type", "  type: /type\n  kind: /kind", []want{{13, `unknown key "kind"`}}},
+	{"wrong type qos", "    qos: 1", "    qos: high", []want{{18, "cannot unmarshal"}}},
+	{"wrong type retain", "    retain: true", "    retain: maybe", []want{{17, "cannot unmarshal"}}},
+	{"wrong type retention", "retention_days: 7", "retention_days: week", []want{{7, "cannot unmarshal"}}},
+	{"wrong type routes", "routes:\n  - when: lock.state_changed", "routes: {}\nxroutes:\n  - when: lock.state_changed", []want{{14, "cannot unmarshal"}, {14, "at least one route"}, {15, `unknown key "xroutes"`}}},
+	{"wrong type fields", "      kind: /type", "      - /type", []want{{23, "routes[1].fields: at least one field"}, {26, "fields must be a mapping"}}},
+	{"wrong type field value", "      state: /data/state", "      state: [/data/state]", []want{{21, `field "state" must be a JSON Pointer`}, {21, "from is required"}}},
+	{"wrong type pseudonymize", "pseudonymize: true}", "pseudonymize: often}", []want{{20, `field "device": cannot unmarshal`}}},
+	{"bad duration", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  tolerance: soon", []want{{10, "not a duration"}}},
+	{"negative duration", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  tolerance: -5m", []want{{10, "not a duration"}}},
+	{"duration too long", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  tolerance: 25h", []want{{10, "at most 24h"}}},
+	{"tolerance for github", "  scheme: standard-webhooks", "  scheme: github\n  tolerance: 5m", []want{{10, "signs no timestamp"}}},
+	{"bad scheme", "  scheme: standard-webhooks", "  scheme: md5", []want{{9, `auth.scheme "md5" is not one of`}}},
+	{"missing scheme", "auth:\n  scheme: standard-webhooks", "auth: {}", []want{{8, "auth.scheme is required"}}},
+	{"header for github", "  scheme: standard-webhooks", "  scheme: github\n  header: X-Sig", []want{{10, "auth.header applies only"}}},
+	{"bad encoding", "  scheme: standard-webhooks", "  scheme: hmac-sha256\n  encoding: base32", []want{{10, "auth.encoding must be hex or base64"}}},
+	{"prefix for stripe", "  scheme: standard-webhooks", "  scheme: stripe\n  prefix: x", []want{{9, "apply only to hmac-sha256"}}},
+	{"bad pointer in a field", "      state: /data/state", "      state: data/state", []want{{21, "routes[0].fields.state"}}},
+	{"bad escape in a field", "      state: /data/state", "      state: /data/~2", []want{{21, "'~' must be followed by 0 or 1"}}},
+	{"bad pointer in event.id", "  id: /id", "  id: id", []want{{11, "event.id"}}},
+	{"bad pointer in event.type", "  type: /type", "  type: /ty~pe", []want{{12, "event.type"}}},
+	{"missing event.type", "  type: /type", "", []want{{11, "event.type is required"}}},
+	{"missing event.id for stripe", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: stripe\nevent:\n", []want{{11, "event.id is required: scheme stripe has no id header"}}},
+	{"event.id from an id header", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: bearer\n  id_header: X-Id\nevent:\n", []want{}},
+	{"missing from", "{from: /data/device_id, pseudonymize: true}", "{pseudonymize: true}", []want{{20, "routes[0].fields.device: from is required"}}},
+	{"bad field name", "      state: /data/state", "      st-ate: /data/state", []want{{21, "must be letters, digits and _"}}},
+	{"placeholder not filling a level", "locks/{device}/state", "locks/dev-{device}/state", []want{{15, "must fill a whole level"}}},
+	{"placeholder with a tail", "locks/{device}/state", "locks/{device}x/state", []want{{15, "must fill a whole level"}}},
+	{"two placeholders in a level", "locks/{device}/state", "locks/{device}{state}", []want{{15, "must fill a whole level"}}},
+	{"placeholder naming no field", "locks/{device}/state", "locks/{door}/state", []want{{15, "{door} names no field"}}},
+	{"empty placeholder", "locks/{device}/state", "locks/{}/state", []want{{15, "{} names no field"}}},
+	{"wildcard in topic", "locks/{device}/state", "locks/+/state", []want{{15, "must not contain '+'"}}},
+	{"hash in topic", "locks/{device}/state", "locks/#", []want{{15, "must not contain '+', '#'"}}},
+	{"dollar level", "locks/{device}/state", "$SYS/{device}", []want{{15, "must not start with '$'"}}},
+	{"empty level", "locks/{device}/state", "locks//{device}", []want{{15, "empty levels"}}},
+	{"leading slash", "locks/{device}/state", "/locks/{device}", []want{{15, "empty levels"}}},
+	{"missing topic", "    topic: locks/{device}/state\n", "", []want{{15, "routes[0].topic: is required"}}},
+	{"duplicate field", "      state: /data/state", "      state: /data/state\n      state: /data/other", []want{{22, `duplicate field "state"`}}},
+	{"bad qos", "    qos: 1", "    qos: 3", []want{{15, "routes[0].qos must be 0, 1 or 2"}}},
+	{"missing when", "  - when: \"*\"\n    topic: all", "  - topic: all", []want{{23, "routes[1].when is required"}}},
+	{"no fields", "    fields:\n      kind: /type\n", "    fields: {}\n", []want{{23, "routes[1].fields: at least one field"}}},
+	{"missing title", "title: Acme Locks cloud\n", "", []want{{2, "title is required"}}},
+	{"missing owner and contact", "owner: Home security\ncontact: support@acme.example\n", "", []want{{2, "owner is required"}, {2, "contact is required"}}},
+	{"missing vendor", "vendor: acme-locks\n", "", []want{{2, "vendor is required"}}},
+	{"bad vendor", "vendor: acme-locks", "vendor: Acme_Locks", []want{{2, "vendor must be lowercase"}}},
+	{"bad risk", "risk: high", "risk: extreme", []want{{6, "risk must be low, medium or high"}}},
+	{"retention out of range", "retention_days: 7", "retention_days: 4000", []want{{7, "retention_days must be between"}}},
+	{"missing schema", "schema: acme-locks/v1.json\n", "", []want{{2, "schema is required"}}},
+	{"schema escaping", "schema: acme-locks/v1.json", "schema: ../secrets/v1.json", []want{{13, "schema must be a relative path"}}},
+	{"schema absolute", "schema: acme-locks/v1.json", "schema: /etc/v1.json", []want{{13, "schema must be a relative path"}}},
+	{"schema not json", "schema: acme-locks/v1.json", "schema: acme-locks/v1.yaml", []want{{13, "schema must be a relative path"}}},
+	{"no routes", "routes:\n", "routes: []\nxx:\n", []want{{14, "at least one route"}, {15, `unknown key "xx"`}}},
+	{
+		"several at once",
+		"risk: high",
+		"risk: extreme\ncolour: red",
+		[]want{{6, "risk must be"}, {7, `unknown key "colour"`}},
+	},
+	{
+		"several across the file",
+		"  scheme: standard-webhooks",
+		"  scheme: md5\n  tolerance: soon",
+		[]want{{9, `"md5" is not one of`}, {10, "not a duration"}},
+	},
+}
+
 func TestParseProblems(t *testing.T) {
-	tests := []struct {
-		name string
-		old  string // text of goodPolicy to replace
-		new  string
-		want []want
-	}{
-		{"unknown top-level key", "risk: high", "risk: high\ncolour: red", []want{{7, `unknown key "colour"`}}},
-		{"unknown key in auth", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  secret: x", []want{{10, `unknown key "secret"`}}},
-		{"unknown key in a route", "    qos: 1", "    qos: 1\n    priority: 2", []want{{19, `unknown key "priority"`}}},
-		{"unknown key in a field", "{from: /data/device_id, pseudonymize: true}", "{from: /data/device_id, pseudo: true}", []want{{20, `unknown key "pseudo" in field "device"`}}},
-		{"unknown key in event", "  type: /type", "  type: /type\n  kind: /kind", []want{{13, `unknown key "kind"`}}},
-		{"wrong type qos", "    qos: 1", "    qos: high", []want{{18, "cannot unmarshal"}}},
-		{"wrong type retain", "    retain: true", "    retain: maybe", []want{{17, "cannot unmarshal"}}},
-		{"wrong type retention", "retention_days: 7", "retention_days: week", []want{{7, "cannot unmarshal"}}},
-		{"wrong type routes", "routes:\n  - when: lock.state_changed", "routes: {}\nxroutes:\n  - when: lock.state_changed", []want{{14, "cannot unmarshal"}, {14, "at least one route"}, {15, `unknown key "xroutes"`}}},
-		{"wrong type fields", "      kind: /type", "      - /type", []want{{23, "routes[1].fields: at least one field"}, {26, "fields must be a mapping"}}},
-		{"wrong type field value", "      state: /data/state", "      state: [/data/state]", []want{{21, `field "state" must be a JSON Pointer`}, {21, "from is required"}}},
-		{"wrong type pseudonymize", "pseudonymize: true}", "pseudonymize: often}", []want{{20, `field "device": cannot unmarshal`}}},
-		{"bad duration", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  tolerance: soon", []want{{10, "not a duration"}}},
-		{"negative duration", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  tolerance: -5m", []want{{10, "not a duration"}}},
-		{"duration too long", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  tolerance: 25h", []want{{10, "at most 24h"}}},
-		{"tolerance for github", "  scheme: standard-webhooks", "  scheme: github\n  tolerance: 5m", []want{{10, "signs no timestamp"}}},
-		{"bad scheme", "  scheme: standard-webhooks", "  scheme: md5", []want{{9, `auth.scheme "md5" is not one of`}}},
-		{"missing scheme", "auth:\n  scheme: standard-webhooks", "auth: {}", []want{{8, "auth.scheme is required"}}},
-		{"header for github", "  scheme: standard-webhooks", "  scheme: github\n  header: X-Sig", []want{{10, "auth.header applies only"}}},
-		{"bad encoding", "  scheme: standard-webhooks", "  scheme: hmac-sha256\n  encoding: base32", []want{{10, "auth.encoding must be hex or base64"}}},
-		{"prefix for stripe", "  scheme: standard-webhooks", "  scheme: stripe\n  prefix: x", []want{{9, "apply only to hmac-sha256"}}},
-		{"bad pointer in a field", "      state: /data/state", "      state: data/state", []want{{21, "routes[0].fields.state"}}},
-		{"bad escape in a field", "      state: /data/state", "      state: /data/~2", []want{{21, "'~' must be followed by 0 or 1"}}},
-		{"bad pointer in event.id", "  id: /id", "  id: id", []want{{11, "event.id"}}},
-		{"bad pointer in event.type", "  type: /type", "  type: /ty~pe", []want{{12, "event.type"}}},
-		{"missing event.type", "  type: /type", "", []want{{11, "event.type is required"}}},
-		{"missing event.id for stripe", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: stripe\nevent:\n", []want{{11, "event.id is required: scheme stripe has no id header"}}},
-		{"event.id from an id header", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: bearer\n  id_header: X-Id\nevent:\n", []want{}},
-		{"missing from", "{from: /data/device_id, pseudonymize: true}", "{pseudonymize: true}", []want{{20, "routes[0].fields.device: from is required"}}},
-		{"bad field name", "      state: /data/state", "      st-ate: /data/state", []want{{21, "must be letters, digits and _"}}},
-		{"placeholder not filling a level", "locks/{device}/state", "locks/dev-{device}/state", []want{{15, "must fill a whole level"}}},
-		{"placeholder with a tail", "locks/{device}/state", "locks/{device}x/state", []want{{15, "must fill a whole level"}}},
-		{"two placeholders in a level", "locks/{device}/state", "locks/{device}{state}", []want{{15, "must fill a whole level"}}},
-		{"placeholder naming no field", "locks/{device}/state", "locks/{door}/state", []want{{15, "{door} names no field"}}},
-		{"empty placeholder", "locks/{device}/state", "locks/{}/state", []want{{15, "{} names no field"}}},
-		{"wildcard in topic", "locks/{device}/state", "locks/+/state", []want{{15, "must not contain '+'"}}},
-		{"hash in topic", "locks/{device}/state", "locks/#", []want{{15, "must not contain '+', '#'"}}},
-		{"dollar level", "locks/{device}/state", "$SYS/{device}", []want{{15, "must not start with '$'"}}},
-		{"empty level", "locks/{device}/state", "locks//{device}", []want{{15, "empty levels"}}},
-		{"leading slash", "locks/{device}/state", "/locks/{device}", []want{{15, "empty levels"}}},
-		{"missing topic", "    topic: locks/{device}/state\n", "", []want{{15, "routes[0].topic: is required"}}},
-		{"duplicate field", "      state: /data/state", "      state: /data/state\n      state: /data/other", []want{{22, `duplicate field "state"`}}},
-		{"bad qos", "    qos: 1", "    qos: 3", []want{{15, "routes[0].qos must be 0, 1 or 2"}}},
-		{"missing when", "  - when: \"*\"\n    topic: all", "  - topic: all", []want{{23, "routes[1].when is required"}}},
-		{"no fields", "    fields:\n      kind: /type\n", "    fields: {}\n", []want{{23, "routes[1].fields: at least one field"}}},
-		{"missing title", "title: Acme Locks cloud\n", "", []want{{2, "title is required"}}},
-		{"missing owner and contact", "owner: Home security\ncontact: support@acme.example\n", "", []want{{2, "owner is required"}, {2, "contact is required"}}},
-		{"missing vendor", "vendor: acme-locks\n", "", []want{{2, "vendor is required"}}},
-		{"bad vendor", "vendor: acme-locks", "vendor: Acme_Locks", []want{{2, "vendor must be lowercase"}}},
-		{"bad risk", "risk: high", "risk: extreme", []want{{6, "risk must be low, medium or high"}}},
-		{"retention out of range", "retention_days: 7", "retention_days: 4000", []want{{7, "retention_days must be between"}}},
-		{"missing schema", "schema: acme-locks/v1.json\n", "", []want{{2, "schema is required"}}},
-		{"schema escaping", "schema: acme-locks/v1.json", "schema: ../secrets/v1.json", []want{{13, "schema must be a relative path"}}},
-		{"schema absolute", "schema: acme-locks/v1.json", "schema: /etc/v1.json", []want{{13, "schema must be a relative path"}}},
-		{"schema not json", "schema: acme-locks/v1.json", "schema: acme-locks/v1.yaml", []want{{13, "schema must be a relative path"}}},
-		{"no routes", "routes:\n", "routes: []\nxx:\n", []want{{14, "at least one route"}, {15, `unknown key "xx"`}}},
-		{
-			"several at once",
-			"risk: high",
-			"risk: extreme\ncolour: red",
-			[]want{{6, "risk must be"}, {7, `unknown key "colour"`}},
-		},
-		{
-			"several across the file",
-			"  scheme: standard-webhooks",
-			"  scheme: md5\n  tolerance: soon",
-			[]want{{9, `"md5" is not one of`}, {10, "not a duration"}},
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range problemTests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := replaceBlock(goodPolicy, tt.old, tt.new)
 			_, problems := policy.Parse("p.yaml", []byte(doc))
@@ -451,12 +452,18 @@ func TestDurationMarshalText(t *testing.T) {
 // line inside it.
 func FuzzParse(f *testing.F) {
 	f.Add(goodPolicy)
+	for _, tt := range problemTests {
+		f.Add(replaceBlock(goodPolicy, tt.old, tt.new))
+	}
 	f.Add("")
 	f.Add("vendor: [")
 	f.Add("routes:\n  - fields: [x]\n    topic: '{a}'\n")
 	f.Fuzz(func(t *testing.T, doc string) {
 		p, problems := policy.Parse("f.yaml", []byte(doc))
-		lines := strings.Count(doc, "\n") + 1
+		lines := 1 // an upper bound: YAML also breaks lines at CR, NEL, LS and PS
+		for _, br := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
+			lines += strings.Count(doc, br)
+		}
 		for _, pr := range problems {
 			if pr.File != "f.yaml" || pr.Line < 0 || pr.Line > lines+1 {
 				t.Fatalf("Parse(%q) problem %+v: want file f.yaml and a line within %d", doc, pr, lines)

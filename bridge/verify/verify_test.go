@@ -775,8 +775,27 @@ func TestNewFailsClosed(t *testing.T) {
 	})
 }
 
-// parserSeeds are header values shared by the parser fuzz targets and their table tests.
-var parserSeeds = []string{
+// hexSig is the MAC of the public Stripe vector, in hex.
+const hexSig = "88a022085c6bdb887b02cb26ff76dd681234d9675c0f22844059f55552a8883a"
+
+// parserSeeds returns the headers of the three parser tables plus a few odd ones, to seed each
+// parser's fuzz target with all of them: a header meant for one parser is a fine input to another.
+func parserSeeds() []string {
+	var out []string
+	for _, tt := range standardSigTests {
+		out = append(out, tt.header)
+	}
+	for _, tt := range stripeHeaderTests {
+		out = append(out, tt.header)
+	}
+	for _, tt := range gitHubSigTests {
+		out = append(out, tt.header)
+	}
+	return append(out, extraSeeds...)
+}
+
+// extraSeeds are headers no table holds.
+var extraSeeds = []string{
 	"",
 	"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
 	"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
@@ -793,20 +812,21 @@ var parserSeeds = []string{
 	"\x00\xff,=",
 }
 
+var standardSigTests = []struct {
+	header string
+	want   int
+}{
+	{"", 0},
+	{"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", 1},
+	{"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 2},
+	{"v1a,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", 0},
+	{"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE", 0},
+	{"v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE=", 0},
+	{strings.Repeat("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= ", 20), 8},
+}
+
 func TestParseStandardSignatures(t *testing.T) {
-	tests := []struct {
-		header string
-		want   int
-	}{
-		{"", 0},
-		{"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", 1},
-		{"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 2},
-		{"v1a,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", 0},
-		{"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE", 0},
-		{"v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE=", 0},
-		{strings.Repeat("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= ", 20), 8},
-	}
-	for _, tt := range tests {
+	for _, tt := range standardSigTests {
 		t.Run(tt.header, func(t *testing.T) {
 			got := verify.ParseStandardSignatures(tt.header)
 			if len(got) != tt.want {
@@ -817,30 +837,30 @@ func TestParseStandardSignatures(t *testing.T) {
 	}
 }
 
+var stripeHeaderTests = []struct {
+	header string
+	ts     string
+	n      int
+	ok     bool
+}{
+	{"t=1492774577,v1=" + hexSig, "1492774577", 1, true},
+	{"v1=" + hexSig + ",t=1492774577", "1492774577", 1, true},
+	{"t=1492774577, v1=" + hexSig + ", v1=" + hexSig, "1492774577", 2, true},
+	{"t=1492774577,v0=" + hexSig + ",v1=" + hexSig, "1492774577", 1, true},
+	{"t=1492774577,v1=" + hexSig[:62], "", 0, false},
+	{"t=1492774577,v1=" + strings.ToUpper(hexSig), "1492774577", 1, true},
+	{"t=1492774577", "", 0, false},
+	{"v1=" + hexSig, "", 0, false},
+	{"t=1,t=1,v1=" + hexSig, "", 0, false},
+	{"t=abc,v1=" + hexSig, "", 0, false},
+	{"t=0,v1=" + hexSig, "", 0, false},
+	{"t=,v1=" + hexSig, "", 0, false},
+	{"t=1492774577,v1=" + strings.Repeat("x", 64), "", 0, false},
+	{"t=1492774577" + strings.Repeat(",v1="+hexSig, 12), "1492774577", 8, true},
+}
+
 func TestParseStripeHeader(t *testing.T) {
-	sig := "88a022085c6bdb887b02cb26ff76dd681234d9675c0f22844059f55552a8883a"
-	tests := []struct {
-		header string
-		ts     string
-		n      int
-		ok     bool
-	}{
-		{"t=1492774577,v1=" + sig, "1492774577", 1, true},
-		{"v1=" + sig + ",t=1492774577", "1492774577", 1, true},
-		{"t=1492774577, v1=" + sig + ", v1=" + sig, "1492774577", 2, true},
-		{"t=1492774577,v0=" + sig + ",v1=" + sig, "1492774577", 1, true},
-		{"t=1492774577,v1=" + sig[:62], "", 0, false},
-		{"t=1492774577,v1=" + strings.ToUpper(sig), "1492774577", 1, true},
-		{"t=1492774577", "", 0, false},
-		{"v1=" + sig, "", 0, false},
-		{"t=1,t=1,v1=" + sig, "", 0, false},
-		{"t=abc,v1=" + sig, "", 0, false},
-		{"t=0,v1=" + sig, "", 0, false},
-		{"t=,v1=" + sig, "", 0, false},
-		{"t=1492774577,v1=" + strings.Repeat("x", 64), "", 0, false},
-		{"t=1492774577" + strings.Repeat(",v1="+sig, 12), "1492774577", 8, true},
-	}
-	for _, tt := range tests {
+	for _, tt := range stripeHeaderTests {
 		t.Run(tt.header, func(t *testing.T) {
 			ts, sigs, ok := verify.ParseStripeHeader(tt.header)
 			if ok != tt.ok || ts != tt.ts || len(sigs) != tt.n {
@@ -851,30 +871,30 @@ func TestParseStripeHeader(t *testing.T) {
 	}
 }
 
+var gitHubSigTests = []struct {
+	header string
+	ok     bool
+}{
+	{"sha256=" + hexSig, true},
+	{"sha256=" + strings.ToUpper(hexSig), true},
+	{"sha256=" + hexSig[:62], false},
+	{"sha256=" + hexSig + "00", false},
+	{"sha256=" + hexSig[:63] + "g", false},
+	{"sha1=" + hexSig, false},
+	{hexSig, false},
+	{" sha256=" + hexSig, false},
+	{"", false},
+}
+
 func TestParseGitHubSignature(t *testing.T) {
-	sig := "88a022085c6bdb887b02cb26ff76dd681234d9675c0f22844059f55552a8883a"
-	tests := []struct {
-		header string
-		ok     bool
-	}{
-		{"sha256=" + sig, true},
-		{"sha256=" + strings.ToUpper(sig), true},
-		{"sha256=" + sig[:62], false},
-		{"sha256=" + sig + "00", false},
-		{"sha256=" + sig[:63] + "g", false},
-		{"sha1=" + sig, false},
-		{sig, false},
-		{" sha256=" + sig, false},
-		{"", false},
-	}
-	for _, tt := range tests {
+	for _, tt := range gitHubSigTests {
 		t.Run(tt.header, func(t *testing.T) {
 			b, ok := verify.ParseGitHubSignature(tt.header)
 			if ok != tt.ok {
 				t.Fatalf("ParseGitHubSignature(%q) = %x, %v, want ok=%v", tt.header, b, ok, tt.ok)
 			}
-			if ok && hex.EncodeToString(b) != sig {
-				t.Errorf("ParseGitHubSignature(%q) = %x, want %s", tt.header, b, sig)
+			if ok && hex.EncodeToString(b) != hexSig {
+				t.Errorf("ParseGitHubSignature(%q) = %x, want %s", tt.header, b, hexSig)
 			}
 		})
 	}
@@ -893,7 +913,7 @@ func checkSigs(t *testing.T, sigs [][]byte) {
 }
 
 func FuzzParseStandardSignatures(f *testing.F) {
-	for _, s := range parserSeeds {
+	for _, s := range parserSeeds() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
@@ -903,7 +923,7 @@ func FuzzParseStandardSignatures(f *testing.F) {
 		var fields [][]byte
 		for _, part := range strings.Fields(header) {
 			if enc, ok := strings.CutPrefix(part, "v1,"); ok && len(enc) == 44 {
-				if b, err := base64.StdEncoding.DecodeString(enc); err == nil {
+				if b, err := base64.StdEncoding.DecodeString(enc); err == nil && len(b) == sha256.Size {
 					fields = append(fields, b)
 				}
 			}
@@ -921,7 +941,7 @@ func FuzzParseStandardSignatures(f *testing.F) {
 }
 
 func FuzzParseStripeHeader(f *testing.F) {
-	for _, s := range parserSeeds {
+	for _, s := range parserSeeds() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
@@ -953,7 +973,7 @@ func FuzzParseStripeHeader(f *testing.F) {
 }
 
 func FuzzParseGitHubSignature(f *testing.F) {
-	for _, s := range parserSeeds {
+	for _, s := range parserSeeds() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
