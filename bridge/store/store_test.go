@@ -177,3 +177,41 @@ func TestWriteAfterClose(t *testing.T) {
 		t.Fatalf("Write after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestQueue(t *testing.T) {
+	s := openTest(t, Options{})
+	for i := 0; i < 5; i++ {
+		if err := s.Write(s.QueueOp("fwd", []byte(fmt.Sprintf("r%d", i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Write(s.QueueOp("other", []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	head, err := s.QueueHead("fwd", 3)
+	if err != nil || len(head) != 3 || string(head[0].Record) != "r0" || string(head[2].Record) != "r2" {
+		t.Fatalf("QueueHead = %v, %v", head, err)
+	}
+	if err := s.Write(QueueDelete(head[0].Key), QueueDelete(head[1].Key)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.QueueLen("fwd"); n != 3 {
+		t.Fatalf("QueueLen = %d, want 3", n)
+	}
+	head, _ = s.QueueHead("fwd", 10)
+	if string(head[0].Record) != "r2" {
+		t.Fatalf("head after delete = %s, want r2", head[0].Record)
+	}
+	// Staged with a pending event: invisible until the event commits.
+	s.Hook().Begin("ev")
+	s.Stage("ev", s.QueueOp("fwd", []byte("staged")))
+	if n, _ := s.QueueLen("fwd"); n != 3 {
+		t.Fatalf("staged record visible before commit (len %d)", n)
+	}
+	if err := s.Hook().Commit("ev"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.QueueLen("fwd"); n != 4 {
+		t.Fatalf("QueueLen after commit = %d, want 4", n)
+	}
+}
