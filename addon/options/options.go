@@ -491,6 +491,13 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		if p.Masked() != p {
 			return netip.Prefix{}, fmt.Errorf("host bits set in CIDR; did you mean %s?", p.Masked())
 		}
+		if p.Addr().Is4In6() {
+			// Client addresses are unmapped before matching: unmap the prefix too, or it never matches.
+			if p.Bits() < 96 {
+				return netip.Prefix{}, errors.New("an IPv4-mapped CIDR needs at least /96")
+			}
+			return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96), nil
+		}
 		return p, nil
 	}
 	a, err := netip.ParseAddr(s)

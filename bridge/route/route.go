@@ -200,7 +200,10 @@ func Segment(v string) (string, bool) {
 		}
 	}
 	if clean {
-		return v, len(v) <= MaxLevelLen
+		if len(v) > MaxLevelLen {
+			return "", false
+		}
+		return v, true
 	}
 	var b strings.Builder
 	for i := 0; i < len(v); i++ {
