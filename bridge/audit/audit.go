@@ -1,0 +1,257 @@
+// Package audit keeps the audit trail: one record per webhook request (time, vendor, pseudonymized
+// event id, outcome and reason, topics published, latency), appended to the store, purged after
+// the vendor's retention, and exported as JSON lines for sharing with a vendor during an incident.
+//
+// A record is built from a receiver.Outcome only, whose strings come from configuration or a fixed
+// set of words; the event id is its keyed pseudonym. So a record holds no clear identifier, no
+// body and no secret, and an export, which re-encodes each record through Record, cannot either.
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/store"
+)
+
+// Record is one audit entry, one JSON object per line in an export.
+type Record struct {
+	Time time.Time `json:"time"`
+	// Vendor is the configured vendor the request named; empty when it named none.
+	Vendor string `json:"vendor,omitempty"`
+	// Event is the pseudonymized event id, the same token devices see in the MQTT user property
+	// "event"; empty when the request was refused before the id was known.
+	Event string `json:"event,omitempty"`
+	// Status is the HTTP status answered; Outcome sums it up (accepted, duplicate, rejected) and
+	// Reason is the fixed word that says why (bad_signature, schema, rate_limited, ...).
+	Status  int    `json:"status"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason"`
+	// Topics are the topics the event was published on.
+	Topics        []string `json:"topics,omitempty"`
+	RoutesSkipped int      `json:"routes_skipped,omitempty"`
+	Unrouted      bool     `json:"unrouted,omitempty"`
+	UnknownFields int      `json:"unknown_fields,omitempty"`
+	// LatencyMS is the whole request's time; PublishMS the publish stage's share.
+	LatencyMS float64 `json:"latency_ms"`
+	PublishMS float64 `json:"publish_ms,omitempty"`
+	// Suppressed counts this vendor's refusals that went unrecorded since its previous record,
+	// because they came faster than RefusalsPerMinute.
+	Suppressed int64 `json:"suppressed,omitempty"`
+}
+
+// Outcomes.
+const (
+	OutcomeAccepted  = "accepted"
+	OutcomeDuplicate = "duplicate"
+	OutcomeRejected  = "rejected"
+)
+
+// FromOutcome builds the record of one outcome.
+func FromOutcome(o *receiver.Outcome) Record {
+	r := Record{
+		Time: o.Received.UTC(), Vendor: o.Vendor, Event: o.Token, Status: o.Status, Reason: o.Reason,
+		Topics: o.Topics, RoutesSkipped: o.Skipped, Unrouted: o.Unrouted, UnknownFields: o.UnknownFields,
+		LatencyMS: ms(o.Latency), PublishMS: ms(o.PublishLatency),
+	}
+	switch o.Status {
+	case 202:
+		r.Outcome = OutcomeAccepted
+	case 200:
+		r.Outcome = OutcomeDuplicate
+	default:
+		r.Outcome = OutcomeRejected
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Appender is where records go: the store.
+type Appender interface {
+	AuditOp(at time.Time, record []byte) store.Op
+	WriteAsync(ops ...store.Op)
+}
+
+// DefaultRefusalsPerMinute is how many refusals per vendor (and for requests that name no
+// configured vendor) are recorded one by one; beyond it they are only counted, so a flood of
+// junk cannot fill the disk. Accepted events and duplicates are always recorded.
+const DefaultRefusalsPerMinute = 600
+
+// Recorder is a receiver.Observer that appends one record per outcome.
+type Recorder struct {
+	app     Appender
+	budgets map[string]*budget // by vendor, "" for requests naming no configured vendor; fixed after New
+}
+
+type budget struct {
+	lim        *rate.Limiter
+	mu         sync.Mutex // guards suppressed
+	suppressed int64
+}
+
+var _ receiver.Observer = (*Recorder)(nil)
+
+// NewRecorder returns a recorder for the configured vendors. refusalsPerMinute <= 0 takes the
+// default.
+func NewRecorder(app Appender, vendors []string, refusalsPerMinute int) *Recorder {
+	if refusalsPerMinute <= 0 {
+		refusalsPerMinute = DefaultRefusalsPerMinute
+	}
+	r := &Recorder{app: app, budgets: map[string]*budget{}}
+	for _, v := range append([]string{""}, vendors...) {
+		r.budgets[v] = &budget{lim: rate.NewLimiter(rate.Limit(float64(refusalsPerMinute)/60), refusalsPerMinute)}
+	}
+	return r
+}
+
+// Observe appends the outcome's record; it does not wait for the disk.
+func (r *Recorder) Observe(o *receiver.Outcome) {
+	b := r.budgets[o.Vendor]
+	if b == nil {
+		b = r.budgets[""]
+	}
+	rec := FromOutcome(o)
+	if rec.Vendor != "" && r.budgets[rec.Vendor] == nil {
+		rec.Vendor = "" // never a name that configuration does not hold
+	}
+	b.mu.Lock()
+	if rec.Outcome == OutcomeRejected && !b.lim.AllowN(o.Received, 1) {
+		b.suppressed++
+		b.mu.Unlock()
+		return
+	}
+	rec.Suppressed, b.suppressed = b.suppressed, 0
+	b.mu.Unlock()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	r.app.WriteAsync(r.app.AuditOp(o.Received, data))
+}
+
+// Source reads records back: the store.
+type Source interface {
+	Audit(since time.Time, fn func(at time.Time, record []byte) bool) error
+}
+
+// Filter selects records for an export.
+type Filter struct {
+	Since  time.Time
+	Vendor string // empty: every vendor
+}
+
+// exportBatch bounds how many records one read transaction collects, so that a slow reader never
+// holds the store's file open against the writers for long.
+const exportBatch = 512
+
+// Export writes the records the filter selects as JSON lines, oldest first, and returns how many.
+// Each record is decoded into Record and encoded again, so only Record's fields ever leave.
+func Export(w io.Writer, src Source, f Filter) (int, error) {
+	since, skip, n := f.Since, 0, 0
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for {
+		type item struct {
+			at  time.Time
+			rec []byte
+		}
+		var batch []item
+		seen := 0 // records at since already passed, to resume after them
+		err := src.Audit(since, func(at time.Time, rec []byte) bool {
+			if at.Equal(since) && seen < skip {
+				seen++
+				return true
+			}
+			batch = append(batch, item{at, append([]byte(nil), rec...)})
+			return len(batch) < exportBatch
+		})
+		if err != nil {
+			return n, fmt.Errorf("read audit trail: %w", err)
+		}
+		for _, it := range batch {
+			var r Record
+			if json.Unmarshal(it.rec, &r) != nil || (f.Vendor != "" && r.Vendor != f.Vendor) {
+				continue
+			}
+			if err := enc.Encode(&r); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(batch) < exportBatch {
+			return n, nil
+		}
+		// Resume after the last record read: past every earlier record at the same instant.
+		last := batch[len(batch)-1].at
+		if last.Equal(since) {
+			skip += len(batch)
+		} else {
+			skip = 0
+			for i := len(batch) - 1; i >= 0 && batch[i].at.Equal(last); i-- {
+				skip++
+			}
+		}
+		since = last
+	}
+}
+
+// ErrSince reports a --since value that is neither a duration nor a time.
+var ErrSince = errors.New("since must be a duration like 24h, 90m or 7d, or a time like 2026-11-25T08:00:00Z")
+
+// ParseSince reads a since value: a duration before now (24h, 90m, 7d) or an RFC 3339 time.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 36500 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+		return time.Time{}, ErrSince
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, ErrSince
+	}
+	return now.Add(-d), nil
+}
+
+// Purger deletes records: the store.
+type Purger interface {
+	PurgeAuditIf(before time.Time, expired func(at time.Time, record []byte) bool) (int, error)
+}
+
+// Purge deletes the records older than their vendor's retention (retention("") for requests that
+// named no configured vendor) and returns how many.
+func Purge(p Purger, now time.Time, vendors []string, retention func(vendor string) time.Duration) (int, error) {
+	latest := now.Add(-retention(""))
+	for _, v := range vendors {
+		if c := now.Add(-retention(v)); c.After(latest) {
+			latest = c
+		}
+	}
+	cutoffs := map[string]time.Time{}
+	return p.PurgeAuditIf(latest, func(at time.Time, rec []byte) bool {
+		var r struct {
+			Vendor string `json:"vendor"`
+		}
+		_ = json.Unmarshal(rec, &r)
+		c, ok := cutoffs[r.Vendor]
+		if !ok {
+			c = now.Add(-retention(r.Vendor))
+			cutoffs[r.Vendor] = c
+		}
+		return at.Before(c)
+	})
+}

@@ -1,0 +1,202 @@
+package audit_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hookbridge/hookbridge/bridge/audit"
+	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/store"
+)
+
+var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.TempDir(), store.Options{NoSync: true, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// flush waits until every queued write is on disk.
+func flush(t *testing.T, s *store.Store) {
+	t.Helper()
+	if err := s.Write(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
+func export(t *testing.T, s *store.Store, f audit.Filter) []audit.Record {
+	t.Helper()
+	var buf bytes.Buffer
+	n, err := audit.Export(&buf, s, f)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	var out []audit.Record
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		var r audit.Record
+		dec := json.NewDecoder(strings.NewReader(sc.Text()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	if n != len(out) {
+		t.Errorf("Export = %d, wrote %d lines", n, len(out))
+	}
+	return out
+}
+
+func TestRecordAndExport(t *testing.T) {
+	s := openStore(t)
+	rec := audit.NewRecorder(s, []string{"acme-locks", "gridwise-energy"}, 0)
+	outcomes := []receiver.Outcome{
+		{Vendor: "acme-locks", Token: "tok1", Status: 202, Reason: "accepted", Topics: []string{"hookbridge/acme-locks/locks/x/state"},
+			Received: t0, Latency: 1500 * time.Microsecond, PublishLatency: time.Millisecond},
+		{Vendor: "acme-locks", Token: "tok1", Status: 200, Reason: "duplicate", Received: t0.Add(time.Minute)},
+		{Vendor: "gridwise-energy", Status: 401, Reason: "bad_signature", Received: t0.Add(2 * time.Minute)},
+		{Status: 404, Reason: "unknown_vendor", Received: t0.Add(3 * time.Minute)},
+	}
+	for i := range outcomes {
+		rec.Observe(&outcomes[i])
+	}
+	flush(t, s)
+
+	cases := []struct {
+		name   string
+		filter audit.Filter
+		want   []string // reason of each record
+	}{
+		{"all", audit.Filter{}, []string{"accepted", "duplicate", "bad_signature", "unknown_vendor"}},
+		{"since", audit.Filter{Since: t0.Add(time.Minute)}, []string{"duplicate", "bad_signature", "unknown_vendor"}},
+		{"vendor", audit.Filter{Vendor: "acme-locks"}, []string{"accepted", "duplicate"}},
+		{"nothing", audit.Filter{Since: t0.Add(time.Hour)}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, r := range export(t, s, tc.filter) {
+				got = append(got, r.Reason)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("Export(%+v) reasons = %v, want %v", tc.filter, got, tc.want)
+			}
+		})
+	}
+
+	first := export(t, s, audit.Filter{})[0]
+	want := audit.Record{Time: t0, Vendor: "acme-locks", Event: "tok1", Status: 202, Outcome: "accepted", Reason: "accepted",
+		Topics: []string{"hookbridge/acme-locks/locks/x/state"}, LatencyMS: 1.5, PublishMS: 1}
+	if got, _ := json.Marshal(first); string(got) != string(must(json.Marshal(want))) {
+		t.Errorf("first record = %s, want %s", got, must(json.Marshal(want)))
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestExportBatches checks that an export longer than one read batch, with many records at the
+// same instant across a batch boundary, loses and repeats nothing.
+func TestExportBatches(t *testing.T) {
+	s := openStore(t)
+	rec := audit.NewRecorder(s, []string{"v"}, 0)
+	const n = 1300
+	for i := range n {
+		at := t0.Add(time.Duration(i/700) * time.Second) // 700 records at t0, 600 at t0+1s
+		rec.Observe(&receiver.Outcome{Vendor: "v", Token: "t", Status: 202, Reason: "accepted", Received: at, Skipped: i})
+	}
+	flush(t, s)
+	got := export(t, s, audit.Filter{})
+	if len(got) != n {
+		t.Fatalf("Export = %d records, want %d", len(got), n)
+	}
+	seen := map[int]bool{}
+	for _, r := range got {
+		seen[r.RoutesSkipped] = true
+	}
+	if len(seen) != n {
+		t.Errorf("Export has %d distinct records, want %d", len(seen), n)
+	}
+}
+
+// TestRefusalBudget checks that a flood of refusals is recorded up to the budget and then only
+// counted, while accepted events are always recorded.
+func TestRefusalBudget(t *testing.T) {
+	s := openStore(t)
+	rec := audit.NewRecorder(s, []string{"v"}, 60)
+	for range 100 {
+		rec.Observe(&receiver.Outcome{Status: 404, Reason: "unknown_vendor", Received: t0})
+	}
+	rec.Observe(&receiver.Outcome{Vendor: "v", Status: 202, Reason: "accepted", Received: t0})
+	rec.Observe(&receiver.Outcome{Status: 404, Reason: "unknown_vendor", Received: t0.Add(time.Minute)})
+	flush(t, s)
+	got := export(t, s, audit.Filter{})
+	if len(got) != 62 {
+		t.Fatalf("records = %d, want 60 refusals, 1 accepted, 1 after a minute", len(got))
+	}
+	if last := got[len(got)-1]; last.Suppressed != 40 {
+		t.Errorf("record after the flood: suppressed = %d, want 40", last.Suppressed)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	s := openStore(t)
+	rec := audit.NewRecorder(s, []string{"short", "long"}, 0)
+	for _, v := range []string{"short", "long", ""} {
+		for _, age := range []int{1, 3, 10} {
+			rec.Observe(&receiver.Outcome{Vendor: v, Status: 401, Reason: "bad_signature", Received: t0.Add(-time.Duration(age) * 24 * time.Hour)})
+		}
+	}
+	flush(t, s)
+	days := map[string]int{"short": 2, "long": 30, "": 7}
+	n, err := audit.Purge(s, t0, []string{"short", "long"}, func(v string) time.Duration { return time.Duration(days[v]) * 24 * time.Hour })
+	if err != nil || n != 3 {
+		t.Fatalf("Purge = %d, %v, want 3", n, err)
+	}
+	left := map[string]int{}
+	for _, r := range export(t, s, audit.Filter{}) {
+		left[r.Vendor]++
+	}
+	if want := map[string]int{"short": 1, "long": 3, "": 2}; left["short"] != want["short"] || left["long"] != want["long"] || left[""] != want[""] {
+		t.Errorf("records left by vendor = %v, want %v", left, want)
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := t0
+	cases := []struct {
+		in   string
+		want time.Time
+		err  bool
+	}{
+		{in: "24h", want: now.Add(-24 * time.Hour)},
+		{in: "90m", want: now.Add(-90 * time.Minute)},
+		{in: "7d", want: now.Add(-7 * 24 * time.Hour)},
+		{in: "2026-11-24T08:00:00Z", want: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)},
+		{in: "yesterday", err: true},
+		{in: "-5m", err: true},
+		{in: "xd", err: true},
+	}
+	for _, tc := range cases {
+		got, err := audit.ParseSince(tc.in, now)
+		if (err != nil) != tc.err || !got.Equal(tc.want) {
+			t.Errorf("ParseSince(%q) = %v, %v, want %v (error %v)", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
