@@ -37,6 +37,9 @@ type Config struct {
 type Admin struct {
 	cfg Config
 	mux *http.ServeMux
+	// inv and flows are set by SetInventory before serving, then only read.
+	inv   InventoryConfig
+	flows map[string][]Flow
 }
 
 // New returns the admin handler.
@@ -92,40 +95,12 @@ func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, status, map[string]any{"ok": ok, "version": a.cfg.Version})
 }
 
-// VendorInfo is the inventory entry of a vendor. It never holds a secret.
-type VendorInfo struct {
-	Name    string           `json:"name"`
-	Title   string           `json:"title"`
-	Owner   string           `json:"owner"`
-	Contact string           `json:"contact"`
-	Risk    string           `json:"risk"`
-	Scheme  string           `json:"auth_scheme"`
-	State   killswitch.State `json:"state"`
-}
-
-func (a *Admin) info(name string) (VendorInfo, bool) {
-	v, ok := a.cfg.Vendors[name]
-	if !ok {
-		return VendorInfo{}, false
-	}
-	st, _ := a.cfg.Switches.Get(name)
-	p := v.Policy
-	return VendorInfo{Name: name, Title: p.Title, Owner: p.Owner, Contact: p.Contact, Risk: p.Risk,
-		Scheme: p.Auth.Scheme, State: st}, true
-}
-
 func (a *Admin) listVendors(w http.ResponseWriter, _ *http.Request) {
-	out := []VendorInfo{}
-	for _, name := range a.cfg.Switches.Vendors() {
-		if vi, ok := a.info(name); ok {
-			out = append(out, vi)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, a.Inventory())
 }
 
 func (a *Admin) getVendor(w http.ResponseWriter, r *http.Request) {
-	vi, ok := a.info(r.PathValue("name"))
+	vi, ok := a.VendorInfo(r.PathValue("name"))
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
 		return
@@ -162,7 +137,7 @@ func (a *Admin) switchVendor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.cfg.Log.Info().Str("vendor", name).Str("action", strings.ToLower(r.PathValue("action"))).Msg("kill switch changed")
-	vi, _ := a.info(name)
+	vi, _ := a.VendorInfo(name)
 	writeJSON(w, http.StatusOK, vi)
 }
 
