@@ -4,6 +4,8 @@
 //	hookbridge [serve] [flags]     run
 //	hookbridge check [flags]       validate options, policies and schemas
 //	hookbridge send VENDOR FILE    sign FILE with the vendor's secret and POST it
+//	hookbridge inventory           list the vendor connections and their data flows
+//	hookbridge audit export        print the audit trail as JSON lines
 package main
 
 import (
@@ -42,6 +44,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = checkCmd(args, stdout, stderr)
 	case "send":
 		err = sendCmd(ctx, args, stdout, stderr)
+	case "inventory":
+		err = inventoryCmd(ctx, args, stdout, stderr)
+	case "audit":
+		err = auditCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 	case "help", "-h", "--help":
@@ -66,9 +72,13 @@ const usage = `Usage:
   hookbridge check [flags]          validate options, policies and schemas; exit non-zero on any problem
   hookbridge send [flags] VENDOR FILE
                                     sign FILE with VENDOR's secret and scheme, and POST it
+  hookbridge inventory [--json] [--offline] [flags]
+                                    list every vendor connection: owner, risk, auth, state, data flows
+  hookbridge audit export [--since 24h|7d|RFC3339] [--vendor NAME] [--offline] [flags]
+                                    print the audit trail as JSON lines (pseudonymized, no bodies)
   hookbridge version                print the version
 
-Flags (serve, check, send):
+Flags (serve, check, send, inventory, audit):
   --options FILE     options file (default /data/options.json if it exists, else ./data/options.json)
   --data DIR         data directory (default /data if it exists, else ./data)
   --policies DIR     extra vendor policies, over the built-in ones

@@ -2,12 +2,256 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
 
 	"github.com/hookbridge/hookbridge/addon/admin"
+	"github.com/hookbridge/hookbridge/bridge/anomaly"
+	"github.com/hookbridge/hookbridge/bridge/audit"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/metrics"
+	"github.com/hookbridge/hookbridge/bridge/pipeline"
 )
 
-// startOps starts the operations side: audit trail, anomaly detection, metrics. It runs after the
-// receiver is built and before the admin listener serves.
-func (a *app) startOps(ctx context.Context, f *flags, adm *admin.Admin) error {
+// opsAuditPurgeEvery is how often audit records past retention are purged.
+const opsAuditPurgeEvery = time.Hour
+
+// startOps starts the operations side: audit trail, anomaly detection, metrics, the inventory's
+// details and the audit export on the admin listener. It runs after the receiver is built and
+// before the admin listener serves.
+func (a *app) startOps(_ context.Context, f *flags, adm *admin.Admin) error {
+	names := make([]string, 0, len(a.vendors))
+	for name := range a.vendors {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	thresholds, err := opsThresholds(a.vendors)
+	if err != nil {
+		return err
+	}
+	schemas, err := opsSchemaDocs(f, a.vendors)
+	if err != nil {
+		return err
+	}
+	adm.SetInventory(admin.InventoryConfig{
+		TopicPrefix: a.opts.TopicPrefix, RetentionDays: a.opts.RetentionDays, Schemas: schemas, Anomaly: thresholds,
+	})
+
+	m := metrics.New(names)
+	m.GaugeFunc("hookbridge_replay_records", "Replay records held (events already published, within retention).",
+		func() float64 { return float64(a.store.Stats().Seen) })
+	m.CounterFunc("hookbridge_store_commits_total", "State store transactions written.",
+		func() float64 { return float64(a.store.Stats().Commits) })
+	m.GaugeFunc("hookbridge_mqtt_clients", "MQTT clients connected to the embedded broker.",
+		func() float64 { return float64(a.broker.Stats().Clients) })
+	m.GaugeFunc("hookbridge_mqtt_subscriptions", "Subscriptions on the embedded broker.",
+		func() float64 { return float64(a.broker.Stats().Subscriptions) })
+	m.GaugeFunc("hookbridge_mqtt_inflight", "QoS 1 and 2 messages awaiting acknowledgement on the embedded broker.",
+		func() float64 { return float64(a.broker.Stats().Inflight) })
+	m.GaugeFunc("hookbridge_mqtt_retained", "Retained messages on the embedded broker.",
+		func() float64 { return float64(a.broker.Stats().Retained) })
+	m.CounterFunc("hookbridge_mqtt_dropped_total", "Messages the embedded broker dropped because a client's queue was full.",
+		func() float64 { return float64(a.broker.Stats().Dropped) })
+	for _, name := range names {
+		if st, ok := a.switches.Get(name); ok {
+			m.SetState(name, string(st.Mode))
+		}
+	}
+	adm.Handle("GET /metrics", m.Handler())
+
+	alerts := newOpsAlerter(a, m)
+	det := anomaly.New(anomaly.Config{
+		Thresholds: thresholds,
+		Quarantine: a.switches.Quarantine,
+		Alert:      alerts.raise,
+	})
+	a.switches.Watch(func(vendor string, s killswitch.State) {
+		m.SetState(vendor, string(s.Mode))
+		if s.Mode == killswitch.Enabled {
+			det.Reset(vendor) // a person turned it on: a fresh start
+		}
+		a.log.Info().Str("component", "killswitch").Str("vendor", vendor).Str("mode", string(s.Mode)).
+			Str("by", s.By).Str("reason", s.Reason).Msg("vendor state changed")
+	})
+
+	rec := audit.NewRecorder(a.store, names, 0)
+	a.observers = append(a.observers, m, rec, det)
+	adm.Handle("GET /api/audit", a.auditHandler())
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { alerts.run(loopCtx) })
+	wg.Go(func() { a.auditPurgeLoop(loopCtx, names) })
+	a.closers = append(a.closers, func() error {
+		cancel()
+		wg.Wait()
+		return nil
+	})
 	return nil
+}
+
+// opsThresholds compiles each vendor's anomaly thresholds, reporting every bad one with its file.
+func opsThresholds(vendors pipeline.Vendors) (map[string]anomaly.Thresholds, error) {
+	out := map[string]anomaly.Thresholds{}
+	var errs []error
+	for name, v := range vendors {
+		th, err := anomaly.Compile(v.Policy.Anomaly)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.Policy.File, err))
+		}
+		out[name] = th
+	}
+	return out, errors.Join(errs...)
+}
+
+// opsSchemaDocs reads each vendor's schema document as the catalog did: from --schemas when the
+// file is there, else built in.
+func opsSchemaDocs(f *flags, vendors pipeline.Vendors) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for name, v := range vendors {
+		rel := v.Policy.Schema
+		if f.schemas != "" {
+			data, err := os.ReadFile(filepath.Join(f.schemas, filepath.FromSlash(rel)))
+			if err == nil {
+				out[name] = data
+				continue
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+		data, err := fs.ReadFile(builtinCatalog, "schemas/"+rel)
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", rel, err)
+		}
+		out[name] = data
+	}
+	return out, nil
+}
+
+// auditPurgeLoop purges audit records past their vendor's retention, at start and then hourly.
+func (a *app) auditPurgeLoop(ctx context.Context, vendors []string) {
+	t := time.NewTicker(opsAuditPurgeEvery)
+	defer t.Stop()
+	for {
+		a.purgeAudit(time.Now(), vendors)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) purgeAudit(now time.Time, vendors []string) {
+	n, err := audit.Purge(a.store, now, vendors, a.retention)
+	switch {
+	case err != nil:
+		a.log.Error().Err(err).Str("component", "audit").Msg("purge audit records")
+	case n > 0:
+		a.log.Info().Str("component", "audit").Int("purged", n).Msg("purged audit records past retention")
+	}
+}
+
+// auditHandler serves GET /api/audit?since=24h|RFC3339[&vendor=NAME]: the audit trail as JSON
+// lines, the same as `hookbridge audit export`.
+func (a *app) auditHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		sinceText := q.Get("since")
+		if sinceText == "" {
+			sinceText = "24h"
+		}
+		since, err := audit.ParseSince(sinceText, time.Now())
+		if err != nil {
+			opsWriteError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		vendor := q.Get("vendor")
+		if _, ok := a.vendors[vendor]; vendor != "" && !ok {
+			opsWriteError(w, http.StatusNotFound, "unknown vendor")
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Content-Disposition", `attachment; filename="hookbridge-audit.jsonl"`)
+		if _, err := audit.Export(w, a.store, audit.Filter{Since: since, Vendor: vendor}); err != nil {
+			a.log.Error().Err(err).Str("component", "audit").Msg("audit export")
+		}
+	})
+}
+
+func opsWriteError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// opsAlerter logs each alert, counts it, and publishes it on {topic_prefix}/_alerts from a
+// goroutine of its own, so that a slow broker never holds a webhook request.
+type opsAlerter struct {
+	a     *app
+	m     *metrics.Metrics
+	queue chan anomaly.Alert
+}
+
+func newOpsAlerter(a *app, m *metrics.Metrics) *opsAlerter {
+	return &opsAlerter{a: a, m: m, queue: make(chan anomaly.Alert, 256)}
+}
+
+// raise is the detector's Alert callback.
+func (al *opsAlerter) raise(x anomaly.Alert) {
+	al.m.Alert(x.Vendor, string(x.Kind), string(x.Action))
+	ev := al.a.log.Warn()
+	if x.Action == anomaly.ActionQuarantine {
+		ev = al.a.log.Error()
+	}
+	ev.Str("component", "anomaly").Str("vendor", x.Vendor).Str("kind", string(x.Kind)).
+		Str("action", string(x.Action)).Int("count", x.Count).Float64("threshold", x.Threshold).
+		Str("window", x.Window).Msg("anomaly: " + x.Reason())
+	if al.a.ha == nil {
+		return
+	}
+	select {
+	case al.queue <- x:
+	default:
+		al.a.log.Warn().Str("component", "anomaly").Str("vendor", x.Vendor).Msg("alert not published: too many alerts queued")
+	}
+}
+
+// run publishes queued alerts until ctx ends, then what is still queued.
+func (al *opsAlerter) run(ctx context.Context) {
+	topic := al.a.opts.TopicPrefix + "/" + anomaly.AlertsTopic
+	publish := func(x anomaly.Alert) {
+		payload, err := json.Marshal(x)
+		if err != nil {
+			return
+		}
+		if err := al.a.ha.Publish(topic, payload, false); err != nil {
+			al.a.log.Warn().Err(err).Str("component", "anomaly").Str("vendor", x.Vendor).Msg("alert not published")
+		}
+	}
+	for {
+		select {
+		case x := <-al.queue:
+			publish(x)
+		case <-ctx.Done():
+			for {
+				select {
+				case x := <-al.queue:
+					publish(x)
+				default:
+					return
+				}
+			}
+		}
+	}
 }
