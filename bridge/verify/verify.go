@@ -144,11 +144,11 @@ func optional(h Header, key string) (string, error) {
 }
 
 func checkTime(ts int64, now time.Time, tol time.Duration) error {
-	d := now.Sub(time.Unix(ts, 0))
-	if d < 0 {
-		d = -d
-	}
-	if d > tol {
+	// Compare times, not their difference: time.Sub saturates at the smallest Duration for a time
+	// more than 292 years ahead, and negating that overflows back to a negative, "in tolerance"
+	// value.
+	t := time.Unix(ts, 0)
+	if t.Before(now.Add(-tol)) || t.After(now.Add(tol)) {
 		return ErrTimestamp
 	}
 	return nil
