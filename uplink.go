@@ -28,6 +28,8 @@ type uplink interface {
 	PublishPlain(topic string, payload []byte, retain bool, qos byte) error
 	// Subscribe subscribes on every connection, now and after reconnects.
 	Subscribe(filter string, qos byte, fn func(topic string, payload []byte)) error
+	// OnConnect adds a function to run after every (re)connection.
+	OnConnect(fn func())
 }
 
 var _ uplink = (*uplinkpkg.Uplink)(nil)
@@ -47,7 +49,14 @@ func startUplink(ctx context.Context, f *flags, o *options.Options, st *store.St
 	if err != nil {
 		return nil, err
 	}
-	up, err := uplinkpkg.New(uplinkpkg.Options{Resolve: resolve, Store: st, Log: log})
+	uo := uplinkpkg.Options{Resolve: resolve, Store: st, Log: log}
+	if o.HAMQTT != options.HAMQTTOff {
+		// Home Assistant topics go over the uplink (the embedded broker is off): if the connection
+		// drops without a goodbye, the broker marks Hookbridge unavailable. This is
+		// discovery.AvailabilityTopic and discovery.Offline.
+		uo.Will = &uplinkpkg.Will{Topic: o.TopicPrefix + "/_ha/availability", Payload: []byte("offline"), QoS: 1, Retain: true}
+	}
+	up, err := uplinkpkg.New(uo)
 	if err != nil {
 		return nil, err
 	}
@@ -149,3 +158,7 @@ func (h uplinkHA) Subscribe(filter string, fn func(topic string, payload []byte)
 }
 
 func (h uplinkHA) Connected() bool { return h.u.Connected() }
+
+// OnConnect runs fn after every reconnection of the uplink, so discovery can announce its configs
+// and availability again (discovery.Discovery.Announce) after the broker was away.
+func (h uplinkHA) OnConnect(fn func()) { h.u.OnConnect(fn) }

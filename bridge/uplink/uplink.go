@@ -105,6 +105,7 @@ type Uplink struct {
 
 	mu          sync.Mutex // guards the fields below
 	subs        []subscription
+	onConnect   []func()
 	broker      string // redacted URL of the last endpoint tried
 	lastErr     string
 	since       time.Time // when the current state (connected or not) began
@@ -256,6 +257,15 @@ var _ publish.Publisher = (*Uplink)(nil)
 // and waits for the broker's acknowledgement.
 func (u *Uplink) PublishPlain(topic string, payload []byte, retain bool, qos byte) error {
 	return u.send(context.Background(), []route.Message{{Topic: topic, Payload: payload, Retain: retain, QoS: qos}})
+}
+
+// OnConnect adds fn to the functions that run, each in its own goroutine, after every successful
+// connection from now on (for example to announce MQTT discovery and availability again after the
+// broker restarted).
+func (u *Uplink) OnConnect(fn func()) {
+	u.mu.Lock()
+	u.onConnect = append(u.onConnect, fn)
+	u.mu.Unlock()
 }
 
 // Subscribe subscribes to filter on every connection, now and after each reconnect. fn runs on
@@ -445,8 +455,14 @@ func (u *Uplink) run(ctx context.Context) {
 		u.setUp(ep, connectedAt)
 		u.conn.Store(c)
 		u.log.Info().Str("broker", ep.Redacted()).Str("client_id", u.opts.ClientID).Msg("connected to the MQTT broker")
+		u.mu.Lock()
+		hooks := append([]func(){}, u.onConnect...)
+		u.mu.Unlock()
 		if u.opts.OnConnect != nil {
-			go u.opts.OnConnect()
+			hooks = append(hooks, u.opts.OnConnect)
+		}
+		for _, fn := range hooks {
+			go fn()
 		}
 		select {
 		case <-ctx.Done():

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -335,6 +336,8 @@ func TestOutage(t *testing.T) {
 	u := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), Store: st,
 		OnConnect: func() { connects.Add(1) }})
 	waitConnected(t, u)
+	var later atomic.Int32
+	u.OnConnect(func() { later.Add(1) })
 	var status atomic.Int32
 	if err := u.Subscribe("homeassistant/status", 1, func(_ string, p []byte) {
 		if string(p) == "online" {
@@ -403,8 +406,12 @@ func TestOutage(t *testing.T) {
 	if !seen(t, st, fmt.Sprint("ev", n)) {
 		t.Error("replay record not written after the broker came back")
 	}
-	if c := connects.Load(); c != 2 {
-		t.Errorf("OnConnect ran %d times, want 2", c)
+	deadline = time.Now().Add(5 * time.Second)
+	for (connects.Load() != 2 || later.Load() != 1) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c, l := connects.Load(), later.Load(); c != 2 || l != 1 {
+		t.Errorf("Options.OnConnect ran %d times, want 2; OnConnect added after the first connection ran %d times, want 1", c, l)
 	}
 	// The subscription came back with the connection.
 	other := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b))})
@@ -469,4 +476,35 @@ func TestCollector(t *testing.T) {
 	if v := value("hookbridge_uplink_connection_losses_total"); v != 1 {
 		t.Errorf("hookbridge_uplink_connection_losses_total = %v, want 1", v)
 	}
+}
+
+// TestWill checks that the broker publishes the will when the uplink's connection ends without a
+// DISCONNECT (here: another client takes its client id over).
+func TestWill(t *testing.T) {
+	b := mosquittotest.Start(t, mosquittotest.Options{})
+	sub := b.Subscribe(t, "will-watcher", "hb/_ha/availability", false)
+	u := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), ClientID: "hookbridge-will",
+		Will: &uplink.Will{Topic: "hb/_ha/availability", Payload: []byte("offline"), QoS: 1, Retain: true}})
+	waitConnected(t, u)
+	if err := u.PublishPlain("hb/_ha/availability", []byte("online"), true, 1); err != nil {
+		t.Fatal(err)
+	}
+	u.Close()
+	time.Sleep(100 * time.Millisecond)
+	if got := sub.Messages(); len(got) != 1 || got[0].Payload != "online" {
+		t.Fatalf("after a clean Close, watcher got %v, want only online (no will)", got)
+	}
+	u = newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), ClientID: "hookbridge-will",
+		Will: &uplink.Will{Topic: "hb/_ha/availability", Payload: []byte("offline"), QoS: 1, Retain: true}})
+	waitConnected(t, u)
+	intruder := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("hookbridge-will").
+		SetUsername(b.Username).SetPassword(b.Password).SetAutoReconnect(false))
+	if tok := intruder.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("intruder connect: %v", tok.Error())
+	}
+	intruder.Disconnect(0)
+	sub.WaitFor(t, 5*time.Second, "the will", func(m []mosquittotest.Message) bool {
+		return len(m) == 2 && m[1].Payload == "offline"
+	})
+	waitConnected(t, u) // and the uplink came back by itself
 }

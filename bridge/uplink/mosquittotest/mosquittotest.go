@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -290,10 +291,14 @@ func (b *Broker) Subscribe(t testing.TB, clientID, filter string, persistent boo
 		r.mu.Unlock()
 	}
 	o.SetDefaultPublishHandler(handler)
-	// Subscribe on every connection: a clean session forgets subscriptions, and a persistent one
-	// keeps them (subscribing again is harmless, though it sends retained messages again).
+	// A clean session forgets its subscriptions: subscribe on every connection. A persistent one
+	// keeps them: subscribing again would only make the broker send the retained messages again.
 	subscribed := make(chan error, 1)
+	var once atomic.Bool
 	o.SetOnConnectHandler(func(c mqtt.Client) {
+		if persistent && once.Swap(true) {
+			return // the broker kept the subscription with the session
+		}
 		tok := c.Subscribe(filter, 1, handler)
 		tok.Wait()
 		select {
