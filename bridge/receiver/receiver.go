@@ -122,6 +122,9 @@ func NewServer(h http.Handler) *http.Server {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          nil,
+		// Without it Go answers "OPTIONS *" itself with 200; the partner listener serves only
+		// POST /hooks/{vendor}, so the handler refuses it like any other path.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 
