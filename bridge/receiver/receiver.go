@@ -134,6 +134,12 @@ var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := rc.now()
 	out := &Outcome{Received: start}
+	if len(r.TransferEncoding) > 0 {
+		// Go drops a Content-Length sent along with Transfer-Encoding, so the handler cannot tell
+		// such a request (a smuggling probe, after which RFC 9112 section 6.1 wants the connection
+		// closed) from a plain chunked one. Webhooks are seldom chunked: close after every one.
+		w.Header().Set("Connection", "close")
+	}
 	err := rc.handle(w, r, out)
 	rc.respond(w, out, err)
 	out.Latency = rc.now().Sub(start)
