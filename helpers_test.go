@@ -226,6 +226,10 @@ type subscriber struct {
 	client paho.Client
 	mu     sync.Mutex
 	msgs   []received
+	// internal makes the subscriber keep Hookbridge's own topics ({prefix}/_alerts, _switch,
+	// _status, ...) too; by default only vendor topics are kept, so tests that count vendor
+	// messages are not disturbed by alerts, discovery and state.
+	internal bool
 }
 
 // connectMQTT connects a paho client. clean selects a clean session.
@@ -263,6 +267,9 @@ func newSubscriber(t *testing.T, addr, user, password, clientID string, clean bo
 }
 
 func (s *subscriber) record(_ paho.Client, m paho.Message) {
+	if !s.internal && strings.HasPrefix(m.Topic(), testTopicPrefix+"/_") {
+		return
+	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, received{Topic: m.Topic(), Payload: string(m.Payload()), Retained: m.Retained(), QoS: m.Qos(), Dup: m.Duplicate()})
 	s.mu.Unlock()
