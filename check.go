@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/anomaly"
 	"github.com/hookbridge/hookbridge/bridge/catalog"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
@@ -30,6 +31,13 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 		if !errors.As(err, &ce) {
 			fmt.Fprintln(stdout, err)
 			return errors.New("check failed")
+		}
+	}
+	for _, name := range cat.Names() {
+		v, _ := cat.Vendor(name)
+		if _, err := anomaly.Compile(v.Policy.Anomaly); err != nil {
+			fmt.Fprintf(stdout, "%s: anomaly: %v\n", v.Policy.File, err)
+			failed = true
 		}
 	}
 	data, err := os.ReadFile(f.options)
