@@ -178,11 +178,13 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 		return ErrSourceDenied
 	}
 	now := rc.now()
-	if ok, wait := ratelimit.Allow(v.Limiter, now); !ok {
-		return &retryError{err: errors.Join(ErrRateLimited, errVendorRate), wait: wait}
-	}
+	// The source's bucket first: a request it refuses must not spend a token of the vendor's, or
+	// one flooding source would use up the vendor's budget for every other source.
 	if ok, wait := rc.cfg.Sources.Allow(src, now); !ok {
 		return &retryError{err: errors.Join(ErrRateLimited, errSourceRate), wait: wait}
+	}
+	if ok, wait := ratelimit.Allow(v.Limiter, now); !ok {
+		return &retryError{err: errors.Join(ErrRateLimited, errVendorRate), wait: wait}
 	}
 	if !jsonContentType(r.Header.Values("Content-Type")) {
 		return ErrContentType
