@@ -33,12 +33,14 @@ type account struct {
 type authHook struct {
 	mqtt.HookBase
 	accounts map[string]*account
+	// session returns the session a client id names, connected or kept for a persistent client.
+	session func(id string) (*mqtt.Client, bool)
 }
 
 var _ mqtt.Hook = (*authHook)(nil)
 
-func newAuthHook(accounts []Account) *authHook {
-	h := &authHook{accounts: map[string]*account{}}
+func newAuthHook(accounts []Account, session func(id string) (*mqtt.Client, bool)) *authHook {
+	h := &authHook{accounts: map[string]*account{}, session: session}
 	for _, a := range accounts {
 		h.accounts[a.Username] = &account{
 			digest: sha256.Sum256([]byte(a.Password)),
@@ -56,7 +58,10 @@ func (h *authHook) Provides(b byte) bool {
 }
 
 // OnConnectAuthenticate accepts a known username with its password. Anonymous clients are refused,
-// and so is the client id mochi reserves for its inline client (taking it over would hijack it).
+// and so is the client id mochi reserves for its inline client (taking it over would hijack it). A
+// client id whose session belongs to another account is refused too: mochi would hand the new
+// client that session's subscriptions and queued messages, which the ACL never saw, and cut off
+// its owner.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if cl.ID == mqtt.InlineClientId || strings.HasPrefix(cl.ID, "$") {
 		return false
@@ -69,7 +74,13 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		return false
 	}
 	d := sha256.Sum256(pk.Connect.Password)
-	return subtle.ConstantTimeCompare(d[:], a.digest[:]) == 1
+	if subtle.ConstantTimeCompare(d[:], a.digest[:]) != 1 {
+		return false
+	}
+	if old, ok := h.session(cl.ID); ok && !bytes.Equal(old.Properties.Username, pk.Connect.Username) {
+		return false
+	}
+	return true
 }
 
 // OnACLCheck is called with a subscription filter on SUBSCRIBE and with a topic name when a message

@@ -83,7 +83,7 @@ func New(opts Options) (*Broker, error) {
 	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
 	b.pub.Properties.ProtocolVersion = 5
 
-	if err := srv.AddHook(newAuthHook(opts.Accounts), nil); err != nil {
+	if err := srv.AddHook(newAuthHook(opts.Accounts, srv.Clients.Get), nil); err != nil {
 		return nil, err
 	}
 	if err := srv.AddHook(&dropHook{b: b}, nil); err != nil {
