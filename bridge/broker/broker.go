@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,11 @@ type Options struct {
 	MaxInflight uint16
 	// SessionExpiry bounds how long an offline persistent session is kept.
 	SessionExpiry time.Duration
+	// MaxPending bounds connections that have not logged in yet, and ConnectTimeout is how long
+	// one may take to: mochi sets no deadline before the CONNECT and allocates a whole client
+	// (some 75 KiB) for each connection, so without them idle connections pile up unbounded.
+	MaxPending     int
+	ConnectTimeout time.Duration
 }
 
 // Broker is the embedded broker.
@@ -47,6 +53,9 @@ type Broker struct {
 	listener net.Listener
 	log      zerolog.Logger
 	dropped  atomic.Int64
+
+	maxPending     int
+	connectTimeout time.Duration
 }
 
 // New builds a broker; Start opens its listener.
@@ -62,6 +71,12 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.SessionExpiry == 0 {
 		opts.SessionExpiry = 7 * 24 * time.Hour
+	}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = 256
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 10 * time.Second
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClients = opts.MaxClients
@@ -79,7 +94,7 @@ func New(opts Options) (*Broker, error) {
 		Logger:                 NewSlog(mochiLogger(opts.Log)),
 		SysTopicResendInterval: 60,
 	})
-	b := &Broker{srv: srv, log: opts.Log, store: opts.Store}
+	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, maxPending: opts.MaxPending, connectTimeout: opts.ConnectTimeout}
 	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
 	b.pub.Properties.ProtocolVersion = 5
 
@@ -115,7 +130,8 @@ func (b *Broker) Start(addr string) error {
 		return fmt.Errorf("mqtt listen %s: %w", addr, err)
 	}
 	b.listener = ln
-	if err := b.srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+	guard := &loginGuard{Listener: ln, timeout: b.connectTimeout, slots: make(chan struct{}, b.maxPending), log: b.log}
+	if err := b.srv.AddListener(listeners.NewNet("tcp", guard)); err != nil {
 		ln.Close()
 		return err
 	}
@@ -246,4 +262,56 @@ func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 		h.b.log.Warn().Str("component", "mqtt").Str("client", cl.ID).Int64("dropped_total", n).
 			Msg("message dropped: the client's outbound queue is full")
 	}
+}
+
+// loginGuard is the MQTT listener's gate for connections that have not logged in yet: at most
+// cap(slots) of them at a time (more are closed as they are accepted), each given timeout to log
+// in. It also waits out accept errors such as running out of file descriptors, which would
+// otherwise end mochi's accept loop for good.
+type loginGuard struct {
+	net.Listener
+	timeout time.Duration
+	slots   chan struct{} // one per connection that has not logged in
+	log     zerolog.Logger
+}
+
+// Accept returns the next connection that fits, with a deadline for its login.
+func (g *loginGuard) Accept() (net.Conn, error) {
+	var wait time.Duration
+	for {
+		c, err := g.Listener.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil, err
+			}
+			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+			g.log.Warn().Str("component", "mqtt").Err(err).Dur("retry_in", wait).Msg("accept failed")
+			time.Sleep(wait)
+			continue
+		}
+		wait = 0
+		select {
+		case g.slots <- struct{}{}:
+		default:
+			c.Close() // too many logins under way
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(g.timeout)) // mochi replaces it after the CONNECT
+		return &pendingConn{Conn: c, release: func() { <-g.slots }}, nil
+	}
+}
+
+// pendingConn holds a login slot until it logs in or closes.
+type pendingConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+// loggedIn gives the connection's login slot back.
+func (c *pendingConn) loggedIn() { c.once.Do(c.release) }
+
+func (c *pendingConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
 }
