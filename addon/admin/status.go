@@ -1,0 +1,336 @@
+package admin
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/stats"
+)
+
+// The status page is plain server-rendered HTML: no script, no external asset, one inline style
+// sheet allowed by its hash. Each vendor's kill switch is a POST form, so it works without
+// JavaScript.
+//
+// Through Home Assistant ingress the page lives under /api/hassio_ingress/<token>/ on Home
+// Assistant's origin; the proxy says so in X-Ingress-Path, and every link, form action and redirect
+// is prefixed with it. A header that is not such a path is refused, so a forged one can never send
+// the browser elsewhere.
+//
+// Cross-site request forgery: every form carries a token, an HMAC under a key made at start over
+// the time it was issued, valid for statusTokenTTL. A page on another site cannot read it (it
+// cannot read the page), so it cannot forge the POST. Checking Origin against Host does not work
+// behind ingress (the browser's origin is Home Assistant's, the Host the proxy's), so the token is
+// the check; a Sec-Fetch-Site header, when the browser sends one and the proxy passes it, must
+// also say same-origin.
+
+//go:embed status.tmpl
+var statusTemplateText string
+
+//go:embed status.css
+var statusCSS string
+
+var (
+	statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+		"when": formatWhen,
+	}).Parse(statusTemplateText))
+	// statusCSP allows nothing but the inline style sheet, forms to this origin and framing by this
+	// origin (ingress shows the page in an iframe on Home Assistant's origin).
+	statusCSP = fmt.Sprintf("default-src 'none'; style-src 'sha256-%s'; img-src 'none'; form-action 'self'; "+
+		"frame-ancestors 'self'; base-uri 'none'",
+		base64.StdEncoding.EncodeToString(sha256Sum(statusCSS)))
+	ingressPathRE = regexp.MustCompile(`^/api/hassio_ingress/[A-Za-z0-9_-]{1,128}$`)
+)
+
+func sha256Sum(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// statusTokenTTL is how long a form token stays valid: a page left open longer needs a reload.
+const statusTokenTTL = 12 * time.Hour
+
+// errIngressPath reports an X-Ingress-Path header that is not an ingress path.
+var errIngressPath = errors.New("X-Ingress-Path is not a Home Assistant ingress path")
+
+// statusPage serves the status page and its kill switch forms.
+type statusPage struct {
+	a   *Admin
+	key []byte // form token key, random per process
+	now func() time.Time
+}
+
+// AddStatusPage serves the status page at / and its forms at POST /status/{vendor}.
+func (a *Admin) AddStatusPage() {
+	p := newStatusPage(a)
+	a.Handle("GET /{$}", http.HandlerFunc(p.show))
+	a.Handle("POST /status/{name}", http.HandlerFunc(p.change))
+}
+
+func newStatusPage(a *Admin) *statusPage {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return &statusPage{a: a, key: key, now: time.Now}
+}
+
+// ingressBase returns the path prefix of every link: X-Ingress-Path, or "" without one.
+func ingressBase(r *http.Request) (string, error) {
+	vals := r.Header.Values("X-Ingress-Path")
+	switch {
+	case len(vals) == 0:
+		return "", nil
+	case len(vals) > 1 || !ingressPathRE.MatchString(vals[0]):
+		return "", errIngressPath
+	}
+	return vals[0], nil
+}
+
+// token returns a form token issued now.
+func (p *statusPage) token() string {
+	ts := strconv.FormatInt(p.now().Unix(), 10)
+	return ts + "." + p.mac(ts)
+}
+
+func (p *statusPage) mac(ts string) string {
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte("hookbridge status form\x00" + ts))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// validToken reports whether tok was issued by this process within statusTokenTTL.
+func (p *statusPage) validToken(tok string) bool {
+	ts, mac, ok := strings.Cut(tok, ".")
+	if !ok || len(ts) > 20 {
+		return false
+	}
+	if !hmac.Equal([]byte(mac), []byte(p.mac(ts))) {
+		return false
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return false
+	}
+	age := p.now().Sub(time.Unix(sec, 0))
+	return age > -time.Minute && age <= statusTokenTTL
+}
+
+// statusView is what the template renders.
+type statusView struct {
+	Base    string // ingress prefix, "" without ingress
+	Token   string
+	CSS     template.CSS
+	Version string
+	Now     time.Time
+	Notice  string
+	Failed  bool // Notice reports a refusal
+	Vendors []vendorView
+}
+
+type vendorView struct {
+	Name, Title, Owner, Contact, Risk string
+	State                             killswitch.State
+	Counts                            stats.Vendor
+	Reasons                           []reasonCount
+	// Action is the form's action for the current state: disable, enable or lift.
+	Action, ActionLabel string
+}
+
+type reasonCount struct {
+	Reason string
+	Count  int64
+	OK     bool // accepted or duplicate
+}
+
+func (p *statusPage) show(w http.ResponseWriter, r *http.Request) {
+	base, err := ingressBase(r)
+	if err != nil {
+		p.refuse(w, http.StatusBadRequest, base, err.Error())
+		return
+	}
+	v := statusView{Base: base, Token: p.token(), CSS: template.CSS(statusCSS), Version: p.a.cfg.Version, Now: p.now()}
+	v.Notice, v.Failed = p.notice(r)
+	for _, name := range p.a.cfg.Switches.Vendors() {
+		if vv, ok := p.vendor(name); ok {
+			v.Vendors = append(v.Vendors, vv)
+		}
+	}
+	var buf bytes.Buffer
+	if err := statusTemplate.Execute(&buf, v); err != nil {
+		p.a.cfg.Log.Error().Err(err).Msg("status page")
+		p.refuse(w, http.StatusInternalServerError, base, "could not render the status page")
+		return
+	}
+	p.headers(w)
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}
+
+func (p *statusPage) vendor(name string) (vendorView, bool) {
+	pv, ok := p.a.cfg.Vendors[name]
+	if !ok {
+		return vendorView{}, false
+	}
+	st, _ := p.a.cfg.Switches.Get(name)
+	vv := vendorView{Name: name, State: st}
+	if pol := pv.Policy; pol != nil {
+		vv.Title, vv.Owner, vv.Contact, vv.Risk = pol.Title, pol.Owner, pol.Contact, pol.Risk
+	}
+	if p.a.cfg.Stats != nil {
+		vv.Counts, _ = p.a.cfg.Stats.Get(name)
+	}
+	for reason, n := range vv.Counts.ByReason {
+		vv.Reasons = append(vv.Reasons, reasonCount{Reason: reason, Count: n, OK: reason == "accepted" || reason == "duplicate"})
+	}
+	sort.Slice(vv.Reasons, func(i, j int) bool {
+		a, b := vv.Reasons[i], vv.Reasons[j]
+		if a.OK != b.OK {
+			return a.OK
+		}
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return a.Reason < b.Reason
+	})
+	switch st.Mode {
+	case killswitch.Enabled:
+		vv.Action, vv.ActionLabel = "disable", "Disable"
+	case killswitch.Quarantined:
+		vv.Action, vv.ActionLabel = "lift", "Lift quarantine"
+	default:
+		vv.Action, vv.ActionLabel = "enable", "Enable"
+	}
+	return vv, true
+}
+
+// Outcomes of a form, shown after the redirect. The query names one of these and a configured
+// vendor, never free text.
+var statusNotices = map[string]struct {
+	text   string
+	failed bool
+}{
+	"disable":     {"%s is disabled: its webhooks get 503 and are retried later.", false},
+	"enable":      {"%s is enabled.", false},
+	"lift":        {"The quarantine of %s is lifted; it is enabled.", false},
+	"quarantined": {"%s is quarantined: use “Lift quarantine” after checking why.", true},
+	"no_secret":   {"%s has no secret configured; add one in the app's options first.", true},
+	"failed":      {"Could not change the state of %s; see the log.", true},
+}
+
+func (p *statusPage) notice(r *http.Request) (string, bool) {
+	q := r.URL.Query()
+	n, ok := statusNotices[q.Get("done")]
+	vendor := q.Get("vendor")
+	if _, known := p.a.cfg.Vendors[vendor]; !ok || !known {
+		return "", false
+	}
+	return fmt.Sprintf(n.text, vendor), n.failed
+}
+
+// change applies one kill switch form and redirects back to the page.
+func (p *statusPage) change(w http.ResponseWriter, r *http.Request) {
+	base, err := ingressBase(r)
+	if err != nil {
+		p.refuse(w, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		p.refuse(w, http.StatusForbidden, base, "refused: the form was not sent from this page")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		p.refuse(w, http.StatusBadRequest, base, "could not read the form")
+		return
+	}
+	if !p.validToken(r.PostForm.Get("token")) {
+		p.refuse(w, http.StatusForbidden, base, "refused: the form has expired or was not sent from this page; reload the page and try again")
+		return
+	}
+	name := r.PathValue("name")
+	if _, ok := p.a.cfg.Vendors[name]; !ok {
+		p.refuse(w, http.StatusNotFound, base, "unknown vendor")
+		return
+	}
+	sw := p.a.cfg.Switches
+	action := r.PostForm.Get("action")
+	switch action {
+	case "disable":
+		err = sw.Disable(name, killswitch.ByAPI, "disabled on the status page")
+	case "enable":
+		err = sw.Enable(name, killswitch.ByAPI)
+	case "lift":
+		err = sw.Lift(name, killswitch.ByAPI)
+	default:
+		p.refuse(w, http.StatusBadRequest, base, "unknown action: use disable, enable or lift")
+		return
+	}
+	done := action
+	switch {
+	case errors.Is(err, killswitch.ErrQuarantined):
+		done = "quarantined"
+	case errors.Is(err, killswitch.ErrNoSecret):
+		done = "no_secret"
+	case err != nil:
+		p.a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("kill switch")
+		done = "failed"
+	default:
+		p.a.cfg.Log.Info().Str("vendor", name).Str("action", action).Str("by", "status page").Msg("kill switch changed")
+	}
+	http.Redirect(w, r, base+"/?done="+done+"&vendor="+name+"#vendor-"+name, http.StatusSeeOther)
+}
+
+func (p *statusPage) headers(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", statusCSP)
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// refuse answers with a short HTML page holding msg (a fixed text) and a link back.
+func (p *statusPage) refuse(w http.ResponseWriter, status int, base, msg string) {
+	p.headers(w)
+	w.WriteHeader(status)
+	_ = refuseTemplate.Execute(w, map[string]any{"Base": base, "Message": msg, "CSS": template.CSS(statusCSS)})
+}
+
+var refuseTemplate = template.Must(template.New("refuse").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Hookbridge</title><style>{{.CSS}}</style></head>
+<body><main><p class="notice failed">{{.Message}}</p><p><a href="{{.Base}}/">Back to the status page</a></p></main></body></html>
+`))
+
+// formatWhen renders a time for the page: "never" for zero, else UTC and how long ago.
+func formatWhen(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	var ago string
+	switch {
+	case d < 0:
+		ago = "just now"
+	case d < time.Minute:
+		ago = fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		ago = fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		ago = fmt.Sprintf("%dh ago", int(d.Hours()))
+	default:
+		ago = fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC") + " (" + ago + ")"
+}
