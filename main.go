@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = inventoryCmd(ctx, args, stdout, stderr)
 	case "audit":
 		err = auditCmd(ctx, args, stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 	case "help", "-h", "--help":
@@ -76,6 +78,7 @@ const usage = `Usage:
                                     list every vendor connection: owner, risk, auth, state, data flows
   hookbridge audit export [--since 24h|7d|RFC3339] [--vendor NAME] [--offline] [flags]
                                     print the audit trail as JSON lines (pseudonymized, no bodies)
+  hookbridge bench [flags]          measure throughput, latency, CPU and memory (hookbridge bench -h)
   hookbridge version                print the version
 
 Flags (serve, check, send, inventory, audit):
