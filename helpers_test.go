@@ -132,7 +132,10 @@ func startTestApp(t *testing.T, dir string, mutate func(*options.Options)) *test
 		t.Fatalf("start: %v\nlogs:\n%s", err, logs)
 	}
 	ta := &testApp{app: a, t: t, dir: dir, opts: o, logs: logs,
-		url: "http://" + a.httpLn.Addr().String(), adminURL: "http://" + a.adminLn.Addr().String(), mqttAddr: a.broker.Addr()}
+		url: "http://" + a.httpLn.Addr().String(), adminURL: "http://" + a.adminLn.Addr().String()}
+	if a.broker != nil {
+		ta.mqttAddr = a.broker.Addr()
+	}
 	t.Cleanup(func() { ta.shutdown() })
 	return ta
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hookbridge/hookbridge/addon/admin"
 	"github.com/hookbridge/hookbridge/bridge/anomaly"
 	"github.com/hookbridge/hookbridge/bridge/audit"
@@ -51,16 +53,26 @@ func (a *app) startOps(_ context.Context, f *flags, adm *admin.Admin) error {
 		func() float64 { return float64(a.store.Stats().Seen) })
 	m.CounterFunc("hookbridge_store_commits_total", "State store transactions written.",
 		func() float64 { return float64(a.store.Stats().Commits) })
-	m.GaugeFunc("hookbridge_mqtt_clients", "MQTT clients connected to the embedded broker.",
-		func() float64 { return float64(a.broker.Stats().Clients) })
-	m.GaugeFunc("hookbridge_mqtt_subscriptions", "Subscriptions on the embedded broker.",
-		func() float64 { return float64(a.broker.Stats().Subscriptions) })
-	m.GaugeFunc("hookbridge_mqtt_inflight", "QoS 1 and 2 messages awaiting acknowledgement on the embedded broker.",
-		func() float64 { return float64(a.broker.Stats().Inflight) })
-	m.GaugeFunc("hookbridge_mqtt_retained", "Retained messages on the embedded broker.",
-		func() float64 { return float64(a.broker.Stats().Retained) })
-	m.CounterFunc("hookbridge_mqtt_dropped_total", "Messages the embedded broker dropped because a client's queue was full.",
-		func() float64 { return float64(a.broker.Stats().Dropped) })
+	if a.broker != nil {
+		m.GaugeFunc("hookbridge_mqtt_clients", "MQTT clients connected to the embedded broker.",
+			func() float64 { return float64(a.broker.Stats().Clients) })
+		m.GaugeFunc("hookbridge_mqtt_subscriptions", "Subscriptions on the embedded broker.",
+			func() float64 { return float64(a.broker.Stats().Subscriptions) })
+		m.GaugeFunc("hookbridge_mqtt_inflight", "QoS 1 and 2 messages awaiting acknowledgement on the embedded broker.",
+			func() float64 { return float64(a.broker.Stats().Inflight) })
+		m.GaugeFunc("hookbridge_mqtt_retained", "Retained messages on the embedded broker.",
+			func() float64 { return float64(a.broker.Stats().Retained) })
+		m.CounterFunc("hookbridge_mqtt_dropped_total", "Messages the embedded broker dropped because a client's queue was full.",
+			func() float64 { return float64(a.broker.Stats().Dropped) })
+	}
+	if a.uplink != nil {
+		// The outside broker's connection state and counters (hookbridge_uplink_*).
+		if c, ok := a.uplink.(interface{ Collector() prometheus.Collector }); ok {
+			if err := m.Registry().Register(c.Collector()); err != nil {
+				return fmt.Errorf("uplink metrics: %w", err)
+			}
+		}
+	}
 	for _, name := range names {
 		if st, ok := a.switches.Get(name); ok {
 			m.SetState(name, string(st.Mode))

@@ -647,3 +647,17 @@ func TestUplinkCheckSaysACLs(t *testing.T) {
 		})
 	}
 }
+
+// TestUplinkMetricsShowConnection: in broker mode external, /metrics answers (no embedded broker to
+// read) and shows the outside broker's connection state.
+func TestUplinkMetricsShowConnection(t *testing.T) {
+	m := mosquittotest.Start(t, mosquittotest.Options{})
+	ta := startTestApp(t, "", func(o *options.Options) {
+		o.Broker = options.BrokerExternal
+		o.ExternalBroker = options.ExternalBroker{URL: m.URL(), Username: m.Username, Password: m.Password}
+	})
+	r := doRequest(t, http.MethodGet, ta.adminURL+"/metrics", nil, nil)
+	if r.status != http.StatusOK || !strings.Contains(r.raw, "hookbridge_uplink_connected 1") {
+		t.Fatalf("/metrics = %d, want 200 with hookbridge_uplink_connected 1:\n%.2000s", r.status, r.raw)
+	}
+}
