@@ -35,8 +35,9 @@ LABEL \
 
 COPY --from=build /out/hookbridge /usr/bin/hookbridge
 
-# Health is the bridge's own /healthz on the admin listener (loopback is always allowed there; 503
-# while an outside broker is unreachable). The Supervisor watches Docker's health events and restarts
+# Health is the bridge's own /healthz on the admin listener (loopback is always allowed there). It is
+# liveness: 200 while the process serves, even while an outside broker is down (its state is in the
+# body, and /readyz answers 503 then), since a restart cannot bring a broker back. The Supervisor watches Docker's health events and restarts
 # an unhealthy app when the user has its watchdog on; this replaces config.yaml's obsolete watchdog
 # key. curl is part of the Home Assistant base image (it installs bash, curl, jq, tzdata and
 # ca-certificates), so nothing is added for it.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -46,6 +47,7 @@ type Admin struct {
 func New(cfg Config) *Admin {
 	a := &Admin{cfg: cfg, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /api/vendors", a.listVendors)
 	a.mux.HandleFunc("GET /api/vendors/{name}", a.getVendor)
 	a.mux.HandleFunc("POST /api/vendors/{name}/{action}", a.switchVendor)
@@ -69,6 +71,10 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/") && crossSite(r) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -86,13 +92,41 @@ func Allowed(remote string) bool {
 	return ip == IngressAddr || ip.IsLoopback()
 }
 
+// healthz is liveness: 200 while the process serves, with the broker connection in the body. It
+// does not fail while an outside broker is down: the container's HEALTHCHECK reads it, and
+// restarting the app cannot bring a broker back (webhooks get 503 + Retry-After meanwhile).
+// readyz is readiness: 503 until events can be published.
 func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
-	ok := a.cfg.BrokerConnected == nil || a.cfg.BrokerConnected()
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "broker_connected": a.brokerConnected(), "version": a.cfg.Version})
+}
+
+func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
+	ok := a.brokerConnected()
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ok": ok, "version": a.cfg.Version})
+	writeJSON(w, status, map[string]any{"ready": ok, "broker_connected": ok})
+}
+
+func (a *Admin) brokerConnected() bool {
+	return a.cfg.BrokerConnected == nil || a.cfg.BrokerConnected()
+}
+
+// crossSite reports whether a browser sent the request from another site's page: a form or fetch
+// there can reach a loopback listener, and must not flip a kill switch. Tools like curl send neither
+// header and pass.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return true
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		return err != nil || u.Host != r.Host
+	}
+	return false
 }
 
 func (a *Admin) listVendors(w http.ResponseWriter, _ *http.Request) {
