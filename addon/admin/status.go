@@ -223,12 +223,13 @@ var statusNotices = map[string]struct {
 	text   string
 	failed bool
 }{
-	"disable":     {"%s is disabled: its webhooks get 503 and are retried later.", false},
-	"enable":      {"%s is enabled.", false},
-	"lift":        {"The quarantine of %s is lifted; it is enabled.", false},
-	"quarantined": {"%s is quarantined: use “Lift quarantine” after checking why.", true},
-	"no_secret":   {"%s has no secret configured; add one in the app's options first.", true},
-	"failed":      {"Could not change the state of %s; see the log.", true},
+	"disable":         {"%s is disabled: its webhooks get 503 and are retried later.", false},
+	"enable":          {"%s is enabled.", false},
+	"lift":            {"The quarantine of %s is lifted; it is enabled.", false},
+	"quarantined":     {"%s is quarantined: use “Lift quarantine” after checking why.", true},
+	"no_secret":       {"%s has no secret configured; add one in the app's options first.", true},
+	"not_quarantined": {"%s is not quarantined; nothing to lift.", true},
+	"failed":          {"Could not change the state of %s; see the log.", true},
 }
 
 func (p *statusPage) notice(r *http.Request) (string, bool) {
@@ -285,6 +286,8 @@ func (p *statusPage) change(w http.ResponseWriter, r *http.Request) {
 		done = "quarantined"
 	case errors.Is(err, killswitch.ErrNoSecret):
 		done = "no_secret"
+	case errors.Is(err, killswitch.ErrNotQuarantined):
+		done = "not_quarantined" // a stale page: someone else lifted it already
 	case err != nil:
 		p.a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("kill switch")
 		done = "failed"
