@@ -60,8 +60,8 @@ load generator).
   --subs-per-client S    subscriptions of each idle client (default 5)
   --settle D             pause before each memory reading around the idle clients (default 2s)
   --log-level LEVEL      the bridge's log level (default info, as shipped)
-  --profile DIR          after the measured runs, one more run of the (first) bridge with CPU,
-                         allocation, block and mutex profiles written to DIR
+  --profile DIR          after the measured runs, two more runs of the (first) bridge: one with
+                         CPU and allocation profiles, one with block and mutex profiles, to DIR
   --dir DIR              where the bridges' data directories go (default a new temporary directory)
   --json                 print the report as JSON
 
@@ -388,7 +388,9 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 		}
 	}
 
-	run := func(s *benchServer, round int, mode string, rate float64, profile bool) (*benchRun, error) {
+	// run measures one run; profile is "", "cpu" (CPU and allocation profiles) or "contention"
+	// (block and mutex profiles).
+	run := func(s *benchServer, round int, mode string, rate float64, profile string) (*benchRun, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -407,7 +409,7 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 			mode = "paced"
 		}
 		for _, s := range servers {
-			if _, err := run(s, round, mode, c.rate, false); err != nil {
+			if _, err := run(s, round, mode, c.rate, ""); err != nil {
 				return rep, err
 			}
 		}
@@ -419,7 +421,7 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 				if sat <= 0 {
 					continue
 				}
-				if _, err := run(b, round, "paced", sat/2, false); err != nil {
+				if _, err := run(b, round, "paced", sat/2, ""); err != nil {
 					return rep, err
 				}
 			}
@@ -429,9 +431,13 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 		if err := os.MkdirAll(c.profile, 0o755); err != nil {
 			return rep, err
 		}
-		// A run of its own, so that the profilers' overhead touches none of the measured runs.
-		if _, err := run(bridges[0], 1, "profiled", c.rate, true); err != nil {
-			return rep, err
+		// Runs of their own, so that the profilers' overhead touches none of the measured runs:
+		// one with the CPU and allocation profiles, one with the contention profiles, which cost
+		// CPU time that would blur the CPU profile.
+		for round, kind := range []string{"cpu", "contention"} {
+			if _, err := run(bridges[0], round+1, "profiled", c.rate, kind); err != nil {
+				return rep, err
+			}
 		}
 		rep.Profiles = benchProfileHelp(c.profile)
 	}
@@ -881,7 +887,7 @@ func benchWaitDelivered(events *loadgen.Events, from, to uint64) {
 }
 
 // benchPhase runs one measured phase against a server.
-func benchPhase(ctx context.Context, c *benchConfig, s *benchServer, g *loadgen.Generator, events *loadgen.Events, l loadgen.Load, profile bool) (*benchRun, error) {
+func benchPhase(ctx context.Context, c *benchConfig, s *benchServer, g *loadgen.Generator, events *loadgen.Events, l loadgen.Load, profile string) (*benchRun, error) {
 	r := &benchRun{Server: s.name, TargetRate: l.Rate, Concurrency: l.Concurrency, Shared: s.shared}
 	self := loadgen.Proc{}
 	peakScope := "run"
@@ -896,26 +902,35 @@ func benchPhase(ctx context.Context, c *benchConfig, s *benchServer, g *loadgen.
 		}
 	}
 	gen0, _ := self.CPU()
-	if profile {
-		for _, cmd := range []string{"allocs " + filepath.Join(c.profile, "allocs-before.pprof"), "contention-start",
-			"cpu-start " + filepath.Join(c.profile, "cpu.pprof")} {
-			if _, err := s.ctl(cmd); err != nil {
-				return nil, err
-			}
+	mach0, wall0 := loadgen.ReadMachine(), time.Now()
+	var profStart, profStop []string
+	switch {
+	case profile == "contention":
+		profStart, profStop = []string{"contention-start"}, []string{"contention-stop " + c.profile}
+	case profile == "cpu":
+		profStart = []string{"allocs " + filepath.Join(c.profile, "allocs-before.pprof"), "cpu-start " + filepath.Join(c.profile, "cpu.pprof")}
+		profStop = []string{"cpu-stop", "allocs " + filepath.Join(c.profile, "allocs-after.pprof")}
+	}
+	for _, cmd := range profStart {
+		if _, err := s.ctl(cmd); err != nil {
+			return nil, err
 		}
 	}
 	res := g.Run(ctx, l)
 	if !s.bare && len(s.subs) > 0 {
 		benchWaitDelivered(events, res.From, res.To)
 	}
-	if profile {
-		for _, cmd := range []string{"cpu-stop", "contention-stop " + c.profile, "allocs " + filepath.Join(c.profile, "allocs-after.pprof")} {
-			if _, err := s.ctl(cmd); err != nil {
-				return nil, err
-			}
+	for _, cmd := range profStop {
+		if _, err := s.ctl(cmd); err != nil {
+			return nil, err
 		}
 	}
 	gen1, _ := self.CPU()
+	mach1, wall := loadgen.ReadMachine(), time.Since(wall0)
+	r.IOStall = float64(mach1.IOStall-mach0.IOStall) / float64(wall)
+	if total := mach1.Total - mach0.Total; total > 0 {
+		r.Steal = float64(mach1.Steal-mach0.Steal) / float64(total)
+	}
 	r.fill(res)
 	if !s.bare && len(s.subs) > 0 {
 		d := events.Deliveries(res.From, res.To)
@@ -939,7 +954,10 @@ func benchPhase(ctx context.Context, c *benchConfig, s *benchServer, g *loadgen.
 			r.CPUPerEvent = (cpu1 - cpu0) / time.Duration(res.Accepted)
 			r.CPUCores = (cpu1 - cpu0).Seconds() / res.Elapsed.Seconds()
 		}
-		r.PeakRSS, r.PeakScope = m.Peak, peakScope
+		r.PeakRSS, r.PeakScope, r.RSSAnon, r.RSSFile = m.Peak, peakScope, m.Anon, m.File
+	}
+	if ms := s.memStats(); ms != nil {
+		r.GoHeap = ms.HeapInuse
 	}
 	if !s.shared && res.Accepted > 0 {
 		r.GenCPUPerEvent = (gen1 - gen0) / time.Duration(res.Accepted)
@@ -1073,8 +1091,19 @@ type benchRun struct {
 	// over its life when the kernel cannot reset the peak.
 	PeakRSS   int64  `json:"peak_rss,omitempty"`
 	PeakScope string `json:"peak_scope,omitempty"`
+	// RSSAnon and RSSFile split the resident memory at the end of the run: anonymous (Go heap,
+	// stacks) and mapped files (the binary, the bbolt state file). GoHeap is the Go heap in use
+	// then.
+	RSSAnon int64 `json:"rss_anon_end,omitempty"`
+	RSSFile int64 `json:"rss_file_end,omitempty"`
+	GoHeap  int64 `json:"go_heap_inuse_end,omitempty"`
 	// Shared reports that CPU and memory are the bench's own process, generator included.
 	Shared bool `json:"shared_process,omitempty"`
+	// IOStall is the share of the run in which some task on the machine waited for I/O, and Steal
+	// the share of the machine's CPU time its hypervisor gave to others: high values mark a run
+	// that other work disturbed.
+	IOStall float64 `json:"io_stall"`
+	Steal   float64 `json:"steal"`
 }
 
 // benchVerdict is one line of the summary: a measured value against its target.
@@ -1292,7 +1321,7 @@ func (rep *benchReport) print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tround\tmode\treq/s\taccepted\tnot 202\thttp p50\thttp p99\te2e p50\te2e p99\te2e max\tmissing\tCPU/event\tcores\tgen CPU/event\tpeak RSS\t")
+	fmt.Fprintln(tw, "server\tround\tmode\treq/s\taccepted\tnot 202\thttp p50\thttp p99\te2e p50\te2e p99\te2e max\tmissing\tCPU/event\tcores\tgen CPU/event\tpeak RSS\tanon/file/heap at end\tio stall\tsteal\t")
 	dash := "-"
 	for _, r := range rep.Runs {
 		mode := r.Mode
@@ -1311,11 +1340,13 @@ func (rep *benchReport) print(w io.Writer) {
 		if r.GenCPUPerEvent > 0 {
 			gen = benchUS(r.GenCPUPerEvent)
 		}
+		split := dash
 		if r.PeakRSS > 0 {
 			peak = benchMB(r.PeakRSS)
+			split = fmt.Sprintf("%.0f/%.0f/%.0f MB", float64(r.RSSAnon)/(1<<20), float64(r.RSSFile)/(1<<20), float64(r.GoHeap)/(1<<20))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Server, r.Round, mode, r.RPS, r.Accepted,
-			r.Sent-r.Accepted, benchMS(r.HTTP.P50), benchMS(r.HTTP.P99), e50, e99, emax, missing, cpu, cores, gen, peak)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t\n", r.Server, r.Round, mode, r.RPS, r.Accepted,
+			r.Sent-r.Accepted, benchMS(r.HTTP.P50), benchMS(r.HTTP.P99), e50, e99, emax, missing, cpu, cores, gen, peak, split, 100*r.IOStall, 100*r.Steal)
 	}
 	tw.Flush()
 	for _, r := range rep.Runs {
@@ -1356,7 +1387,7 @@ func (rep *benchReport) print(w io.Writer) {
 		fmt.Fprintf(w, "  %s: %s%s\n", v.What, v.Value, mark)
 	}
 	if len(rep.Profiles) > 0 {
-		fmt.Fprintln(w, "profiles of the bridge during the profiled run (not in the summary):")
+		fmt.Fprintln(w, "profiles of the bridge during the profiled runs (not in the summary):")
 		for _, p := range rep.Profiles {
 			fmt.Fprintln(w, "  "+p)
 		}

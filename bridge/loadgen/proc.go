@@ -62,6 +62,10 @@ func (p Proc) CPU() (time.Duration, error) {
 type Memory struct {
 	RSS  int64 // resident now (VmRSS)
 	Peak int64 // resident at most, since start or the last ResetPeak (VmHWM)
+	// Anon and File split RSS: anonymous memory (the Go heap, stacks) and pages of mapped files
+	// (the binary, and the bbolt state file, which bbolt reads through mmap).
+	Anon int64 // RssAnon
+	File int64 // RssFile
 }
 
 // Memory returns the process's resident memory.
@@ -82,6 +86,10 @@ func (p Proc) Memory() (Memory, error) {
 			dst = &m.RSS
 		case "VmHWM":
 			dst = &m.Peak
+		case "RssAnon":
+			dst = &m.Anon
+		case "RssFile":
+			dst = &m.File
 		default:
 			continue
 		}
@@ -98,4 +106,46 @@ func (p Proc) Memory() (Memory, error) {
 // clear_refs 5), so the next Memory's Peak is the peak of what happened in between.
 func (p Proc) ResetPeak() error {
 	return os.WriteFile(p.path("clear_refs"), []byte("5"), 0)
+}
+
+// Machine is the whole machine's counters that tell a noisy run apart: time in which some task
+// waited for I/O (pressure stall information) and CPU time the hypervisor gave to others (steal).
+type Machine struct {
+	IOStall time.Duration // /proc/pressure/io, "some" total
+	Steal   time.Duration // /proc/stat, steal of all CPUs
+	Total   time.Duration // /proc/stat, all CPU time of all CPUs
+}
+
+// ReadMachine reads the machine counters; those the kernel does not offer stay zero.
+func ReadMachine() Machine {
+	var m Machine
+	if data, err := os.ReadFile("/proc/pressure/io"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.HasPrefix(line, "some ") {
+				continue
+			}
+			for _, f := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(f, "total="); ok {
+					us, _ := strconv.ParseInt(v, 10, 64)
+					m.IOStall = time.Duration(us) * time.Microsecond
+				}
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(data), "\n")
+		f := strings.Fields(line)
+		if len(f) > 8 && f[0] == "cpu" {
+			for i, v := range f[1:] {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				if i < 8 { // user nice system idle iowait irq softirq steal; guest is inside user
+					m.Total += time.Duration(n) * clockTick
+				}
+				if i == 7 {
+					m.Steal = time.Duration(n) * clockTick
+				}
+			}
+		}
+	}
+	return m
 }
