@@ -312,8 +312,8 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 			}
 		}
 	}()
-	ctl := &benchController{}
-	bare, err := benchStartBare(ctx, c, dir, ctl)
+	prof := &benchProfiler{}
+	bare, err := benchStartBare(ctx, c, dir, prof)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +329,7 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 	} else {
 		modes := map[string][]bool{"on": {false}, "off": {true}, "both": {false, true}}[c.fsync]
 		for _, noSync := range modes {
-			s, err := benchStartBridge(ctx, c, o, dir, noSync, ctl)
+			s, err := benchStartBridge(ctx, c, o, dir, noSync, prof)
 			if err != nil {
 				return nil, err
 			}
@@ -503,20 +503,20 @@ type benchAddrs struct {
 }
 
 // benchStartBare starts the bare handler: a child process, or a server in this one.
-func benchStartBare(ctx context.Context, c *benchConfig, dir string, ctl *benchController) (*benchServer, error) {
+func benchStartBare(ctx context.Context, c *benchConfig, dir string, prof *benchProfiler) (*benchServer, error) {
 	if c.inProcess {
 		ln, srv, err := benchServeBare("127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
 		return &benchServer{name: "bare", bare: true, httpAddr: ln.Addr().String(), proc: &loadgen.Proc{}, shared: true,
-			ctl: ctl.do, stop: func() error { return srv.Close() }}, nil
+			ctl: (&benchController{prof: prof}).do, stop: func() error { return srv.Close() }}, nil
 	}
 	return benchSpawn(ctx, "bare", "bare", []string{"--http-addr", "127.0.0.1:0"}, filepath.Join(dir, "bare.log"))
 }
 
 // benchStartBridge starts a bridge with the options in its own data directory.
-func benchStartBridge(ctx context.Context, c *benchConfig, o *options.Options, dir string, noSync bool, ctl *benchController) (*benchServer, error) {
+func benchStartBridge(ctx context.Context, c *benchConfig, o *options.Options, dir string, noSync bool, prof *benchProfiler) (*benchServer, error) {
 	name, sub := "bridge", "bridge-fsync"
 	if noSync {
 		name, sub = "bridge no-fsync", "bridge-nofsync"
@@ -538,7 +538,7 @@ func benchStartBridge(ctx context.Context, c *benchConfig, o *options.Options, d
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		return &benchServer{name: name, httpAddr: a.httpLn.Addr().String(), mqttAddr: a.broker.Addr(), proc: &loadgen.Proc{},
-			shared: true, ctl: ctl.do, stop: func() error {
+			shared: true, ctl: (&benchController{prof: prof, app: a}).do, stop: func() error {
 				stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				defer logFile.Close()
@@ -660,6 +660,7 @@ func benchTail(path string) string {
 func benchChild(ctx context.Context, kind string, f *flags, stdin io.Reader, stdout, stderr io.Writer) error {
 	var addrs benchAddrs
 	var stop func() error
+	var a *app
 	switch kind {
 	case "bridge":
 		cat, _, err := loadCatalog(f)
@@ -670,8 +671,7 @@ func benchChild(ctx context.Context, kind string, f *flags, stdin io.Reader, std
 		if err != nil {
 			return err
 		}
-		a, err := start(ctx, f, o, cat, newLogger(stderr, o.LogLevel))
-		if err != nil {
+		if a, err = start(ctx, f, o, cat, newLogger(stderr, o.LogLevel)); err != nil {
 			return err
 		}
 		addrs = benchAddrs{HTTP: a.httpLn.Addr().String(), MQTT: a.broker.Addr()}
@@ -702,7 +702,7 @@ func benchChild(ctx context.Context, kind string, f *flags, stdin io.Reader, std
 			lines <- sc.Text()
 		}
 	}()
-	ctl := &benchController{}
+	ctl := &benchController{prof: &benchProfiler{}, app: a}
 	for {
 		select {
 		case <-ctx.Done():
@@ -737,20 +737,40 @@ func benchServeBare(addr string) (net.Listener, *http.Server, error) {
 	return ln, srv, nil
 }
 
-// benchController runs control commands: CPU profiles, allocation profiles and memory statistics
-// of the process it runs in.
-type benchController struct {
+// benchProfiler holds the CPU profile being written; there is one per process.
+type benchProfiler struct {
 	mu  sync.Mutex // guards cpu
-	cpu *os.File   // the CPU profile being written
+	cpu *os.File
+}
+
+// benchController runs control commands on a server: profiles and memory statistics of the
+// process it runs in, and the bridge's store and broker counters.
+type benchController struct {
+	prof *benchProfiler
+	app  *app // nil for the bare handler
+}
+
+// benchCounters are a bridge's counters that explain its throughput.
+type benchCounters struct {
+	Commits int64 `json:"commits"` // store transactions
+	Ops     int64 `json:"ops"`     // writes in them
+	Dropped int64 `json:"dropped"` // messages the broker dropped for a full client queue
 }
 
 func (b *benchController) do(line string) (string, error) {
 	cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.prof.mu.Lock()
+	defer b.prof.mu.Unlock()
 	switch cmd {
+	case "counters":
+		if b.app == nil {
+			return "", errors.New("no counters: not a bridge")
+		}
+		st, bs := b.app.store.Stats(), b.app.broker.Stats()
+		out, err := json.Marshal(benchCounters{Commits: st.Commits, Ops: st.Ops, Dropped: bs.Dropped})
+		return string(out), err
 	case "cpu-start":
-		if b.cpu != nil {
+		if b.prof.cpu != nil {
 			return "", errors.New("a CPU profile is already running")
 		}
 		fh, err := os.Create(arg)
@@ -761,15 +781,15 @@ func (b *benchController) do(line string) (string, error) {
 			fh.Close()
 			return "", err
 		}
-		b.cpu = fh
+		b.prof.cpu = fh
 		return "ok", nil
 	case "cpu-stop":
-		if b.cpu == nil {
+		if b.prof.cpu == nil {
 			return "", errors.New("no CPU profile is running")
 		}
 		pprof.StopCPUProfile()
-		err := b.cpu.Close()
-		b.cpu = nil
+		err := b.prof.cpu.Close()
+		b.prof.cpu = nil
 		return "ok", err
 	case "allocs":
 		fh, err := os.Create(arg)
@@ -832,6 +852,22 @@ func (s *benchServer) memStats() *benchMemStats {
 		return nil
 	}
 	return &ms
+}
+
+// counters returns a bridge's counters, or nil.
+func (s *benchServer) counters() *benchCounters {
+	if s.ctl == nil || s.bare {
+		return nil
+	}
+	out, err := s.ctl("counters")
+	if err != nil {
+		return nil
+	}
+	var bc benchCounters
+	if json.Unmarshal([]byte(out), &bc) != nil {
+		return nil
+	}
+	return &bc
 }
 
 // benchIdle connects the idle clients to a bridge and measures the memory they add. Client i
@@ -903,6 +939,7 @@ func benchPhase(ctx context.Context, c *benchConfig, s *benchServer, g *loadgen.
 	}
 	gen0, _ := self.CPU()
 	mach0, wall0 := loadgen.ReadMachine(), time.Now()
+	count0 := s.counters()
 	var profStart, profStop []string
 	switch {
 	case profile == "contention":
@@ -958,6 +995,10 @@ func benchPhase(ctx context.Context, c *benchConfig, s *benchServer, g *loadgen.
 	}
 	if ms := s.memStats(); ms != nil {
 		r.GoHeap = ms.HeapInuse
+	}
+	if count1 := s.counters(); count0 != nil && count1 != nil {
+		r.Commits, r.Dropped = count1.Commits-count0.Commits, count1.Dropped-count0.Dropped
+		r.CommitsPerSecond = float64(r.Commits) / wall.Seconds()
 	}
 	if !s.shared && res.Accepted > 0 {
 		r.GenCPUPerEvent = (gen1 - gen0) / time.Duration(res.Accepted)
@@ -1099,6 +1140,11 @@ type benchRun struct {
 	GoHeap  int64 `json:"go_heap_inuse_end,omitempty"`
 	// Shared reports that CPU and memory are the bench's own process, generator included.
 	Shared bool `json:"shared_process,omitempty"`
+	// Commits counts the store's transactions during the run (and its drain); Dropped the messages
+	// the broker dropped because a client's queue was full.
+	Commits          int64   `json:"commits,omitempty"`
+	CommitsPerSecond float64 `json:"commits_per_second,omitempty"`
+	Dropped          int64   `json:"dropped,omitempty"`
 	// IOStall is the share of the run in which some task on the machine waited for I/O, and Steal
 	// the share of the machine's CPU time its hypervisor gave to others: high values mark a run
 	// that other work disturbed.
@@ -1321,7 +1367,7 @@ func (rep *benchReport) print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tround\tmode\treq/s\taccepted\tnot 202\thttp p50\thttp p99\te2e p50\te2e p99\te2e max\tmissing\tCPU/event\tcores\tgen CPU/event\tpeak RSS\tanon/file/heap at end\tio stall\tsteal\t")
+	fmt.Fprintln(tw, "server\tround\tmode\treq/s\taccepted\tnot 202\thttp p50\thttp p99\te2e p50\te2e p99\te2e max\tmissing\tCPU/event\tcores\tgen CPU/event\tpeak RSS\tanon/file/heap at end\tevents/commit\tio stall\tsteal\t")
 	dash := "-"
 	for _, r := range rep.Runs {
 		mode := r.Mode
@@ -1340,13 +1386,16 @@ func (rep *benchReport) print(w io.Writer) {
 		if r.GenCPUPerEvent > 0 {
 			gen = benchUS(r.GenCPUPerEvent)
 		}
-		split := dash
+		split, perCommit := dash, dash
+		if r.Commits > 0 {
+			perCommit = fmt.Sprintf("%.1f", float64(r.Accepted)/float64(r.Commits))
+		}
 		if r.PeakRSS > 0 {
 			peak = benchMB(r.PeakRSS)
 			split = fmt.Sprintf("%.0f/%.0f/%.0f MB", float64(r.RSSAnon)/(1<<20), float64(r.RSSFile)/(1<<20), float64(r.GoHeap)/(1<<20))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t\n", r.Server, r.Round, mode, r.RPS, r.Accepted,
-			r.Sent-r.Accepted, benchMS(r.HTTP.P50), benchMS(r.HTTP.P99), e50, e99, emax, missing, cpu, cores, gen, peak, split, 100*r.IOStall, 100*r.Steal)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t\n", r.Server, r.Round, mode, r.RPS, r.Accepted,
+			r.Sent-r.Accepted, benchMS(r.HTTP.P50), benchMS(r.HTTP.P99), e50, e99, emax, missing, cpu, cores, gen, peak, split, perCommit, 100*r.IOStall, 100*r.Steal)
 	}
 	tw.Flush()
 	for _, r := range rep.Runs {
@@ -1360,9 +1409,9 @@ func (rep *benchReport) print(w io.Writer) {
 		}
 	}
 	for _, r := range rep.Runs {
-		if r.Sent != r.Accepted || r.Duplicates > 0 {
-			fmt.Fprintf(w, "  %s round %d %s: statuses %v, connection errors %d %s, duplicate deliveries %d\n",
-				r.Server, r.Round, r.Mode, r.Statuses, r.Errors, r.FirstError, r.Duplicates)
+		if r.Sent != r.Accepted || r.Duplicates > 0 || r.Dropped > 0 {
+			fmt.Fprintf(w, "  %s round %d %s: statuses %v, connection errors %d %s, duplicate deliveries %d, broker drops %d\n",
+				r.Server, r.Round, r.Mode, r.Statuses, r.Errors, r.FirstError, r.Duplicates, r.Dropped)
 		}
 	}
 	fmt.Fprintln(w)

@@ -66,6 +66,9 @@ func TestBenchSmoke(t *testing.T) {
 		if r.Delivery == nil {
 			t.Fatalf("%s: no delivery record", name)
 		}
+		if r.Commits <= 0 || r.Dropped != 0 {
+			t.Errorf("%s: %d store commits, %d broker drops; want some commits, no drops", name, r.Commits, r.Dropped)
+		}
 		for i, n := range r.Delivery.Received {
 			if n != r.Accepted {
 				t.Errorf("%s: subscriber %d received %d events, want %d (the accepted ones)", name, i, n, r.Accepted)
