@@ -109,29 +109,18 @@ func (p Proc) ResetPeak() error {
 }
 
 // Machine is the whole machine's counters that tell a noisy run apart: time in which some task
-// waited for I/O (pressure stall information) and CPU time the hypervisor gave to others (steal).
+// waited for a CPU or for I/O (pressure stall information) and CPU time the hypervisor gave to
+// others (steal).
 type Machine struct {
-	IOStall time.Duration // /proc/pressure/io, "some" total
-	Steal   time.Duration // /proc/stat, steal of all CPUs
-	Total   time.Duration // /proc/stat, all CPU time of all CPUs
+	CPUStall time.Duration // /proc/pressure/cpu, "some" total: runnable tasks waiting for a CPU
+	IOStall  time.Duration // /proc/pressure/io, "some" total
+	Steal    time.Duration // /proc/stat, steal of all CPUs
+	Total    time.Duration // /proc/stat, all CPU time of all CPUs
 }
 
 // ReadMachine reads the machine counters; those the kernel does not offer stay zero.
 func ReadMachine() Machine {
-	var m Machine
-	if data, err := os.ReadFile("/proc/pressure/io"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if !strings.HasPrefix(line, "some ") {
-				continue
-			}
-			for _, f := range strings.Fields(line) {
-				if v, ok := strings.CutPrefix(f, "total="); ok {
-					us, _ := strconv.ParseInt(v, 10, 64)
-					m.IOStall = time.Duration(us) * time.Microsecond
-				}
-			}
-		}
-	}
+	m := Machine{CPUStall: pressure("cpu"), IOStall: pressure("io")}
 	if data, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(data), "\n")
 		f := strings.Fields(line)
@@ -148,4 +137,24 @@ func ReadMachine() Machine {
 		}
 	}
 	return m
+}
+
+// pressure returns the "some" stall total of a resource, 0 when the kernel has no PSI.
+func pressure(resource string) time.Duration {
+	data, err := os.ReadFile("/proc/pressure/" + resource)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "some ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "total="); ok {
+				us, _ := strconv.ParseInt(v, 10, 64)
+				return time.Duration(us) * time.Microsecond
+			}
+		}
+	}
+	return 0
 }
