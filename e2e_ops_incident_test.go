@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/bridge/anomaly"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 )
@@ -59,7 +60,15 @@ func opsAlerts(t *testing.T, msgs []received) []anomaly.Alert {
 // switch's and the API's enable cannot end the quarantine; an operator lifts it and events flow
 // again.
 func TestOpsIncident(t *testing.T) {
-	ta := startTestApp(t, "", nil)
+	// Signature failures quarantine only a vendor behind allowed_cidrs (else anyone could quarantine
+	// it): acme-locks calls from loopback here.
+	ta := startTestApp(t, "", func(o *options.Options) {
+		for i := range o.Vendors {
+			if o.Vendors[i].Name == "acme-locks" {
+				o.Vendors[i].AllowedCIDRs = []string{"127.0.0.0/8"}
+			}
+		}
+	})
 	alerts, err := connectMQTT(t, ta.mqttAddr, "homeassistant", haPassword, "ops-incident-alerts", true)
 	if err != nil {
 		t.Fatal(err)
@@ -190,5 +199,24 @@ func TestOpsIncident(t *testing.T) {
 	}
 	if !strings.Contains(ta.logs.String(), `"kind":"signature_failures"`) {
 		t.Errorf("the log has no anomaly entry")
+	}
+}
+
+// TestOpsStrangersCannotQuarantine: bad signatures from anyone, for a vendor without allowed_cidrs,
+// raise alerts but never quarantine it: the real vendor's events keep flowing.
+func TestOpsStrangersCannotQuarantine(t *testing.T) {
+	ta := startTestApp(t, "", nil)
+	body := acmeEvent("evt_stranger", "LCK-S", 1)
+	for i := 0; i < 60; i++ {
+		h := signWith(t, ta, "acme-locks", "whsec_"+"c3RyYW5nZXItc2VjcmV0LTAxMjM0NTY3", fmt.Sprintf("evt_bad_%d", i), body, time.Now())
+		if r := ta.post("/hooks/acme-locks", h, body); r.status != http.StatusUnauthorized {
+			t.Fatalf("bad signature %d: status %d, want 401", i, r.status)
+		}
+	}
+	if st := opsVendorState(t, ta, "acme-locks"); st.Mode != killswitch.Enabled {
+		t.Fatalf("state after 60 bad signatures from a stranger = %s, want enabled", st.Mode)
+	}
+	if r := ta.sendEvent("acme-locks", "evt_stranger", body); r.status != http.StatusAccepted {
+		t.Fatalf("the real vendor: status %d %s, want 202", r.status, r.raw)
 	}
 }

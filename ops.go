@@ -21,6 +21,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/metrics"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
+	"github.com/hookbridge/hookbridge/bridge/policy"
 )
 
 // opsAuditPurgeEvery is how often audit records past retention are purged.
@@ -119,6 +120,13 @@ func opsThresholds(vendors pipeline.Vendors) (map[string]anomaly.Thresholds, err
 		th, err := anomaly.Compile(v.Policy.Anomaly)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", v.Policy.File, err))
+		}
+		// Signature failures need no secret: with no allowed_cidrs, anyone on the internet could
+		// make them and so quarantine a vendor at will (a denial of service by bad input). Unless
+		// the policy asks for it, they only alert then; with allowed_cidrs they come from the
+		// vendor's own network, and the default quarantine stands.
+		if len(v.CIDRs) == 0 && v.Policy.Anomaly.SignatureFailures == (policy.Threshold{}) {
+			th.SignatureFailures.Quarantine = 0
 		}
 		out[name] = th
 	}
