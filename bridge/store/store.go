@@ -11,6 +11,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -35,6 +36,9 @@ var (
 	bucketAudit      = []byte("audit") // unix nanos (8 bytes BE) + seq (8 bytes BE) -> record (JSON)
 	allBuckets       = [][]byte{bucketSeen, bucketSeenByTime, bucketClients, bucketSubs, bucketInflight, bucketRetained, bucketState, bucketAudit}
 )
+
+// asyncDelay bounds how long a write that nobody waits for may wait to share a transaction.
+const asyncDelay = 20 * time.Millisecond
 
 // ErrClosed reports a write after Close.
 var ErrClosed = errors.New("store closed")
@@ -69,8 +73,10 @@ type Store struct {
 	queue   []Op
 	waiters []chan error
 	closed  bool
-	wake    chan struct{} // has a value when queue is non-empty
-	done    chan struct{} // closed when the committer has stopped
+	// firstQueued is when the oldest op of queue was queued.
+	firstQueued time.Time
+	wake        chan struct{} // has a value when queue is non-empty
+	done        chan struct{} // closed when the committer has stopped
 
 	seenCount atomic.Int64
 	commits   atomic.Int64 // transactions written
@@ -91,6 +97,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
 		NoSync:         opts.NoSync,
+		// Map generously up front (address space, not memory): growing the map takes a lock that
+		// every reader (the replay check) waits on.
+		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		if errors.Is(err, bbolt.ErrTimeout) {
@@ -164,6 +173,9 @@ func (s *Store) enqueueLocked(ops []Op, wait bool) chan error {
 		}
 		return ch
 	}
+	if len(s.queue) == 0 {
+		s.firstQueued = time.Now()
+	}
 	s.queue = append(s.queue, ops...)
 	if wait {
 		ch = make(chan error, 1)
@@ -192,10 +204,34 @@ func (s *Store) WriteAsync(ops ...Op) {
 // the next one accumulates: that is the group commit.
 func (s *Store) committer() {
 	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		<-s.wake
 		for {
 			s.mu.Lock()
+			// Writes nobody waits for (acknowledged deliveries, resend marks) wait up to asyncDelay
+			// for one somebody waits for, and share its transaction: fewer transactions, so a
+			// shorter cycle for the events that do wait.
+			for len(s.waiters) == 0 && len(s.queue) > 0 && !s.closed {
+				wait := time.Until(s.firstQueued.Add(asyncDelay))
+				if wait <= 0 {
+					break
+				}
+				s.mu.Unlock()
+				timer.Reset(wait)
+				select {
+				case <-s.wake:
+				case <-timer.C:
+				}
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				s.mu.Lock()
+			}
 			ops, waiters, closed := s.queue, s.waiters, s.closed
 			s.queue, s.waiters = nil, nil
 			s.mu.Unlock()
@@ -228,6 +264,9 @@ func (s *Store) apply(ops []Op) error {
 				continue // cancelled while staged
 			}
 			b := tx.Bucket(op.Bucket)
+			if appendOrder(op.Bucket) {
+				b.FillPercent = 0.95 // keys only grow: pack the pages
+			}
 			if op.Value == nil {
 				if err := b.Delete(op.Key); err != nil {
 					return err
@@ -256,6 +295,11 @@ func (s *Store) apply(ops []Op) error {
 	return err
 }
 
+// appendOrder reports whether a bucket's new keys always sort last (time or sequence first).
+func appendOrder(b []byte) bool {
+	return string(b) == string(bucketSeenByTime) || string(b) == string(bucketQueue)
+}
+
 // Stats are counters for metrics.
 type Stats struct {
 	Commits int64 // transactions written
@@ -271,20 +315,30 @@ func (s *Store) Stats() Stats {
 // Seen reports whether an event token has a replay record.
 func (s *Store) Seen(token string) (bool, error) {
 	var found bool
+	key := seenKey(token)
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		found = tx.Bucket(bucketSeen).Get([]byte(token)) != nil
+		found = tx.Bucket(bucketSeen).Get(key) != nil
 		return nil
 	})
 	return found, err
 }
 
+// seenKey is a token's key: the bytes a hex token stands for (half the size), else the token.
+func seenKey(token string) []byte {
+	if k, err := hex.DecodeString(token); err == nil && len(k) > 0 {
+		return k
+	}
+	return []byte(token)
+}
+
 // SeenOps returns the ops that record an event token as seen at a time.
 func SeenOps(vendor, token string, at time.Time) []Op {
-	ts := make([]byte, 8)
-	binary.BigEndian.PutUint64(ts, uint64(at.UnixNano()))
+	key := seenKey(token)
+	v := make([]byte, 8, 8+len(key))
+	binary.BigEndian.PutUint64(v, uint64(at.UnixNano()))
 	return []Op{
-		{Bucket: bucketSeen, Key: []byte(token), Value: ts},
-		{Bucket: bucketSeenByTime, Key: append(ts[:8:8], token...), Value: []byte(vendor)},
+		{Bucket: bucketSeen, Key: key, Value: v},
+		{Bucket: bucketSeenByTime, Key: append(v[:8:8], key...), Value: []byte(vendor)},
 	}
 }
 
