@@ -238,7 +238,7 @@ func (u *Uplink) WaitConnected(ctx context.Context) error {
 // the event's replay record. Any message the broker did not acknowledge makes it return a
 // *publish.UnavailableError, with the replay record unwritten, so the vendor retries.
 func (u *Uplink) Publish(ctx context.Context, ev *publish.Event) error {
-	if err := u.send(ctx, ev.Messages); err != nil {
+	if _, err := u.send(ctx, ev.Messages); err != nil {
 		return err
 	}
 	if u.opts.Store != nil && len(ev.Seen) > 0 {
@@ -256,7 +256,17 @@ var _ publish.Publisher = (*Uplink)(nil)
 // PublishPlain publishes one message that belongs to no event (discovery, availability, alerts)
 // and waits for the broker's acknowledgement.
 func (u *Uplink) PublishPlain(topic string, payload []byte, retain bool, qos byte) error {
-	return u.send(context.Background(), []route.Message{{Topic: topic, Payload: payload, Retain: retain, QoS: qos}})
+	_, err := u.send(context.Background(), []route.Message{{Topic: topic, Payload: payload, Retain: retain, QoS: qos}})
+	return err
+}
+
+// PublishBatch publishes msgs in order on one connection, at QoS 1 at least, and waits for the
+// broker's acknowledgements until one deadline (AckTimeout from now, or ctx's). It returns how
+// many messages at the start of msgs the broker acknowledged: on an error, the caller sends again
+// from msgs[acked], so nothing is lost and only a message whose acknowledgement was lost with the
+// connection is sent twice (what QoS 1 allows). A batch may hold at most MaxInflight messages.
+func (u *Uplink) PublishBatch(ctx context.Context, msgs []route.Message) (acked int, err error) {
+	return u.send(ctx, msgs)
 }
 
 // OnConnect adds fn to the functions that run, each in its own goroutine, after every successful
@@ -293,18 +303,19 @@ func (u *Uplink) subscribe(cl mqtt.Client, s subscription) error {
 }
 
 // send publishes msgs in order, at QoS 1 at least, and waits for every acknowledgement until one
-// deadline: AckTimeout from now, or ctx's, whichever is first.
-func (u *Uplink) send(ctx context.Context, msgs []route.Message) error {
+// deadline: AckTimeout from now, or ctx's, whichever is first. acked is how many messages at the
+// start of msgs the broker acknowledged.
+func (u *Uplink) send(ctx context.Context, msgs []route.Message) (acked int, _ error) {
 	if len(msgs) == 0 {
-		return nil
+		return 0, nil
 	}
 	c := u.conn.Load()
 	if c == nil || !c.cl.IsConnectionOpen() {
 		u.stats.unavailable.Add(1)
-		return u.unavailable(ErrNotConnected)
+		return 0, u.unavailable(ErrNotConnected)
 	}
 	if len(msgs) > cap(u.slots) {
-		return fmt.Errorf("uplink: an event of %d messages exceeds MaxInflight %d", len(msgs), cap(u.slots))
+		return 0, fmt.Errorf("uplink: %d messages at once exceed MaxInflight %d", len(msgs), cap(u.slots))
 	}
 	timer := time.NewTimer(u.opts.AckTimeout)
 	defer timer.Stop()
@@ -323,10 +334,10 @@ func (u *Uplink) send(ctx context.Context, msgs []route.Message) error {
 		case <-timer.C:
 			releaseHeld()
 			u.stats.busy.Add(1)
-			return &publish.UnavailableError{RetryAfter: u.opts.AckTimeout, Err: ErrBusy}
+			return 0, &publish.UnavailableError{RetryAfter: u.opts.AckTimeout, Err: ErrBusy}
 		case <-ctx.Done():
 			releaseHeld()
-			return &publish.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
+			return 0, &publish.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
 		}
 	}
 	tokens := make([]mqtt.Token, 0, len(msgs))
@@ -360,6 +371,8 @@ func (u *Uplink) send(ctx context.Context, msgs []route.Message) error {
 				if err := t.Error(); err != nil {
 					u.stats.rejected.Add(1)
 					fail = u.unavailable(fmt.Errorf("publish %s: %w", msgs[i].Topic, err))
+				} else {
+					acked++
 				}
 			case <-timer.C:
 				u.stats.timeouts.Add(1)
@@ -380,11 +393,11 @@ func (u *Uplink) send(ctx context.Context, msgs []route.Message) error {
 			}(t)
 		}
 	}
+	u.stats.published.Add(uint64(acked))
 	if fail != nil {
-		return fail
+		return acked, fail
 	}
-	u.stats.published.Add(uint64(len(msgs)))
-	return nil
+	return acked, nil
 }
 
 // unavailable wraps err with a Retry-After that points at the next connection attempt.
