@@ -32,6 +32,9 @@ type Config struct {
 	Log             zerolog.Logger
 	Version         string
 	BrokerConnected func() bool
+	// Health, when set, adds its fields to the /healthz body (the MQTT bridge's connection and
+	// queue); they inform, they never fail the check.
+	Health func() map[string]any
 }
 
 // Admin is the admin listener's handler.
@@ -97,7 +100,14 @@ func Allowed(remote string) bool {
 // restarting the app cannot bring a broker back (webhooks get 503 + Retry-After meanwhile).
 // readyz is readiness: 503 until events can be published.
 func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "broker_connected": a.brokerConnected(), "version": a.cfg.Version})
+	body := map[string]any{}
+	if a.cfg.Health != nil {
+		for k, v := range a.cfg.Health() {
+			body[k] = v
+		}
+	}
+	body["ok"], body["broker_connected"], body["version"] = true, a.brokerConnected(), a.cfg.Version
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
