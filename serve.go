@@ -73,7 +73,10 @@ type app struct {
 	adminSrv *http.Server
 	uplink   uplink
 	// ha is where Home Assistant-facing topics go; nil when ha_mqtt is off.
-	ha    haConn
+	ha haConn
+	// mqtt is the MQTT bridge: where ha_mqtt resolved, and the connection to the Supervisor's
+	// broker and the bridge_topics relay when they run.
+	mqtt  *mqttBridge
 	stats *stats.Stats
 	// observers see every webhook outcome; parts started before the receiver add themselves.
 	observers []receiver.Observer
@@ -119,8 +122,14 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	}
 	a.switches = killswitch.New(optOn, canOn, stored, a.store)
 
+	// Where Home Assistant's topics go (ha_mqtt) and what is forwarded (bridge_topics): decided
+	// first, so that a setting that cannot work stops the start before anything listens.
+	plan, err := planMQTT(ctx, o, log)
+	if err != nil {
+		return nil, err
+	}
 	// The embedded broker runs only when events go to it: in the supervisor and external modes it
-	// is off, since no option asks for both yet (the MQTT bridge, forwarding bridge_topics, will).
+	// is off, and bridge_topics are refused there.
 	var pub publish.Publisher
 	if o.Broker == options.BrokerEmbedded {
 		a.broker, err = broker.New(broker.Options{
@@ -132,6 +141,11 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		if err != nil {
 			return nil, err
 		}
+		// Before the broker starts: the relay's subscriptions must not see the stored retained
+		// messages as new ones.
+		if err := a.startMQTTBridge(ctx, plan); err != nil {
+			return nil, err
+		}
 		if err := a.broker.Start(f.mqttAddr); err != nil {
 			return nil, err
 		}
@@ -140,13 +154,16 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	connected := func() bool { return true }
 	if o.Broker != options.BrokerEmbedded {
 		// Events go to the home's own broker (the Supervisor's MQTT service or an external URL).
-		up, err := startUplink(ctx, f, o, a.store, log)
+		up, err := startUplink(ctx, o, a.store, plan.ha == haEvents, log)
 		if err != nil {
 			return nil, err
 		}
 		a.uplink = up
 		pub, connected = up, up.Connected
 		log.Warn().Str("broker", o.Broker).Msg("events go to an outside broker: device ACLs are that broker's job there; Hookbridge enforces them only on its embedded broker")
+		if err := a.startMQTTBridge(ctx, plan); err != nil {
+			return nil, err
+		}
 	}
 
 	var trusted []netip.Prefix
@@ -180,15 +197,9 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		Log:             log.With().Str("component", "admin").Logger(),
 		Version:         version,
 		BrokerConnected: connected,
+		Health:          a.mqttHealth,
 	})
-	switch {
-	case o.HAMQTT == options.HAMQTTOff:
-	case a.broker != nil:
-		a.ha = &embeddedHA{b: a.broker}
-	default:
-		// The embedded broker is off: discovery and availability go to the outside broker too.
-		a.ha = uplinkHA{a.uplink}
-	}
+	a.ha = a.haConn()
 	if err := a.startOps(ctx, f, adm); err != nil {
 		return nil, err
 	}

@@ -43,14 +43,15 @@ const appConfigDir = "/config"
 // trying in the background.
 const uplinkFirstConnect = 5 * time.Second
 
-// startUplink connects to the broker the options name (broker: supervisor or external).
-func startUplink(ctx context.Context, f *flags, o *options.Options, st *store.Store, log zerolog.Logger) (uplink, error) {
+// startUplink connects to the broker the options name (broker: supervisor or external). With
+// haTopics, Home Assistant's topics go over it too.
+func startUplink(ctx context.Context, o *options.Options, st *store.Store, haTopics bool, log zerolog.Logger) (uplink, error) {
 	resolve, err := uplinkResolver(ctx, o, appConfigDir, log)
 	if err != nil {
 		return nil, err
 	}
 	uo := uplinkpkg.Options{Resolve: resolve, Store: st, Log: log}
-	if o.HAMQTT != options.HAMQTTOff {
+	if haTopics {
 		// Home Assistant topics go over the uplink (the embedded broker is off): if the connection
 		// drops without a goodbye, the broker marks Hookbridge unavailable. This is
 		// discovery.AvailabilityTopic and discovery.Offline.
@@ -87,13 +88,7 @@ func uplinkResolver(ctx context.Context, o *options.Options, configDir string, l
 		if err != nil {
 			return nil, fmt.Errorf("broker: supervisor: %w", err)
 		}
-		resolve := func(ctx context.Context) (uplinkpkg.Endpoint, error) {
-			m, err := sc.MQTTService(ctx)
-			if err != nil {
-				return uplinkpkg.Endpoint{}, err
-			}
-			return supervisorEndpoint(m), nil
-		}
+		resolve := serviceResolver(sc)
 		// Ask once now: a missing service declaration or a refused token will not mend by itself,
 		// so they stop the start. A broker app that is not running (yet) is waited for.
 		_, err = resolve(ctx)
