@@ -176,8 +176,10 @@ func (ua *uplinkApp) uplinkPostBody(tb testing.TB, id string, body []byte) (int,
 	return resp.StatusCode, resp.Header.Get("Retry-After")
 }
 
+// uplinkHealth returns the readiness status: /readyz fails while events cannot be published
+// (/healthz, liveness, never fails for a broker outage).
 func (ua *uplinkApp) uplinkHealth(tb testing.TB) int {
-	resp, err := ua.client.Get(ua.adminURL + "/healthz")
+	resp, err := ua.client.Get(ua.adminURL + "/readyz")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -221,7 +223,7 @@ func TestUplinkSupervisorMode(t *testing.T) {
 		t.Error("the embedded broker runs in broker mode supervisor")
 	}
 	if got := ua.uplinkHealth(t); got != http.StatusOK {
-		t.Errorf("GET /healthz = %d while connected, want 200", got)
+		t.Errorf("GET /readyz = %d while connected, want 200", got)
 	}
 
 	if st, _ := ua.uplinkPost(t, "evt-1", "LCK-1", 80); st != http.StatusAccepted {
@@ -327,7 +329,7 @@ func TestUplinkNoBrokerApp(t *testing.T) {
 		t.Errorf("POST with no broker = %d, Retry-After %q; want 503 with Retry-After", st, ra)
 	}
 	if got := ua.uplinkHealth(t); got != http.StatusServiceUnavailable {
-		t.Errorf("GET /healthz = %d with no broker, want 503", got)
+		t.Errorf("GET /readyz = %d with no broker, want 503", got)
 	}
 	offered.Store(true)
 	deadline := time.Now().Add(40 * time.Second)
@@ -473,7 +475,7 @@ func TestUplinkOutage(t *testing.T) {
 	b.Stop()
 	waitUntil("the uplink to notice the outage", 10*time.Second, func() bool { return !ua.uplink.Connected() })
 	if got := ua.uplinkHealth(t); got != http.StatusServiceUnavailable {
-		t.Errorf("GET /healthz = %d during the outage, want 503", got)
+		t.Errorf("GET /readyz = %d during the outage, want 503", got)
 	}
 	r0 := refused.Load()
 	waitUntil("500 refused webhooks", 30*time.Second, func() bool { return refused.Load() >= r0+500 })
