@@ -4,18 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/audit"
-	"github.com/hookbridge/hookbridge/bridge/store"
 )
 
 // auditCmd runs `hookbridge audit export`: the audit trail as JSON lines on stdout, for sharing
@@ -31,7 +28,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.Usage = func() { fmt.Fprint(stderr, auditUsage) }
 	sinceText := fset.String("since", "24h", "records from this long ago (24h, 90m, 7d) or this time (RFC 3339)")
 	vendor := fset.String("vendor", "", "only this vendor's records")
-	offline := fset.Bool("offline", false, "do not ask a running server; read the state file")
+	offline := fset.Bool("offline", false, "do not ask a running server; read the trail's files")
 	if err := fset.Parse(args[1:]); err != nil {
 		return errUsage
 	}
@@ -71,24 +68,15 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	if _, err := os.Stat(filepath.Join(f.data, "hookbridge.db")); err != nil {
-		return fmt.Errorf("no state file in %s (--data): %w", f.data, err)
+	dir := filepath.Join(f.data, "audit")
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("no audit trail in %s (--data): %w", f.data, err)
 	}
-	st, err := store.Open(f.data, store.Options{})
-	if err != nil {
-		if strings.Contains(err.Error(), "in use by another process") {
-			return fmt.Errorf("%w (%v): let this command reach the server's admin listener (--admin-addr %s), or stop the server first",
-				errServerHoldsStore, err, f.adminAddr)
-		}
-		return err
-	}
-	defer st.Close()
-	_, err = audit.Export(out, st, audit.Filter{Since: since, Vendor: *vendor})
+	// The trail is plain files: reading them needs no lock, even while a server writes them (its
+	// last second of records may still be in its buffer).
+	_, err = audit.Export(out, audit.ReadLog(dir), audit.Filter{Since: since, Vendor: *vendor})
 	return err
 }
-
-// errServerHoldsStore reports that a running server holds the state file.
-var errServerHoldsStore = errors.New("a running server holds the state file")
 
 const auditUsage = `Usage:
   hookbridge audit export [--since 24h|7d|RFC3339] [--vendor NAME] [--offline] [flags]

@@ -96,7 +96,12 @@ func (a *app) startOps(_ context.Context, f *flags, adm *admin.Admin) error {
 			Str("by", s.By).Str("reason", s.Reason).Msg("vendor state changed")
 	})
 
-	rec := audit.NewRecorder(a.store, names, 0)
+	trail, err := audit.OpenLog(filepath.Join(f.data, "audit"))
+	if err != nil {
+		return err
+	}
+	a.audit = trail
+	rec := audit.NewRecorder(trail, names, 0)
 	a.observers = append(a.observers, m, rec, det)
 	adm.Handle("GET /api/audit", a.auditHandler())
 
@@ -107,7 +112,7 @@ func (a *app) startOps(_ context.Context, f *flags, adm *admin.Admin) error {
 	a.closers = append(a.closers, func() error {
 		cancel()
 		wg.Wait()
-		return nil
+		return trail.Close()
 	})
 	return nil
 }
@@ -173,7 +178,7 @@ func (a *app) auditPurgeLoop(ctx context.Context, vendors []string) {
 }
 
 func (a *app) purgeAudit(now time.Time, vendors []string) {
-	n, err := audit.Purge(a.store, now, vendors, a.retention)
+	n, err := audit.Purge(a.audit, now, a.retention)
 	switch {
 	case err != nil:
 		a.log.Error().Err(err).Str("component", "audit").Msg("purge audit records")
@@ -203,7 +208,7 @@ func (a *app) auditHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Header().Set("Content-Disposition", `attachment; filename="hookbridge-audit.jsonl"`)
-		if _, err := audit.Export(w, a.store, audit.Filter{Since: since, Vendor: vendor}); err != nil {
+		if _, err := audit.Export(w, a.audit, audit.Filter{Since: since, Vendor: vendor}); err != nil {
 			a.log.Error().Err(err).Str("component", "audit").Msg("audit export")
 		}
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/addon/admin"
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/audit"
 	"github.com/hookbridge/hookbridge/bridge/broker"
 	"github.com/hookbridge/hookbridge/bridge/catalog"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
@@ -78,6 +79,8 @@ type app struct {
 	// broker and the bridge_topics relay when they run.
 	mqtt  *mqttBridge
 	stats *stats.Stats
+	// audit is the audit trail, started by startOps.
+	audit *audit.Log
 	// observers see every webhook outcome; parts started before the receiver add themselves.
 	observers []receiver.Observer
 	// closers run at stop, after the listeners and before the broker and store close.

@@ -1,5 +1,5 @@
 // Package audit keeps the audit trail: one record per webhook request (time, vendor, pseudonymized
-// event id, outcome and reason, topics published, latency), appended to the store, purged after
+// event id, outcome and reason, topics published, latency), appended to hourly files, purged after
 // the vendor's retention, and exported as JSON lines for sharing with a vendor during an incident.
 //
 // A record is built from a receiver.Outcome only, whose strings come from configuration or a fixed
@@ -20,7 +20,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/receiver"
-	"github.com/hookbridge/hookbridge/bridge/store"
 )
 
 // Record is one audit entry, one JSON object per line in an export.
@@ -76,10 +75,9 @@ func FromOutcome(o *receiver.Outcome) Record {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// Appender is where records go: the store.
+// Appender is where records go: a Log.
 type Appender interface {
-	AuditOp(at time.Time, record []byte) store.Op
-	WriteAsync(ops ...store.Op)
+	Append(at time.Time, vendor string, record []byte) error
 }
 
 // DefaultRefusalsPerMinute is how many refusals per vendor (and for requests that name no
@@ -136,10 +134,10 @@ func (r *Recorder) Observe(o *receiver.Outcome) {
 	if err != nil {
 		return
 	}
-	r.app.WriteAsync(r.app.AuditOp(o.Received, data))
+	_ = r.app.Append(o.Received, rec.Vendor, data) // a full disk shows in the store's own errors first
 }
 
-// Source reads records back: the store.
+// Source reads records back: a Log.
 type Source interface {
 	Audit(since time.Time, fn func(at time.Time, record []byte) bool) error
 }
@@ -150,59 +148,28 @@ type Filter struct {
 	Vendor string // empty: every vendor
 }
 
-// exportBatch bounds how many records one read transaction collects, so that a slow reader never
-// holds the store's file open against the writers for long.
-const exportBatch = 512
-
 // Export writes the records the filter selects as JSON lines, oldest first, and returns how many.
 // Each record is decoded into Record and encoded again, so only Record's fields ever leave.
 func Export(w io.Writer, src Source, f Filter) (int, error) {
-	since, skip, n := f.Since, 0, 0
+	n := 0
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	for {
-		type item struct {
-			at  time.Time
-			rec []byte
+	var werr error
+	err := src.Audit(f.Since, func(_ time.Time, raw []byte) bool {
+		var r Record
+		if json.Unmarshal(raw, &r) != nil || (f.Vendor != "" && r.Vendor != f.Vendor) {
+			return true
 		}
-		var batch []item
-		seen := 0 // records at since already passed, to resume after them
-		err := src.Audit(since, func(at time.Time, rec []byte) bool {
-			if at.Equal(since) && seen < skip {
-				seen++
-				return true
-			}
-			batch = append(batch, item{at, append([]byte(nil), rec...)})
-			return len(batch) < exportBatch
-		})
-		if err != nil {
-			return n, fmt.Errorf("read audit trail: %w", err)
+		if werr = enc.Encode(&r); werr != nil {
+			return false
 		}
-		for _, it := range batch {
-			var r Record
-			if json.Unmarshal(it.rec, &r) != nil || (f.Vendor != "" && r.Vendor != f.Vendor) {
-				continue
-			}
-			if err := enc.Encode(&r); err != nil {
-				return n, err
-			}
-			n++
-		}
-		if len(batch) < exportBatch {
-			return n, nil
-		}
-		// Resume after the last record read: past every earlier record at the same instant.
-		last := batch[len(batch)-1].at
-		if last.Equal(since) {
-			skip += len(batch)
-		} else {
-			skip = 0
-			for i := len(batch) - 1; i >= 0 && batch[i].at.Equal(last); i-- {
-				skip++
-			}
-		}
-		since = last
+		n++
+		return true
+	})
+	if err != nil {
+		return n, fmt.Errorf("read audit trail: %w", err)
 	}
+	return n, werr
 }
 
 // ErrSince reports a --since value that is neither a duration nor a time.
@@ -227,31 +194,8 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
-// Purger deletes records: the store.
-type Purger interface {
-	PurgeAuditIf(before time.Time, expired func(at time.Time, record []byte) bool) (int, error)
-}
-
 // Purge deletes the records older than their vendor's retention (retention("") for requests that
 // named no configured vendor) and returns how many.
-func Purge(p Purger, now time.Time, vendors []string, retention func(vendor string) time.Duration) (int, error) {
-	latest := now.Add(-retention(""))
-	for _, v := range vendors {
-		if c := now.Add(-retention(v)); c.After(latest) {
-			latest = c
-		}
-	}
-	cutoffs := map[string]time.Time{}
-	return p.PurgeAuditIf(latest, func(at time.Time, rec []byte) bool {
-		var r struct {
-			Vendor string `json:"vendor"`
-		}
-		_ = json.Unmarshal(rec, &r)
-		c, ok := cutoffs[r.Vendor]
-		if !ok {
-			c = now.Add(-retention(r.Vendor))
-			cutoffs[r.Vendor] = c
-		}
-		return at.Before(c)
-	})
+func Purge(l *Log, now time.Time, retention func(vendor string) time.Duration) (int, error) {
+	return l.Purge(now, retention)
 }

@@ -4,38 +4,37 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/hookbridge/hookbridge/bridge/audit"
 	"github.com/hookbridge/hookbridge/bridge/receiver"
-	"github.com/hookbridge/hookbridge/bridge/store"
 )
 
 var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 
-func openStore(t *testing.T) *store.Store {
+func openLog(t *testing.T) *audit.Log {
 	t.Helper()
-	s, err := store.Open(t.TempDir(), store.Options{NoSync: true, Log: zerolog.Nop()})
+	l, err := audit.OpenLog(t.TempDir())
 	if err != nil {
-		t.Fatalf("store.Open: %v", err)
+		t.Fatalf("OpenLog: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
-// flush waits until every queued write is on disk.
-func flush(t *testing.T, s *store.Store) {
+// flush writes every buffered record.
+func flush(t *testing.T, l *audit.Log) {
 	t.Helper()
-	if err := s.Write(); err != nil {
+	if err := l.Flush(); err != nil {
 		t.Fatalf("flush: %v", err)
 	}
 }
 
-func export(t *testing.T, s *store.Store, f audit.Filter) []audit.Record {
+func export(t *testing.T, s *audit.Log, f audit.Filter) []audit.Record {
 	t.Helper()
 	var buf bytes.Buffer
 	n, err := audit.Export(&buf, s, f)
@@ -60,7 +59,7 @@ func export(t *testing.T, s *store.Store, f audit.Filter) []audit.Record {
 }
 
 func TestRecordAndExport(t *testing.T) {
-	s := openStore(t)
+	s := openLog(t)
 	rec := audit.NewRecorder(s, []string{"acme-locks", "gridwise-energy"}, 0)
 	outcomes := []receiver.Outcome{
 		{Vendor: "acme-locks", Token: "tok1", Status: 202, Reason: "accepted", Topics: []string{"hookbridge/acme-locks/locks/x/state"},
@@ -114,7 +113,7 @@ func must(b []byte, err error) []byte {
 // TestExportBatches checks that an export longer than one read batch, with many records at the
 // same instant across a batch boundary, loses and repeats nothing.
 func TestExportBatches(t *testing.T) {
-	s := openStore(t)
+	s := openLog(t)
 	rec := audit.NewRecorder(s, []string{"v"}, 0)
 	const n = 1300
 	for i := range n {
@@ -138,7 +137,7 @@ func TestExportBatches(t *testing.T) {
 // TestRefusalBudget checks that a flood of refusals is recorded up to the budget and then only
 // counted, while accepted events are always recorded.
 func TestRefusalBudget(t *testing.T) {
-	s := openStore(t)
+	s := openLog(t)
 	rec := audit.NewRecorder(s, []string{"v"}, 60)
 	for range 100 {
 		rec.Observe(&receiver.Outcome{Status: 404, Reason: "unknown_vendor", Received: t0})
@@ -156,7 +155,7 @@ func TestRefusalBudget(t *testing.T) {
 }
 
 func TestPurge(t *testing.T) {
-	s := openStore(t)
+	s := openLog(t)
 	rec := audit.NewRecorder(s, []string{"short", "long"}, 0)
 	for _, v := range []string{"short", "long", ""} {
 		for _, age := range []int{1, 3, 10} {
@@ -165,7 +164,7 @@ func TestPurge(t *testing.T) {
 	}
 	flush(t, s)
 	days := map[string]int{"short": 2, "long": 30, "": 7}
-	n, err := audit.Purge(s, t0, []string{"short", "long"}, func(v string) time.Duration { return time.Duration(days[v]) * 24 * time.Hour })
+	n, err := audit.Purge(s, t0, func(v string) time.Duration { return time.Duration(days[v]) * 24 * time.Hour })
 	if err != nil || n != 3 {
 		t.Fatalf("Purge = %d, %v, want 3", n, err)
 	}
@@ -198,5 +197,40 @@ func TestParseSince(t *testing.T) {
 		if (err != nil) != tc.err || !got.Equal(tc.want) {
 			t.Errorf("ParseSince(%q) = %v, %v, want %v (error %v)", tc.in, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestLogReopen: records survive Close and a new OpenLog appends after them; a reader sees the
+// writer's buffered records, and skips a line the writer has not finished.
+func TestLogReopen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.OpenLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := audit.NewRecorder(l, []string{"v"}, 0)
+	rec.Observe(&receiver.Outcome{Vendor: "v", Token: "a", Status: 202, Reason: "accepted", Received: t0})
+	if got := export(t, l, audit.Filter{}); len(got) != 1 {
+		t.Fatalf("export before flush = %d records, want 1 (buffered ones included)", len(got))
+	}
+	l.Close()
+	l, err = audit.OpenLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	audit.NewRecorder(l, []string{"v"}, 0).Observe(&receiver.Outcome{Vendor: "v", Token: "b", Status: 202, Reason: "accepted", Received: t0.Add(time.Second)})
+	flush(t, l)
+	// A torn last line, as a crash mid-write would leave.
+	seg := filepath.Join(dir, "v", t0.Format("20060102T15")+".jsonl")
+	f, err := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"time":"2026-11-25T08:00:02Z","vendor":"v","ev`)
+	f.Close()
+	got := export(t, audit.ReadLog(dir), audit.Filter{})
+	if len(got) != 2 || got[0].Event != "a" || got[1].Event != "b" {
+		t.Fatalf("export after reopen = %+v, want a then b", got)
 	}
 }

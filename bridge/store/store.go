@@ -1,6 +1,7 @@
 // Package store keeps Hookbridge's durable state in one bbolt file: the replay records (which
 // events were already published), the embedded broker's sessions, subscriptions, retained and
-// inflight messages, the vendors' kill-switch state and the audit trail.
+// inflight messages, and the vendors' kill-switch state. (The audit trail is in bridge/audit's own
+// files.)
 //
 // Writes go through one group committer: whatever was queued while the previous transaction was
 // being fsynced is written by the next, so many concurrent events share one fsync. An event's
@@ -33,8 +34,7 @@ var (
 	bucketInflight   = []byte("mqtt_inflight")
 	bucketRetained   = []byte("mqtt_retained")
 	bucketState      = []byte("state") // vendor -> kill-switch state (JSON)
-	bucketAudit      = []byte("audit") // unix nanos (8 bytes BE) + seq (8 bytes BE) -> record (JSON)
-	allBuckets       = [][]byte{bucketSeen, bucketSeenByTime, bucketClients, bucketSubs, bucketInflight, bucketRetained, bucketState, bucketAudit}
+	allBuckets       = [][]byte{bucketSeen, bucketSeenByTime, bucketClients, bucketSubs, bucketInflight, bucketRetained, bucketState}
 )
 
 // asyncDelay bounds how long a write that nobody waits for may wait to share a transaction.
@@ -400,69 +400,6 @@ func (s *Store) States() (map[string][]byte, error) {
 		})
 	})
 	return out, err
-}
-
-// AuditOp returns the op that appends an audit record at a time.
-func (s *Store) AuditOp(at time.Time, record []byte) Op {
-	k := make([]byte, 16)
-	binary.BigEndian.PutUint64(k, uint64(at.UnixNano()))
-	binary.BigEndian.PutUint64(k[8:], s.nextSeq())
-	return Op{Bucket: bucketAudit, Key: k, Value: record}
-}
-
-// Audit calls fn with each audit record at or after since, oldest first, until fn returns false.
-func (s *Store) Audit(since time.Time, fn func(at time.Time, record []byte) bool) error {
-	start := make([]byte, 8)
-	if !since.IsZero() && since.UnixNano() > 0 {
-		binary.BigEndian.PutUint64(start, uint64(since.UnixNano()))
-	}
-	return s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
-			if !fn(time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), v) {
-				return nil
-			}
-		}
-		return nil
-	})
-}
-
-// PurgeAudit deletes audit records older than before; it returns how many.
-func (s *Store) PurgeAudit(before time.Time) (int, error) {
-	var ops []Op
-	end := uint64(max(before.UnixNano(), 0))
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) < end; k, _ = c.Next() {
-			ops = append(ops, Op{Bucket: bucketAudit, Key: append([]byte(nil), k...)})
-		}
-		return nil
-	})
-	if err != nil || len(ops) == 0 {
-		return 0, err
-	}
-	return len(ops), s.Write(ops...)
-}
-
-// PurgeAuditIf deletes the audit records older than before for which expired returns true, so that
-// each record can keep its own vendor's retention; it returns how many. before bounds the scan: pass
-// the newest cutoff of all.
-func (s *Store) PurgeAuditIf(before time.Time, expired func(at time.Time, record []byte) bool) (int, error) {
-	var ops []Op
-	end := uint64(max(before.UnixNano(), 0))
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) < end; k, v = c.Next() {
-			if expired(time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), v) {
-				ops = append(ops, Op{Bucket: bucketAudit, Key: append([]byte(nil), k...)})
-			}
-		}
-		return nil
-	})
-	if err != nil || len(ops) == 0 {
-		return 0, err
-	}
-	return len(ops), s.Write(ops...)
 }
 
 // Hook returns the broker storage hook bound to this store.

@@ -141,23 +141,8 @@ func TestConditionalPut(t *testing.T) {
 	}
 }
 
-func TestAuditAndStates(t *testing.T) {
+func TestStates(t *testing.T) {
 	s := openTest(t, Options{})
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := 0; i < 5; i++ {
-		if err := s.Write(s.AuditOp(t0.Add(time.Duration(i)*24*time.Hour), []byte(fmt.Sprintf(`{"n":%d}`, i)))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var seen []string
-	s.Audit(t0.Add(24*time.Hour), func(_ time.Time, rec []byte) bool { seen = append(seen, string(rec)); return true })
-	if len(seen) != 4 || seen[0] != `{"n":1}` {
-		t.Fatalf("Audit since day 1 = %v", seen)
-	}
-	n, err := s.PurgeAudit(t0.Add(3 * 24 * time.Hour))
-	if err != nil || n != 3 {
-		t.Fatalf("PurgeAudit = %d, %v, want 3", n, err)
-	}
 	if err := s.PutState("v", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
