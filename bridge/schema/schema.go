@@ -37,6 +37,7 @@ type Schema struct {
 	s      *jsonschema.Schema
 	known  map[string]bool // property names declared anywhere in the schema
 	strict bool            // every object in the schema forbids unknown properties
+	fast   *fastNode       // nil when the schema uses more than the fast validator knows
 }
 
 // Set compiles a group of schema files that may refer to each other by relative $ref.
@@ -97,7 +98,7 @@ func (s *Set) Compile(name string) (*Schema, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("schema %s: %v", name, err)
 	}
-	sc := &Schema{name: name, s: compiled, known: map[string]bool{}, strict: true}
+	sc := &Schema{name: name, s: compiled, known: map[string]bool{}, strict: true, fast: compileFast(doc)}
 	sc.collect(doc)
 	return sc, nil
 }
@@ -156,6 +157,9 @@ func (sc *Schema) Name() string { return sc.name }
 
 // Validate checks a parsed payload. It returns nil or an *Error.
 func (sc *Schema) Validate(doc any) error {
+	if sc.fast != nil && sc.fast.validate(doc) == valid {
+		return nil
+	}
 	err := sc.s.Validate(doc)
 	if err == nil {
 		return nil

@@ -1,0 +1,479 @@
+package schema
+
+import (
+	"encoding/json"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+)
+
+// A fast validator for the common subset of JSON Schema that vendor schemas use. It answers only
+// "valid" when it is sure; anything it is not sure of, and every invalid payload, goes to the full
+// validator (jsonschema/v5), which gives the exact error. So it can never accept what the full
+// validator refuses, and an error report is always the full validator's.
+//
+// Why: the full validator turns every number into a big.Rat through fmt.Sprint and allocates for
+// each keyword; for a valid webhook it was a sixth of the pipeline's CPU.
+
+type verdict uint8
+
+const (
+	valid verdict = iota
+	invalid
+	unsure
+)
+
+type fastNode struct {
+	always     *bool // a boolean schema: true accepts anything, false nothing
+	types      uint8 // bit set of typeX; 0 = any
+	props      map[string]*fastNode
+	required   []string
+	addlFalse  bool
+	addl       *fastNode
+	items      *fastNode
+	enum       []any // strings, bools and nil only
+	hasEnum    bool
+	min, max   *bound
+	minLen     int // -1 when absent
+	maxLen     int
+	pattern    *regexp.Regexp
+	format     func(any) bool
+	minItems   int
+	maxItems   int
+	ref        *fastNode // resolved $ref, validated in addition (2020-12 semantics)
+	refPointer string
+}
+
+type bound struct {
+	lit       string // the schema's number as written
+	i         int64
+	isInt     bool
+	f         float64
+	exclusive bool
+	upper     bool
+}
+
+const (
+	typeObject uint8 = 1 << iota
+	typeArray
+	typeString
+	typeNumber
+	typeInteger
+	typeBoolean
+	typeNull
+)
+
+var typeBits = map[string]uint8{"object": typeObject, "array": typeArray, "string": typeString,
+	"number": typeNumber, "integer": typeInteger, "boolean": typeBoolean, "null": typeNull}
+
+// annotation keywords the fast validator may ignore: they never make a payload invalid.
+var annotations = map[string]bool{"$schema": true, "$id": true, "$comment": true, "title": true,
+	"description": true, "examples": true, "default": true, "deprecated": true, "readOnly": true,
+	"writeOnly": true, "$defs": true, "definitions": true}
+
+type fastCompiler struct {
+	root  any
+	nodes map[string]*fastNode // by $ref pointer, so recursion terminates
+}
+
+// compileFast returns the fast validator of a schema document, or nil when the schema uses
+// anything outside the subset (then the full validator always runs).
+func compileFast(doc any) *fastNode {
+	c := &fastCompiler{root: doc, nodes: map[string]*fastNode{}}
+	n, ok := c.compile(doc, 0)
+	if !ok {
+		return nil
+	}
+	return n
+}
+
+func (c *fastCompiler) compile(v any, depth int) (*fastNode, bool) {
+	if depth > 64 {
+		return nil, false
+	}
+	if b, ok := v.(bool); ok {
+		return &fastNode{always: &b, minLen: -1, maxLen: -1, minItems: -1, maxItems: -1}, true
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	n := &fastNode{minLen: -1, maxLen: -1, minItems: -1, maxItems: -1}
+	for k, x := range m {
+		switch {
+		case annotations[k]:
+			if k == "$id" && depth > 0 {
+				return nil, false // a nested resource: leave to the full validator
+			}
+		case k == "type":
+			switch t := x.(type) {
+			case string:
+				if typeBits[t] == 0 {
+					return nil, false
+				}
+				n.types = typeBits[t]
+			case []any:
+				for _, e := range t {
+					s, _ := e.(string)
+					if typeBits[s] == 0 {
+						return nil, false
+					}
+					n.types |= typeBits[s]
+				}
+			default:
+				return nil, false
+			}
+		case k == "properties":
+			props, ok := x.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			n.props = map[string]*fastNode{}
+			for name, sub := range props {
+				sn, ok := c.compile(sub, depth+1)
+				if !ok {
+					return nil, false
+				}
+				n.props[name] = sn
+			}
+		case k == "required":
+			list, ok := x.([]any)
+			if !ok {
+				return nil, false
+			}
+			for _, e := range list {
+				s, ok := e.(string)
+				if !ok {
+					return nil, false
+				}
+				n.required = append(n.required, s)
+			}
+		case k == "additionalProperties":
+			if b, ok := x.(bool); ok {
+				n.addlFalse = !b
+				continue
+			}
+			sn, ok := c.compile(x, depth+1)
+			if !ok {
+				return nil, false
+			}
+			n.addl = sn
+		case k == "items":
+			sn, ok := c.compile(x, depth+1)
+			if !ok {
+				return nil, false
+			}
+			n.items = sn
+		case k == "enum" || k == "const":
+			vals := []any{x}
+			if k == "enum" {
+				list, ok := x.([]any)
+				if !ok {
+					return nil, false
+				}
+				vals = list
+			}
+			for _, e := range vals {
+				switch e.(type) {
+				case string, bool, nil:
+				default:
+					return nil, false // numbers, objects: the full validator's equality
+				}
+			}
+			if n.hasEnum {
+				return nil, false // both enum and const: keep it simple
+			}
+			n.enum, n.hasEnum = vals, true
+		case k == "minimum" || k == "maximum" || k == "exclusiveMinimum" || k == "exclusiveMaximum":
+			b, ok := newBound(x)
+			if !ok {
+				return nil, false
+			}
+			b.exclusive = strings.HasPrefix(k, "exclusive")
+			b.upper = strings.HasSuffix(k, "aximum")
+			if b.upper {
+				if n.max != nil {
+					return nil, false
+				}
+				n.max = b
+			} else {
+				if n.min != nil {
+					return nil, false
+				}
+				n.min = b
+			}
+		case k == "minLength" || k == "maxLength" || k == "minItems" || k == "maxItems":
+			i, ok := nonNegInt(x)
+			if !ok {
+				return nil, false
+			}
+			switch k {
+			case "minLength":
+				n.minLen = i
+			case "maxLength":
+				n.maxLen = i
+			case "minItems":
+				n.minItems = i
+			case "maxItems":
+				n.maxItems = i
+			}
+		case k == "pattern":
+			s, ok := x.(string)
+			if !ok {
+				return nil, false
+			}
+			re, err := regexp.Compile(s)
+			if err != nil {
+				return nil, false
+			}
+			n.pattern = re
+		case k == "format":
+			s, ok := x.(string)
+			if !ok {
+				return nil, false
+			}
+			f, ok := jsonschema.Formats[s]
+			if !ok {
+				return nil, false
+			}
+			n.format = f
+		case k == "$ref":
+			s, ok := x.(string)
+			if !ok || !strings.HasPrefix(s, "#/") {
+				return nil, false
+			}
+			if done, ok := c.nodes[s]; ok {
+				n.ref = done
+				continue
+			}
+			target := c.root
+			for _, tok := range strings.Split(s[2:], "/") {
+				tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+				tm, ok := target.(map[string]any)
+				if !ok {
+					return nil, false
+				}
+				if target, ok = tm[tok]; !ok {
+					return nil, false
+				}
+			}
+			placeholder := &fastNode{minLen: -1, maxLen: -1, minItems: -1, maxItems: -1}
+			c.nodes[s] = placeholder
+			rn, ok := c.compile(target, depth+1)
+			if !ok {
+				return nil, false
+			}
+			*placeholder = *rn
+			n.ref = placeholder
+		default:
+			return nil, false
+		}
+	}
+	return n, true
+}
+
+func nonNegInt(x any) (int, bool) {
+	f, ok := x.(float64)
+	if !ok || f < 0 || f != math.Trunc(f) || f > 1<<31 {
+		return 0, false
+	}
+	return int(f), true
+}
+
+// newBound reads a numeric keyword of the schema (decoded by encoding/json as float64).
+func newBound(x any) (*bound, bool) {
+	f, ok := x.(float64)
+	if !ok || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, false
+	}
+	b := &bound{f: f}
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		b.isInt, b.i = true, int64(f)
+	}
+	return b, true
+}
+
+func (n *fastNode) validate(v any) verdict {
+	if n.always != nil {
+		if *n.always {
+			return valid
+		}
+		return invalid
+	}
+	if n.ref != nil {
+		if r := n.ref.validate(v); r != valid {
+			return r
+		}
+	}
+	if n.types != 0 {
+		if r := n.checkType(v); r != valid {
+			return r
+		}
+	}
+	if n.hasEnum {
+		found := false
+		for _, e := range n.enum {
+			if e == v {
+				found = true
+				break
+			}
+		}
+		if !found {
+			if _, isNum := v.(json.Number); isNum {
+				return unsure
+			}
+			if _, ok := v.(string); !ok && v != nil {
+				if _, ok := v.(bool); !ok {
+					return unsure // an object or array against a scalar enum: let the full validator say
+				}
+			}
+			return invalid
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for _, name := range n.required {
+			if _, ok := x[name]; !ok {
+				return invalid
+			}
+		}
+		for k, e := range x {
+			if sub, ok := n.props[k]; ok {
+				if r := sub.validate(e); r != valid {
+					return r
+				}
+				continue
+			}
+			if n.addlFalse {
+				return invalid
+			}
+			if n.addl != nil {
+				if r := n.addl.validate(e); r != valid {
+					return r
+				}
+			}
+		}
+	case []any:
+		if n.minItems >= 0 && len(x) < n.minItems || n.maxItems >= 0 && len(x) > n.maxItems {
+			return invalid
+		}
+		if n.items != nil {
+			for _, e := range x {
+				if r := n.items.validate(e); r != valid {
+					return r
+				}
+			}
+		}
+	case string:
+		if n.minLen >= 0 || n.maxLen >= 0 {
+			l := utf8.RuneCountInString(x)
+			if n.minLen >= 0 && l < n.minLen || n.maxLen >= 0 && l > n.maxLen {
+				return invalid
+			}
+		}
+		if n.pattern != nil && !n.pattern.MatchString(x) {
+			return invalid
+		}
+		if n.format != nil && !n.format(x) {
+			return invalid
+		}
+	case json.Number:
+		if n.min != nil {
+			if r := n.min.check(x); r != valid {
+				return r
+			}
+		}
+		if n.max != nil {
+			if r := n.max.check(x); r != valid {
+				return r
+			}
+		}
+		if n.format != nil && !n.format(x) {
+			return unsure
+		}
+	default:
+		if n.format != nil && !n.format(x) {
+			return unsure
+		}
+	}
+	return valid
+}
+
+func (n *fastNode) checkType(v any) verdict {
+	switch x := v.(type) {
+	case map[string]any:
+		return ok(n.types&typeObject != 0)
+	case []any:
+		return ok(n.types&typeArray != 0)
+	case string:
+		return ok(n.types&typeString != 0)
+	case bool:
+		return ok(n.types&typeBoolean != 0)
+	case nil:
+		return ok(n.types&typeNull != 0)
+	case json.Number:
+		if n.types&typeNumber != 0 {
+			return valid
+		}
+		if n.types&typeInteger == 0 {
+			return invalid
+		}
+		if !strings.ContainsAny(string(x), ".eE") {
+			return valid
+		}
+		return unsure // 1.0 and 1e2 are integers too: the full validator decides
+	}
+	return unsure
+}
+
+func ok(b bool) verdict {
+	if b {
+		return valid
+	}
+	return invalid
+}
+
+// check compares a number with the bound: exactly for integers, by float64 where the difference
+// is far beyond rounding, else unsure.
+func (b *bound) check(x json.Number) verdict {
+	s := string(x)
+	var cmp int // sign of x - bound
+	if b.isInt && !strings.ContainsAny(s, ".eE") {
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return unsure
+		}
+		switch {
+		case i < b.i:
+			cmp = -1
+		case i > b.i:
+			cmp = 1
+		}
+	} else {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsInf(f, 0) {
+			return unsure
+		}
+		d := f - b.f
+		if math.Abs(d) <= 1e-9*math.Max(1, math.Abs(b.f)) {
+			return unsure
+		}
+		cmp = 1
+		if d < 0 {
+			cmp = -1
+		}
+	}
+	switch {
+	case b.upper && b.exclusive:
+		return ok(cmp < 0)
+	case b.upper:
+		return ok(cmp <= 0)
+	case b.exclusive:
+		return ok(cmp > 0)
+	}
+	return ok(cmp >= 0)
+}
