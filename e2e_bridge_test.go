@@ -620,3 +620,24 @@ func TestBridgePlan(t *testing.T) {
 		})
 	}
 }
+
+// TestBridgeEchoes lists the topics the relay never forwards, whatever bridge_topics say.
+func TestBridgeEchoes(t *testing.T) {
+	tests := []struct {
+		prefix, topic string
+		want          bool
+	}{
+		{"hookbridge", "hookbridge/_switch/acme-locks/set", true},
+		{"hookbridge", "hookbridge/_ha/availability", true},
+		{"hookbridge", "hookbridge/acme-locks/locks/x/state", false},
+		{"homeassistant", "homeassistant/status", true},
+		{"homeassistant", "homeassistant/switch/hookbridge/acme-locks_webhooks/config", true},
+		{"homeassistant", "homeassistant/acme-locks/locks/x/state", false},
+		{"homeassistant", "homeassistant/_switch/acme-locks/set", true},
+	}
+	for _, tt := range tests {
+		if got := echoes(tt.prefix, tt.topic); got != tt.want {
+			t.Errorf("echoes(%q, %q) = %v, want %v", tt.prefix, tt.topic, got, tt.want)
+		}
+	}
+}

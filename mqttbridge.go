@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/hookbridge/hookbridge/addon/discovery"
 	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/addon/supervisor"
 	"github.com/hookbridge/hookbridge/bridge/relay"
@@ -227,11 +228,9 @@ func (a *app) startMQTTBridge(ctx context.Context, p mqttPlan) error {
 	}
 	a.mqtt.relay = r
 	a.closers = append(a.closers, r.Close)
-	own := a.opts.TopicPrefix + "/_"
+	prefix := a.opts.TopicPrefix
 	handler := func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		// Hookbridge's own topics (kill switch commands, states) and Home Assistant's never leave
-		// this way: the Supervisor side subscribes to some of them, and they would echo.
-		if strings.HasPrefix(pk.TopicName, own) || strings.HasPrefix(pk.TopicName, "homeassistant/") {
+		if echoes(prefix, pk.TopicName) {
 			return
 		}
 		r.Offer(store.EventToken(&pk), pk.TopicName, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
@@ -247,6 +246,18 @@ func (a *app) startMQTTBridge(ctx context.Context, p mqttPlan) error {
 	a.log.Info().Str("component", "mqtt-bridge").Strs("bridge_topics", a.opts.BridgeTopics).Int("queue_limit", relay.DefaultMaxQueue).
 		Msg("forwarding bridge_topics to Home Assistant's MQTT broker")
 	return nil
+}
+
+// echoes reports whether a topic is one Hookbridge subscribes to on Home Assistant's broker, or
+// one of its own: its topics under {prefix}/_ (kill switch commands, states, availability), Home
+// Assistant's status and the discovery configs. The relay never forwards these: they would come
+// back, and a kill switch command would cross from the embedded broker to the other.
+func echoes(prefix, topic string) bool {
+	if strings.HasPrefix(topic, prefix+"/_") || topic == discovery.HAStatusTopic {
+		return true
+	}
+	parts := strings.Split(topic, "/")
+	return len(parts) == 5 && parts[0] == discovery.DiscoveryPrefix && parts[4] == "config"
 }
 
 // haConn returns the connection for Home Assistant's topics that the plan chose, nil when off.
