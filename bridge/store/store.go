@@ -11,6 +11,7 @@
 package store
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -27,14 +28,16 @@ import (
 
 // Bucket names.
 var (
-	bucketSeen       = []byte("seen")      // event token -> unix nanos recorded
-	bucketSeenByTime = []byte("seen_time") // unix nanos (8 bytes BE) + token -> vendor
+	// seen_time holds the replay records in time order: unix nanos (8 bytes BE) + key -> vendor.
+	// Lookups go to an in-memory index of the keys, built from it at Open, so the bucket is only
+	// ever appended to (cheap pages) and never read on the request path.
+	bucketSeenByTime = []byte("seen_time")
 	bucketClients    = []byte("mqtt_clients")
 	bucketSubs       = []byte("mqtt_subs")
 	bucketInflight   = []byte("mqtt_inflight")
 	bucketRetained   = []byte("mqtt_retained")
 	bucketState      = []byte("state") // vendor -> kill-switch state (JSON)
-	allBuckets       = [][]byte{bucketSeen, bucketSeenByTime, bucketClients, bucketSubs, bucketInflight, bucketRetained, bucketState}
+	allBuckets       = [][]byte{bucketSeenByTime, bucketClients, bucketSubs, bucketInflight, bucketRetained, bucketState}
 )
 
 // asyncDelay bounds how long a write that nobody waits for may wait to share a transaction.
@@ -60,7 +63,9 @@ type Options struct {
 	MaxSeen int
 	// NoSync skips fsync: for benchmarks that measure its cost, never for real use.
 	NoSync bool
-	Log    zerolog.Logger
+	// PageSize of a new file (default: the OS page size); an existing file keeps its own.
+	PageSize int
+	Log      zerolog.Logger
 }
 
 // Store is the durable state. Its methods are safe for concurrent use.
@@ -78,10 +83,12 @@ type Store struct {
 	wake        chan struct{} // has a value when queue is non-empty
 	done        chan struct{} // closed when the committer has stopped
 
-	seenCount atomic.Int64
-	commits   atomic.Int64 // transactions written
-	ops       atomic.Int64 // ops written
-	seq       atomic.Uint64
+	// seenMu guards seen: the replay records' keys, each with the time of its newest record.
+	seenMu  sync.RWMutex
+	seen    map[seenID]int64
+	commits atomic.Int64 // transactions written
+	ops     atomic.Int64 // ops written
+	seq     atomic.Uint64
 
 	hook *Hook
 }
@@ -97,6 +104,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
 		NoSync:         opts.NoSync,
+		PageSize:       opts.PageSize,
 		// Map generously up front (address space, not memory): growing the map takes a lock that
 		// every reader (the replay check) waits on.
 		InitialMmapSize: 1 << 30,
@@ -110,15 +118,20 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MaxSeen <= 0 {
 		opts.MaxSeen = 1_000_000
 	}
-	s := &Store{db: db, log: opts.Log, opts: opts, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Store{db: db, log: opts.Log, opts: opts, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		seen: map[seenID]int64{}}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		s.seenCount.Store(int64(tx.Bucket(bucketSeen).Stats().KeyN))
-		return nil
+		return tx.Bucket(bucketSeenByTime).ForEach(func(k, _ []byte) error {
+			if len(k) > 8 {
+				s.noteSeen(k)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		db.Close()
@@ -256,9 +269,7 @@ func (s *Store) apply(ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	var seenDelta int64
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		seenDelta = 0
 		for _, op := range ops {
 			if op.Bucket == nil {
 				continue // cancelled while staged
@@ -278,9 +289,6 @@ func (s *Store) apply(ops []Op) error {
 					continue
 				}
 			}
-			if string(op.Bucket) == string(bucketSeen) && b.Get(op.Key) == nil {
-				seenDelta++
-			}
 			if err := b.Put(op.Key, op.Value); err != nil {
 				return err
 			}
@@ -288,11 +296,47 @@ func (s *Store) apply(ops []Op) error {
 		return nil
 	})
 	if err == nil {
-		s.seenCount.Add(seenDelta)
+		// Before the waiters hear of the commit: a duplicate arriving after its original's answer
+		// must find the record.
+		s.seenMu.Lock()
+		for _, op := range ops {
+			if string(op.Bucket) == string(bucketSeenByTime) && op.Value != nil && len(op.Key) > 8 {
+				s.noteSeenLocked(op.Key)
+			}
+		}
+		s.seenMu.Unlock()
 		s.commits.Add(1)
 		s.ops.Add(int64(len(ops)))
 	}
 	return err
+}
+
+// seenID is a replay record's key in the index.
+type seenID [16]byte
+
+func idOf(key []byte) seenID {
+	var id seenID
+	if len(key) == len(id) {
+		copy(id[:], key)
+		return id
+	}
+	sum := sha256.Sum256(key) // a token that is not 32 hex digits (tests)
+	copy(id[:], sum[:])
+	return id
+}
+
+func (s *Store) noteSeen(timeKey []byte) {
+	s.seenMu.Lock()
+	s.noteSeenLocked(timeKey)
+	s.seenMu.Unlock()
+}
+
+// noteSeenLocked indexes a seen_time key (time + key); s.seenMu must be held.
+func (s *Store) noteSeenLocked(timeKey []byte) {
+	id, at := idOf(timeKey[8:]), int64(binary.BigEndian.Uint64(timeKey[:8]))
+	if old, ok := s.seen[id]; !ok || at > old {
+		s.seen[id] = at
+	}
 }
 
 // appendOrder reports whether a bucket's new keys always sort last (time or sequence first).
@@ -309,18 +353,19 @@ type Stats struct {
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Ops: s.ops.Load(), Seen: s.seenCount.Load()}
+	s.seenMu.RLock()
+	n := len(s.seen)
+	s.seenMu.RUnlock()
+	return Stats{Commits: s.commits.Load(), Ops: s.ops.Load(), Seen: int64(n)}
 }
 
 // Seen reports whether an event token has a replay record.
 func (s *Store) Seen(token string) (bool, error) {
-	var found bool
-	key := seenKey(token)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		found = tx.Bucket(bucketSeen).Get(key) != nil
-		return nil
-	})
-	return found, err
+	id := idOf(seenKey(token))
+	s.seenMu.RLock()
+	_, found := s.seen[id]
+	s.seenMu.RUnlock()
+	return found, nil
 }
 
 // seenKey is a token's key: the bytes a hex token stands for (half the size), else the token.
@@ -335,11 +380,9 @@ func seenKey(token string) []byte {
 func SeenOps(vendor, token string, at time.Time) []Op {
 	key := seenKey(token)
 	v := make([]byte, 8, 8+len(key))
+	// v's first 8 bytes are the time; the key appends the token's bytes after them.
 	binary.BigEndian.PutUint64(v, uint64(at.UnixNano()))
-	return []Op{
-		{Bucket: bucketSeen, Key: key, Value: v},
-		{Bucket: bucketSeenByTime, Key: append(v[:8:8], key...), Value: []byte(vendor)},
-	}
+	return []Op{{Bucket: bucketSeenByTime, Key: append(v[:8:8], key...), Value: []byte(vendor)}}
 }
 
 // PurgeSeen deletes replay records older than their vendor's cutoff (cutoff(vendor) is the oldest
@@ -350,7 +393,7 @@ func (s *Store) PurgeSeen(cutoff func(vendor string) time.Time, latest time.Time
 	// Collect in a read transaction, then delete through the committer so that the deletes stay
 	// ordered with concurrent writes.
 	var ops []Op
-	over := int(s.seenCount.Load()) - s.opts.MaxSeen
+	over := int(s.Stats().Seen) - s.opts.MaxSeen
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketSeenByTime).Cursor()
 		for k, v := c.First(); k != nil && len(k) > 8; k, v = c.Next() {
@@ -365,9 +408,7 @@ func (s *Store) PurgeSeen(cutoff func(vendor string) time.Time, latest time.Time
 			default:
 				continue
 			}
-			ops = append(ops,
-				Op{Bucket: bucketSeenByTime, Key: append([]byte(nil), k...)},
-				Op{Bucket: bucketSeen, Key: append([]byte(nil), k[8:]...)})
+			ops = append(ops, Op{Bucket: bucketSeenByTime, Key: append([]byte(nil), k...)})
 		}
 		return nil
 	})
@@ -377,7 +418,15 @@ func (s *Store) PurgeSeen(cutoff func(vendor string) time.Time, latest time.Time
 	if err := s.Write(ops...); err != nil {
 		return 0, 0, err
 	}
-	s.seenCount.Add(-int64(byAge + byCap))
+	// Forget the purged keys, unless a newer record of the same event came since.
+	s.seenMu.Lock()
+	for _, op := range ops {
+		id, at := idOf(op.Key[8:]), int64(binary.BigEndian.Uint64(op.Key[:8]))
+		if s.seen[id] == at {
+			delete(s.seen, id)
+		}
+	}
+	s.seenMu.Unlock()
 	if byCap > 0 {
 		s.log.Warn().Int("evicted", byCap).Int("cap", s.opts.MaxSeen).
 			Msg("replay store full: oldest replay records evicted before their retention ended; a vendor redelivering one of those events would have it published again")
