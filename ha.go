@@ -42,7 +42,19 @@ func (a *app) startHA(_ context.Context, _ *flags, adm *admin.Admin) error {
 	if err != nil {
 		return err
 	}
-	// Registered before Start, so a failed start is still closed by stop.
-	a.closers = append(a.closers, d.Close)
+	// Registered before Start, so a failed start is still closed by stop. Failing to say "offline"
+	// at stop is logged, not an error of the stop: over an outside broker the will says it for us,
+	// and an exit status other than 0 would only make the Supervisor think we crashed.
+	a.closers = append(a.closers, func() error {
+		if err := d.Close(); err != nil {
+			a.log.Warn().Err(err).Str("component", "discovery").Msg("could not mark Hookbridge offline for Home Assistant")
+		}
+		return nil
+	})
+	// Over an outside broker a dropped connection publishes our will ("offline"): announce again
+	// (availability, configs, states) on every reconnection.
+	if oc, ok := a.ha.(interface{ OnConnect(func()) }); ok {
+		oc.OnConnect(d.Announce)
+	}
 	return d.Start()
 }

@@ -79,13 +79,11 @@ type mqttBridge struct {
 //     ha_mqtt says; with no service to forward to, a warning and nothing leaves.
 func planMQTT(ctx context.Context, o *options.Options, log zerolog.Logger) (mqttPlan, error) {
 	p := mqttPlan{ha: haOff}
+	if c := o.Conflicts(); len(c) > 0 {
+		return p, &options.Error{Problems: c} // options.Parse refuses these; options built in code may not have passed it
+	}
 	if o.Broker != options.BrokerEmbedded {
-		if len(o.BridgeTopics) > 0 {
-			return p, fmt.Errorf("bridge_topics: forwarding works with broker: embedded only; with broker: %s every event already goes to that broker, so remove bridge_topics", o.Broker)
-		}
 		switch o.HAMQTT {
-		case options.HAMQTTEmbedded:
-			return p, fmt.Errorf("ha_mqtt: embedded needs broker: embedded; with broker: %s the embedded broker does not run (use auto to put Home Assistant's topics on the %s broker)", o.Broker, o.Broker)
 		case options.HAMQTTAuto:
 			p.ha = haEvents
 		case options.HAMQTTSupervisor:

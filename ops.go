@@ -74,6 +74,12 @@ func (a *app) startOps(_ context.Context, f *flags, adm *admin.Admin) error {
 			}
 		}
 	}
+	// The Supervisor's broker link and the bridge_topics relay (hookbridge_ha_mqtt_*, hookbridge_relay_*).
+	for _, c := range a.mqttCollectors() {
+		if err := m.Registry().Register(c); err != nil {
+			return fmt.Errorf("mqtt bridge metrics: %w", err)
+		}
+	}
 	for _, name := range names {
 		if st, ok := a.switches.Get(name); ok {
 			m.SetState(name, string(st.Mode))

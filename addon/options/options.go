@@ -360,6 +360,25 @@ func (w *walker) options(v any, o *Options) {
 	if o.Broker == BrokerExternal && o.ExternalBroker.URL == "" {
 		w.add("external_broker.url", "is required when broker is external")
 	}
+	w.problems = append(w.problems, o.Conflicts()...)
+}
+
+// Conflicts returns the combinations of options that cannot work together: each valid alone, but
+// not with the broker mode.
+func (o *Options) Conflicts() []Problem {
+	if o.Broker == BrokerEmbedded {
+		return nil
+	}
+	var out []Problem
+	if len(o.BridgeTopics) > 0 {
+		out = append(out, Problem{Path: "bridge_topics", Message: fmt.Sprintf(
+			"forwarding works with broker: embedded only; with broker: %s every event already goes to that broker, so remove bridge_topics", o.Broker)})
+	}
+	if o.HAMQTT == HAMQTTEmbedded {
+		out = append(out, Problem{Path: "ha_mqtt", Message: fmt.Sprintf(
+			"embedded needs broker: embedded; with broker: %s the embedded broker does not run (use auto to put Home Assistant's topics on the %s broker)", o.Broker, o.Broker)})
+	}
+	return out
 }
 
 func (w *walker) external(v any, e *ExternalBroker) {

@@ -52,7 +52,7 @@ func TestParseEntryDefaults(t *testing.T) {
 const fullOptions = `{
   "log_level": "debug",
   "topic_prefix": "home/hooks",
-  "broker": "external",
+  "broker": "embedded",
   "external_broker": {"url": "ssl://broker.lan:8883", "username": "hb", "password": "pw",
     "ca_file": "ca.pem", "cert_file": "c.pem", "key_file": "k.pem"},
   "max_body_kb": 128,
@@ -79,7 +79,7 @@ func TestParseFull(t *testing.T) {
 	want := options.Options{
 		LogLevel:    "debug",
 		TopicPrefix: "home/hooks",
-		Broker:      options.BrokerExternal,
+		Broker:      options.BrokerEmbedded,
 		ExternalBroker: options.ExternalBroker{URL: "ssl://broker.lan:8883", Username: "hb", Password: "pw",
 			CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"},
 		MaxBodyKB:           128,
@@ -432,4 +432,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) = %+v, with a nil list", data, o)
 		}
 	})
+}
+
+// TestParseConflicts: options valid one by one that cannot work with the broker mode are refused,
+// naming the key, so that check reports them as serve would.
+func TestParseConflicts(t *testing.T) {
+	for _, c := range []struct{ name, json, path string }{
+		{"bridge_topics with an external broker", `{"broker":"external","external_broker":{"url":"tcp://b:1883"},"bridge_topics":["a/#"]}`, "bridge_topics"},
+		{"ha_mqtt embedded with the Supervisor's broker", `{"broker":"supervisor","ha_mqtt":"embedded"}`, "ha_mqtt"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := options.Parse([]byte(c.json))
+			var oe *options.Error
+			if !errors.As(err, &oe) || len(oe.Problems) != 1 || oe.Problems[0].Path != c.path {
+				t.Fatalf("Parse = %v, want one problem at %s", err, c.path)
+			}
+		})
+	}
 }
