@@ -38,7 +38,7 @@ func TestGolden(t *testing.T) {
 		t.Fatalf("no golden files: %v", err)
 	}
 	ta := startTestApp(t, "", nil)
-	sub := newSubscriber(t, ta.mqttAddr, "homeassistant", haPassword, "golden-ha", true, "hookbridge/+/#")
+	sub := newLiveSubscriber(t, ta.mqttAddr, "homeassistant", haPassword, "golden-ha", "hookbridge/+/#")
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
 		t.Run(name, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // event id, sent correctly afterwards, is accepted).
 func TestStatusTable(t *testing.T) {
 	ta := startTestApp(t, "", nil)
-	sub := newSubscriber(t, ta.mqttAddr, "homeassistant", haPassword, "status-table-ha", true, "hookbridge/+/#")
+	sub := newLiveSubscriber(t, ta.mqttAddr, "homeassistant", haPassword, "status-table-ha", "hookbridge/+/#")
 
 	var seq atomic.Int64
 	nextID := func() string { return fmt.Sprintf("evt_status_%d_%d", time.Now().UnixNano(), seq.Add(1)) }

@@ -233,6 +233,9 @@ type subscriber struct {
 	// _status, ...) too; by default only vendor topics are kept, so tests that count vendor
 	// messages are not disturbed by alerts, discovery and state.
 	internal bool
+	// liveOnly drops retained copies: mochi sends a subscription's retained messages after its
+	// SUBACK, so a message published right after subscribing can arrive twice, live and retained.
+	liveOnly bool
 }
 
 // connectMQTT connects a paho client. clean selects a clean session.
@@ -259,9 +262,23 @@ func connectMQTT(t *testing.T, addr, user, password, clientID string, clean bool
 // newSubscriber connects and subscribes, failing the test on error or refusal.
 func newSubscriber(t *testing.T, addr, user, password, clientID string, clean bool, filter string) *subscriber {
 	t.Helper()
+	return newSubscriberWith(t, addr, user, password, clientID, clean, filter, nil)
+}
+
+// newLiveSubscriber is newSubscriber keeping only live deliveries, no retained copies.
+func newLiveSubscriber(t *testing.T, addr, user, password, clientID string, filter string) *subscriber {
+	t.Helper()
+	return newSubscriberWith(t, addr, user, password, clientID, true, filter, func(s *subscriber) { s.liveOnly = true })
+}
+
+func newSubscriberWith(t *testing.T, addr, user, password, clientID string, clean bool, filter string, set func(*subscriber)) *subscriber {
+	t.Helper()
 	s, err := connectMQTT(t, addr, user, password, clientID, clean)
 	if err != nil {
 		t.Fatalf("connect %s: %v", user, err)
+	}
+	if set != nil {
+		set(s)
 	}
 	if code := s.subscribe(filter); code > 2 {
 		t.Fatalf("subscribe %q as %s: refused with 0x%02x", filter, user, code)
@@ -270,7 +287,7 @@ func newSubscriber(t *testing.T, addr, user, password, clientID string, clean bo
 }
 
 func (s *subscriber) record(_ paho.Client, m paho.Message) {
-	if !s.internal && strings.HasPrefix(m.Topic(), testTopicPrefix+"/_") {
+	if !s.internal && strings.HasPrefix(m.Topic(), testTopicPrefix+"/_") || s.liveOnly && m.Retained() {
 		return
 	}
 	s.mu.Lock()
