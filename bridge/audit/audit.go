@@ -130,11 +130,75 @@ func (r *Recorder) Observe(o *receiver.Outcome) {
 	}
 	rec.Suppressed, b.suppressed = b.suppressed, 0
 	b.mu.Unlock()
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return
+	_ = r.app.Append(o.Received, rec.Vendor, rec.AppendJSON(nil)) // a full disk shows in the store's own errors first
+}
+
+// AppendJSON appends the record's JSON encoding, the same as encoding/json's (a test holds them
+// equal) without its reflection: one record is written per request.
+func (r *Record) AppendJSON(b []byte) []byte {
+	b = append(b, `{"time":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if r.Vendor != "" {
+		b = append(b, `,"vendor":`...)
+		b = appendJSONString(b, r.Vendor)
 	}
-	_ = r.app.Append(o.Received, rec.Vendor, data) // a full disk shows in the store's own errors first
+	if r.Event != "" {
+		b = append(b, `,"event":`...)
+		b = appendJSONString(b, r.Event)
+	}
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"outcome":`...)
+	b = appendJSONString(b, r.Outcome)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, r.Reason)
+	if len(r.Topics) > 0 {
+		b = append(b, `,"topics":[`...)
+		for i, t := range r.Topics {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, t)
+		}
+		b = append(b, ']')
+	}
+	if r.RoutesSkipped != 0 {
+		b = append(b, `,"routes_skipped":`...)
+		b = strconv.AppendInt(b, int64(r.RoutesSkipped), 10)
+	}
+	if r.Unrouted {
+		b = append(b, `,"unrouted":true`...)
+	}
+	if r.UnknownFields != 0 {
+		b = append(b, `,"unknown_fields":`...)
+		b = strconv.AppendInt(b, int64(r.UnknownFields), 10)
+	}
+	b = append(b, `,"latency_ms":`...)
+	b = strconv.AppendFloat(b, r.LatencyMS, 'f', -1, 64)
+	if r.PublishMS != 0 {
+		b = append(b, `,"publish_ms":`...)
+		b = strconv.AppendFloat(b, r.PublishMS, 'f', -1, 64)
+	}
+	if r.Suppressed != 0 {
+		b = append(b, `,"suppressed":`...)
+		b = strconv.AppendInt(b, r.Suppressed, 10)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString quotes s for JSON. Topics come from configuration and escaped field values, so
+// the slow path (encoding/json) is for what strconv's Go quoting would get wrong.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // Source reads records back: a Log.

@@ -234,3 +234,23 @@ func TestLogReopen(t *testing.T) {
 		t.Fatalf("export after reopen = %+v, want a then b", got)
 	}
 }
+
+// TestAppendJSONMatchesEncodingJSON: the hand-written encoding is encoding/json's, byte for byte.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	recs := []audit.Record{
+		{Time: t0, Status: 404, Outcome: "rejected", Reason: "unknown_vendor"},
+		{Time: t0.Add(1234567 * time.Nanosecond), Vendor: "acme-locks", Event: "00ff", Status: 202, Outcome: "accepted",
+			Reason: "accepted", Topics: []string{"hookbridge/acme-locks/locks/%3Cx%3E/state", `odd"<&>\` + "\x01é"},
+			RoutesSkipped: 2, Unrouted: true, UnknownFields: 3, LatencyMS: 1.234, PublishMS: 0.001, Suppressed: 7},
+		{Time: t0, Vendor: "v", Status: 200, Outcome: "duplicate", Reason: "duplicate", LatencyMS: 120000.5},
+	}
+	for i, r := range recs {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("record %d:\nAppendJSON = %s\njson        = %s", i, got, want)
+		}
+	}
+}

@@ -288,7 +288,7 @@ func (h *Hook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
 	}
 	seq := h.s.nextSeq()
 	msg := message(pk, cl.ID)
-	data, _ := msg.MarshalBinary()
+	data := encodeMessage(&msg)
 	val := make([]byte, 8, 8+len(data))
 	binary.BigEndian.PutUint64(val, seq)
 	h.write(EventToken(&pk), Op{Bucket: bucketRetained, Key: []byte(pk.TopicName), Value: append(val, data...), Seq: seq})
@@ -308,7 +308,7 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, _ in
 	msg.Client = cl.ID
 	msg.Sent = sent
 	msg.PacketID = pk.PacketID
-	data, _ := msg.MarshalBinary()
+	data := encodeMessage(&msg)
 	h.write(EventToken(&pk), Op{Bucket: bucketInflight, Key: inflightKey(cl.ID, pk.PacketID), Value: data})
 }
 
@@ -438,7 +438,7 @@ func (h *Hook) StoredInflightMessages() ([]storage.Message, error) {
 	var out []storage.Message
 	err := h.each(bucketInflight, func(k, v []byte) error {
 		var m storage.Message
-		if err := m.UnmarshalBinary(v); err != nil {
+		if err := decodeMessage(v, &m); err != nil {
 			return err
 		}
 		if len(k) >= 3 {
@@ -458,7 +458,7 @@ func (h *Hook) StoredRetainedMessages() ([]storage.Message, error) {
 			return nil
 		}
 		var m storage.Message
-		if err := m.UnmarshalBinary(v[8:]); err != nil {
+		if err := decodeMessage(v[8:], &m); err != nil {
 			return err
 		}
 		out = append(out, m)
