@@ -44,6 +44,9 @@ type Options struct {
 	ConnectTimeout time.Duration
 }
 
+// maxWritesPending bounds the messages queued for one connection's socket.
+const maxWritesPending = 512
+
 // Broker is the embedded broker.
 type Broker struct {
 	srv      *mqtt.Server
@@ -82,7 +85,10 @@ func New(opts Options) (*Broker, error) {
 	caps.MaximumClients = opts.MaxClients
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	caps.MaximumInflight = opts.MaxInflight
-	caps.MaximumClientWritesPending = int32(opts.MaxInflight) + 1024
+	// Each connection allocates its outbound queue up front: 9,216 slots (mochi's default) is 73 KB
+	// per idle device. 512 messages waiting for one connection's socket is far more than a home
+	// device falls behind by; past it mochi drops the message for that client and we count it.
+	caps.MaximumClientWritesPending = maxWritesPending
 	caps.MaximumSessionExpiryInterval = uint32(opts.SessionExpiry / time.Second)
 	// Zero keeps retained state messages (a lock's last state) and queued messages until they are
 	// replaced, delivered or their session expires, instead of mochi's default 24 hours.
