@@ -378,7 +378,8 @@ func TestCrashDurability(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%d of %d acknowledged events never reached the device", missing, events)
+					t.Fatalf("%d of %d acknowledged events never reached the device; the bridge's warnings:\n%s",
+						missing, events, grepLines(p.logs(), `"level":"warn"`, `"level":"error"`))
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
@@ -496,4 +497,18 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// grepLines returns the lines of s that contain any of the words, at most 20.
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(line, w) && len(out) < 20 {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -44,9 +44,6 @@ type Options struct {
 	ConnectTimeout time.Duration
 }
 
-// maxWritesPending bounds the messages queued for one connection's socket.
-const maxWritesPending = 512
-
 // Broker is the embedded broker.
 type Broker struct {
 	srv      *mqtt.Server
@@ -70,7 +67,7 @@ func New(opts Options) (*Broker, error) {
 		opts.MaxPacketSize = 256 << 10
 	}
 	if opts.MaxInflight == 0 {
-		opts.MaxInflight = 8192
+		opts.MaxInflight = 4096
 	}
 	if opts.SessionExpiry == 0 {
 		opts.SessionExpiry = 7 * 24 * time.Hour
@@ -85,10 +82,13 @@ func New(opts Options) (*Broker, error) {
 	caps.MaximumClients = opts.MaxClients
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	caps.MaximumInflight = opts.MaxInflight
-	// Each connection allocates its outbound queue up front: 9,216 slots (mochi's default) is 73 KB
-	// per idle device. 512 messages waiting for one connection's socket is far more than a home
-	// device falls behind by; past it mochi drops the message for that client and we count it.
-	caps.MaximumClientWritesPending = maxWritesPending
+	// mochi drops a message for a connected client whose outbound queue is full, and for a QoS 1/2
+	// message that loses it for the session (it is rolled back from the inflight set). The queue
+	// must hold a reconnecting device's whole retained set (all its subscriptions' retained
+	// messages arrive at once) plus the events meanwhile: 512 slots lost events in the crash test,
+	// whose device re-subscribes to 2,000 retained states. Each connection allocates its queue up
+	// front, so this costs 8 bytes per slot per connection (40 KB at 5,120).
+	caps.MaximumClientWritesPending = int32(opts.MaxInflight) + 1024
 	caps.MaximumSessionExpiryInterval = uint32(opts.SessionExpiry / time.Second)
 	// Zero keeps retained state messages (a lock's last state) and queued messages until they are
 	// replaced, delivered or their session expires, instead of mochi's default 24 hours.
@@ -266,7 +266,7 @@ func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	n := h.b.dropped.Add(1)
 	if n == 1 || n%1000 == 0 {
 		h.b.log.Warn().Str("component", "mqtt").Str("client", cl.ID).Int64("dropped_total", n).
-			Msg("message dropped: the client's outbound queue is full")
+			Msg("message dropped for a connected client whose outbound queue is full: that session will not get it")
 	}
 }
 
