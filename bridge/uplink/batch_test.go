@@ -17,7 +17,10 @@ import (
 )
 
 // ackingBroker accepts MQTT connections, answers CONNECT, acknowledges the first acks PUBLISH
-// packets of each connection and then closes it.
+// packets of each connection and then ends it. It ends it gracefully: it stops writing (a FIN after
+// its acknowledgements) and keeps reading until the client closes, since closing with the client's
+// later publishes unread makes the kernel reset the connection, and a reset can destroy the
+// acknowledgements still on their way (the test would then flake).
 func ackingBroker(t *testing.T, acks int) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -44,7 +47,10 @@ func ackingBroker(t *testing.T, acks int) string {
 						c.Write([]byte{0x20, 0x02, 0x00, 0x00})
 					case 3: // PUBLISH, QoS 1: topic, packet id, payload
 						if n == acks {
-							return
+							if tc, ok := c.(*net.TCPConn); ok {
+								tc.CloseWrite()
+							}
+							continue // read on until the client closes
 						}
 						n++
 						tl := int(binary.BigEndian.Uint16(body))
