@@ -663,11 +663,7 @@ func benchChild(ctx context.Context, kind string, f *flags, stdin io.Reader, std
 	var a *app
 	switch kind {
 	case "bridge":
-		cat, _, err := loadCatalog(f)
-		if err != nil {
-			return err
-		}
-		o, _, err := loadOptions(f, cat)
+		cat, o, _, err := loadConfig(f)
 		if err != nil {
 			return err
 		}

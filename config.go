@@ -109,6 +109,16 @@ func loadCatalog(f *flags) (*catalog.Catalog, []policy.Problem, error) {
 	return catalog.Load(catalog.Sources{Builtin: sub, PolicyDir: f.policies, SchemaDir: f.schemas})
 }
 
+// loadConfig reads the catalog and then the options file (created on a first run), as serve, send
+// and the bench's child do.
+func loadConfig(f *flags) (cat *catalog.Catalog, o *options.Options, created bool, err error) {
+	if cat, _, err = loadCatalog(f); err != nil {
+		return nil, nil, false, err
+	}
+	o, created, err = loadOptions(f, cat)
+	return cat, o, created, err
+}
+
 // loadOptions reads the options file; created reports that it did not exist and was written with
 // fresh secrets.
 func loadOptions(f *flags, cat *catalog.Catalog) (o *options.Options, created bool, err error) {

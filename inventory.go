@@ -116,10 +116,6 @@ func offlineInventory(f *flags, stderr io.Writer) ([]admin.VendorInfo, error) {
 			}
 		}
 	}
-	optOn, canOn := map[string]bool{}, map[string]bool{}
-	for name, v := range vendors {
-		optOn[name], canOn[name] = v.Enabled, v.Verifier != nil
-	}
 	thresholds, err := opsThresholds(vendors)
 	if err != nil {
 		return nil, err
@@ -128,7 +124,7 @@ func offlineInventory(f *flags, stderr io.Writer) ([]admin.VendorInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	adm := admin.New(admin.Config{Vendors: vendors, Switches: killswitch.New(optOn, canOn, stored, nil)})
+	adm := admin.New(admin.Config{Vendors: vendors, Switches: newSwitches(vendors, stored, nil)})
 	adm.SetInventory(admin.InventoryConfig{TopicPrefix: o.TopicPrefix, RetentionDays: o.RetentionDays,
 		Schemas: schemas, Anomaly: thresholds})
 	return adm.Inventory(), nil

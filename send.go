@@ -31,11 +31,7 @@ func sendCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	f.resolve()
 	vendor, file := pos[0], pos[1]
-	cat, _, err := loadCatalog(f)
-	if err != nil {
-		return err
-	}
-	o, _, err := loadOptions(f, cat)
+	cat, o, _, err := loadConfig(f)
 	if err != nil {
 		return err
 	}

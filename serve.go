@@ -37,11 +37,7 @@ func serveCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return errUsage
 	}
 	f.resolve()
-	cat, _, err := loadCatalog(f)
-	if err != nil {
-		return err
-	}
-	o, created, err := loadOptions(f, cat)
+	cat, o, created, err := loadConfig(f)
 	if err != nil {
 		return err
 	}
@@ -119,11 +115,7 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	if err != nil {
 		return nil, err
 	}
-	optOn, canOn := map[string]bool{}, map[string]bool{}
-	for name, v := range a.vendors {
-		optOn[name], canOn[name] = v.Enabled, v.Verifier != nil
-	}
-	a.switches = killswitch.New(optOn, canOn, stored, a.store)
+	a.switches = newSwitches(a.vendors, stored, a.store)
 
 	// Where Home Assistant's topics go (ha_mqtt) and what is forwarded (bridge_topics): decided
 	// first, so that a setting that cannot work stops the start before anything listens.
@@ -247,6 +239,16 @@ func (a *app) serve(srv *http.Server, ln net.Listener, name string) {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.log.Error().Err(err).Str("listener", name).Msg("listener stopped")
 	}
+}
+
+// newSwitches builds the kill switches from the vendors' options and any stored state (p may be
+// nil: nothing is stored then).
+func newSwitches(vendors pipeline.Vendors, stored map[string][]byte, p killswitch.Persister) *killswitch.Switches {
+	optOn, canOn := map[string]bool{}, map[string]bool{}
+	for name, v := range vendors {
+		optOn[name], canOn[name] = v.Enabled, v.Verifier != nil
+	}
+	return killswitch.New(optOn, canOn, stored, p)
 }
 
 // accounts turns device options into broker accounts: read-only filters under the prefix for
