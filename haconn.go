@@ -33,7 +33,7 @@ func (e *embeddedHA) Publish(topic string, payload []byte, retain bool) error {
 
 func (e *embeddedHA) Subscribe(filter string, fn func(topic string, payload []byte)) error {
 	id := int(e.nextID.Add(1))
-	return e.b.Server().Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+	return e.b.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 		fn(pk.TopicName, pk.Payload)
 	})
 }

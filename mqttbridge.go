@@ -234,7 +234,7 @@ func (a *app) startMQTTBridge(ctx context.Context, p mqttPlan) error {
 		r.Offer(store.EventToken(&pk), pk.TopicName, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
 	}
 	for _, f := range p.filters {
-		if err := a.broker.Server().Subscribe(f, relaySubscriptionID, handler); err != nil {
+		if err := a.broker.Subscribe(f, relaySubscriptionID, handler); err != nil {
 			return fmt.Errorf("bridge_topics: subscribe %s: %w", f, err)
 		}
 	}

@@ -50,6 +50,7 @@ type Broker struct {
 	pub      *mqtt.Client
 	hook     *store.Hook
 	store    *store.Store
+	guard    *retainGuard
 	listener net.Listener
 	log      zerolog.Logger
 	dropped  atomic.Int64
@@ -108,6 +109,10 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	if err := srv.AddHook(&dropHook{b: b}, nil); err != nil {
+		return nil, err
+	}
+	b.guard = &retainGuard{}
+	if err := srv.AddHook(b.guard, nil); err != nil {
 		return nil, err
 	}
 	if opts.Store != nil {
@@ -195,7 +200,7 @@ func (b *Broker) Publish(_ context.Context, ev *publish.Event) error {
 				User: []packets.UserProperty{{Key: store.EventProperty, Val: token}},
 			},
 		}
-		if e := b.srv.InjectPacket(b.pub, pk); e != nil {
+		if e := b.inject(pk); e != nil {
 			err = fmt.Errorf("%w: %v", ErrPublish, e)
 			break
 		}
@@ -219,12 +224,29 @@ func (b *Broker) Publish(_ context.Context, ev *publish.Event) error {
 // PublishPlain publishes one message that belongs to no event (discovery, alerts, state), not
 // waiting for storage.
 func (b *Broker) PublishPlain(topic string, payload []byte, retain bool, qos byte) error {
-	return b.srv.InjectPacket(b.pub, packets.Packet{
+	return b.inject(packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
 		TopicName:   topic,
 		Payload:     payload,
 		PacketID:    uint16(qos),
 	})
+}
+
+// Subscribe adds an inline subscription (mochi's Server.Subscribe), which hands the filter's
+// retained messages to fn at once, under the retain guard.
+func (b *Broker) Subscribe(filter string, id int, fn mqtt.InlineSubFn) error {
+	b.guard.mu.RLock()
+	defer b.guard.mu.RUnlock()
+	return b.srv.Subscribe(filter, id, fn)
+}
+
+// inject publishes through the inline client, a retained message under the retain guard.
+func (b *Broker) inject(pk packets.Packet) error {
+	if pk.FixedHeader.Retain {
+		b.guard.mu.Lock()
+		defer b.guard.mu.Unlock()
+	}
+	return b.srv.InjectPacket(b.pub, pk)
 }
 
 var _ publish.Publisher = (*Broker)(nil)

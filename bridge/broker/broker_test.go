@@ -259,3 +259,27 @@ func TestDeliveryWaitsForCommit(t *testing.T) {
 		t.Fatal("replay record not written with the event")
 	}
 }
+
+// TestRetainedPublishWhileSubscribing runs retained publishes against wildcard subscriptions, the
+// interleaving in which mochi v2.7.9 reads a topic's retainPath without its lock; under -race it
+// fails without the retain guard.
+func TestRetainedPublishWhileSubscribing(t *testing.T) {
+	b := startBroker(t, nil)
+	defer b.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 400; i++ {
+			if err := b.PublishPlain(fmt.Sprintf("p/v/t%d", i%50), []byte("x"), true, 1); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 20; i++ {
+		c := connect(t, b.Addr(), fmt.Sprintf("sub-%d", i), true, &recorder{}, false)
+		subscribe(t, c)
+		c.Disconnect(10)
+	}
+	<-done
+}

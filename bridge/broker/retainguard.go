@@ -1,0 +1,74 @@
+package broker
+
+import (
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// retainGuard works around a data race in mochi v2.7.9: storing a retained message writes a topic
+// node's retainPath under that node's lock, while a wildcard subscription reads it, to hand the
+// subscriber the retained messages, without taking the lock (TopicsIndex.RetainMessage and
+// scanMessages). A torn string read there can hand out a wrong message or crash.
+//
+// Subscriptions hold the guard shared from the moment their packet is read until it is processed
+// (OnPacketRead to OnPacketProcessed, both on the client's own goroutine, with nothing between that
+// could skip the second); retained publishes hold it exclusively: the embedded publisher around
+// each retained message, and a client's retained PUBLISH the same way as a subscription. Wills
+// that mochi retains on a disconnect are not covered; none of our accounts set a retained will.
+type retainGuard struct {
+	mqtt.HookBase
+	mu sync.RWMutex
+}
+
+func (g *retainGuard) ID() string { return "hookbridge-retain-guard" }
+
+func (g *retainGuard) Provides(b byte) bool {
+	return b == mqtt.OnPacketRead || b == mqtt.OnPacketProcessed
+}
+
+// holds reports which kind of hold a packet takes; processPacket validates the same way before it
+// processes, and OnPacketProcessed runs only for packets that passed, so the decision must be the
+// same at both ends.
+func (g *retainGuard) holds(pk packets.Packet) (shared, exclusive bool) {
+	switch pk.FixedHeader.Type {
+	case packets.Subscribe:
+		return pk.SubscribeValidate() == packets.CodeSuccess, false
+	case packets.Publish:
+		if !pk.FixedHeader.Retain {
+			return false, false
+		}
+		max := uint16(0)
+		if g.Opts != nil && g.Opts.Capabilities != nil {
+			max = g.Opts.Capabilities.TopicAliasMaximum
+		}
+		return false, pk.PublishValidate(max) == packets.CodeSuccess
+	}
+	return false, false
+}
+
+func (g *retainGuard) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil // the inline publisher takes the guard itself (Broker.inject)
+	}
+	switch shared, exclusive := g.holds(pk); {
+	case shared:
+		g.mu.RLock()
+	case exclusive:
+		g.mu.Lock()
+	}
+	return pk, nil
+}
+
+func (g *retainGuard) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
+	if cl.Net.Inline {
+		return // mochi calls this for injected packets too, which never passed OnPacketRead
+	}
+	switch shared, exclusive := g.holds(pk); {
+	case shared:
+		g.mu.RUnlock()
+	case exclusive:
+		g.mu.Unlock()
+	}
+}
