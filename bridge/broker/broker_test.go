@@ -17,6 +17,17 @@ import (
 
 const filter = "p/v/+"
 
+// openStore opens a store in a temporary directory, closed when the test ends.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func startBroker(t *testing.T, st *store.Store) *Broker {
 	t.Helper()
 	b, err := New(Options{
@@ -100,11 +111,7 @@ func waitCount(t *testing.T, r *recorder, n int) {
 // because its SUBSCRIBE's packet id equals one of the queued messages' ids (mochi shares one id
 // space for both directions).
 func TestResumeSubscribeWithQueuedMessages(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	b := startBroker(t, st)
 	defer b.Close()
 	rec := &recorder{}
@@ -197,11 +204,7 @@ func TestTakeoverKeepsInflightRecords(t *testing.T) {
 
 // A refused subscription is never stored, so it is not restored after a restart.
 func TestRefusedSubscriptionNotStored(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	b := startBroker(t, st)
 	defer b.Close()
 	c := connect(t, b.Addr(), "refused", false, &recorder{}, false)
@@ -220,11 +223,7 @@ func TestRefusedSubscriptionNotStored(t *testing.T) {
 
 // An event's messages reach subscribers only after its records are on disk.
 func TestDeliveryWaitsForCommit(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	b := startBroker(t, st)
 	defer b.Close()
 	rec := &recorder{}
