@@ -103,6 +103,62 @@ func TestPublishBatchCut(t *testing.T) {
 	}
 }
 
+// stallingBroker answers CONNECT, acknowledges the first acks PUBLISH packets, then stops reading
+// and, after a second (time enough for the acknowledgements to reach the client), drops the
+// connection. A client sending large messages is still handing them over when it does.
+func stallingBroker(t *testing.T, acks int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				for n := 0; n < acks; {
+					typ, body, err := readWhole(c)
+					if err != nil {
+						return
+					}
+					switch typ >> 4 {
+					case 1:
+						c.Write([]byte{0x20, 0x02, 0x00, 0x00})
+					case 3:
+						n++
+						tl := int(binary.BigEndian.Uint16(body))
+						c.Write([]byte{0x40, 0x02, body[2+tl], body[3+tl]})
+					}
+				}
+				time.Sleep(time.Second)
+			}(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestPublishBatchCutWhileSending: the connection is lost while later messages of the batch are
+// still being handed over; the acknowledgements already received still count.
+func TestPublishBatchCutWhileSending(t *testing.T) {
+	addr := stallingBroker(t, 3)
+	u := newUplink(t, uplink.Options{Resolve: uplink.Static(uplink.Endpoint{URL: "tcp://" + addr}), AckTimeout: 2 * time.Second})
+	waitConnected(t, u)
+	big := make([]byte, 256<<10) // 64 of them fill any socket buffer the unread side offers
+	var msgs []route.Message
+	for i := range 64 {
+		msgs = append(msgs, route.Message{Topic: fmt.Sprint("t/", i), Payload: big, QoS: 1})
+	}
+	acked, err := u.PublishBatch(context.Background(), msgs)
+	if acked != 3 || !errors.Is(err, publish.ErrUnavailable) {
+		t.Errorf("PublishBatch() = %d, %v; want 3 acknowledged and ErrUnavailable", acked, err)
+	}
+}
+
 // TestPublishBatchOrder publishes batches to a real Mosquitto: a subscriber gets every message, in
 // order, with its retain flag, at QoS 1 at least.
 func TestPublishBatchOrder(t *testing.T) {

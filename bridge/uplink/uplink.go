@@ -317,46 +317,46 @@ func (u *Uplink) send(ctx context.Context, msgs []route.Message) (acked int, _ e
 	if len(msgs) > cap(u.slots) {
 		return 0, fmt.Errorf("uplink: %d messages at once exceed MaxInflight %d", len(msgs), cap(u.slots))
 	}
-	timer := time.NewTimer(u.opts.AckTimeout)
-	defer timer.Stop()
+	// One deadline for the whole call; a context, unlike a timer's channel, can be asked again.
+	wctx, cancel := context.WithTimeout(ctx, u.opts.AckTimeout)
+	defer cancel()
+	gaveUp := func() error {
+		if ctx.Err() != nil {
+			return &publish.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
+		}
+		u.stats.timeouts.Add(1)
+		return &publish.UnavailableError{RetryAfter: u.opts.AckTimeout, Err: ErrAckTimeout}
+	}
 	// A slot is released when the broker answers for its message, or the connection is lost —
 	// not when this call gives up waiting, so slots bound the messages paho holds.
 	held := 0
-	releaseHeld := func() {
-		for ; held > 0; held-- {
-			<-u.slots
-		}
-	}
 	for range msgs {
 		select {
 		case u.slots <- struct{}{}:
 			held++
-		case <-timer.C:
-			releaseHeld()
+		case <-wctx.Done():
+			for ; held > 0; held-- {
+				<-u.slots
+			}
+			if ctx.Err() != nil {
+				return 0, &publish.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
+			}
 			u.stats.busy.Add(1)
 			return 0, &publish.UnavailableError{RetryAfter: u.opts.AckTimeout, Err: ErrBusy}
-		case <-ctx.Done():
-			releaseHeld()
-			return 0, &publish.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
 		}
 	}
 	tokens := make([]mqtt.Token, 0, len(msgs))
-	var fail error
+	var unsent error // why the messages after tokens were not handed to paho
 	for _, m := range msgs {
 		// paho's Publish blocks up to WriteTimeout (AckTimeout) handing a message to its writer;
 		// past the deadline, or once the connection is gone, the rest is not even tried.
 		if !c.cl.IsConnectionOpen() {
 			u.stats.unavailable.Add(1)
-			fail = u.unavailable(ErrNotConnected)
+			unsent = u.unavailable(ErrNotConnected)
 			break
 		}
-		select {
-		case <-timer.C:
-			u.stats.timeouts.Add(1)
-			fail = &publish.UnavailableError{RetryAfter: u.opts.AckTimeout, Err: ErrAckTimeout}
-		default:
-		}
-		if fail != nil {
+		if wctx.Err() != nil {
+			unsent = gaveUp()
 			break
 		}
 		tokens = append(tokens, c.cl.Publish(m.Topic, max(m.QoS, 1), m.Retain, m.Payload))
@@ -364,21 +364,18 @@ func (u *Uplink) send(ctx context.Context, msgs []route.Message) (acked int, _ e
 	for i := len(tokens); i < len(msgs); i++ {
 		<-u.slots // slots of messages never handed to paho
 	}
+	// Count the acknowledged prefix even when the rest was never sent: the caller sends again
+	// from the first message not acknowledged, so acknowledgements must not be thrown away.
+	var fail error
 	for i, t := range tokens {
 		if fail == nil {
-			select {
-			case <-t.Done():
-				if err := t.Error(); err != nil {
-					u.stats.rejected.Add(1)
-					fail = u.unavailable(fmt.Errorf("publish %s: %w", msgs[i].Topic, err))
-				} else {
-					acked++
-				}
-			case <-timer.C:
-				u.stats.timeouts.Add(1)
-				fail = &publish.UnavailableError{RetryAfter: u.opts.AckTimeout, Err: ErrAckTimeout}
-			case <-ctx.Done():
-				fail = &publish.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
+			if !answered(wctx, t) {
+				fail = gaveUp()
+			} else if err := t.Error(); err != nil {
+				u.stats.rejected.Add(1)
+				fail = u.unavailable(fmt.Errorf("publish %s: %w", msgs[i].Topic, err))
+			} else {
+				acked++
 			}
 		}
 		select {
@@ -393,11 +390,30 @@ func (u *Uplink) send(ctx context.Context, msgs []route.Message) (acked int, _ e
 			}(t)
 		}
 	}
+	if fail == nil {
+		fail = unsent
+	}
 	u.stats.published.Add(uint64(acked))
 	if fail != nil {
 		return acked, fail
 	}
 	return acked, nil
+}
+
+// answered waits for t until ctx ends; a token already done counts even past the deadline
+// (select alone would pick at random between the two).
+func answered(ctx context.Context, t mqtt.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+	}
+	select {
+	case <-t.Done():
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // unavailable wraps err with a Retry-After that points at the next connection attempt.
