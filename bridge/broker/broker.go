@@ -88,7 +88,8 @@ func New(opts Options) (*Broker, error) {
 	// must hold a reconnecting device's whole retained set (all its subscriptions' retained
 	// messages arrive at once) plus the events meanwhile: 512 slots lost events in the crash test,
 	// whose device re-subscribes to 2,000 retained states. Each connection allocates its queue up
-	// front, so this costs 8 bytes per slot per connection (40 KB at 5,120).
+	// front (8 bytes per slot, 40 KB at 5,120), but as address space: the pages stay untouched
+	// until used, and 1,000 idle clients measured the same RSS with 1,280 slots as with 5,120.
 	caps.MaximumClientWritesPending = int32(opts.MaxInflight) + 1024
 	caps.MaximumSessionExpiryInterval = uint32(opts.SessionExpiry / time.Second)
 	// Zero keeps retained state messages (a lock's last state) and queued messages until they are
