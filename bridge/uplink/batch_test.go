@@ -23,46 +23,36 @@ import (
 // acknowledgements still on their way (the test would then flake).
 func ackingBroker(t *testing.T, acks int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveTCP(t, func(c net.Conn) {
+		n := 0
 		for {
-			c, err := ln.Accept()
+			typ, body, err := readWhole(c)
 			if err != nil {
 				return
 			}
-			go func(c net.Conn) {
-				defer c.Close()
-				n := 0
-				for {
-					typ, body, err := readWhole(c)
-					if err != nil {
-						return
+			switch typ >> 4 {
+			case 1: // CONNECT
+				c.Write([]byte{0x20, 0x02, 0x00, 0x00})
+			case 3: // PUBLISH, QoS 1: topic, packet id, payload
+				if n == acks {
+					if tc, ok := c.(*net.TCPConn); ok {
+						tc.CloseWrite()
 					}
-					switch typ >> 4 {
-					case 1: // CONNECT
-						c.Write([]byte{0x20, 0x02, 0x00, 0x00})
-					case 3: // PUBLISH, QoS 1: topic, packet id, payload
-						if n == acks {
-							if tc, ok := c.(*net.TCPConn); ok {
-								tc.CloseWrite()
-							}
-							continue // read on until the client closes
-						}
-						n++
-						tl := int(binary.BigEndian.Uint16(body))
-						c.Write([]byte{0x40, 0x02, body[2+tl], body[3+tl]})
-					case 12: // PINGREQ
-						c.Write([]byte{0xd0, 0x00})
-					}
+					continue // read on until the client closes
 				}
-			}(c)
+				n++
+				puback(c, body)
+			case 12: // PINGREQ
+				c.Write([]byte{0xd0, 0x00})
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
+}
+
+// puback acknowledges the QoS 1 PUBLISH whose body (after the fixed header) is body.
+func puback(c net.Conn, body []byte) {
+	tl := int(binary.BigEndian.Uint16(body))
+	c.Write([]byte{0x40, 0x02, body[2+tl], body[3+tl]})
 }
 
 func readWhole(r io.Reader) (byte, []byte, error) {
@@ -108,38 +98,22 @@ func TestPublishBatchCut(t *testing.T) {
 // connection. A client sending large messages is still handing them over when it does.
 func stallingBroker(t *testing.T, acks int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+	return serveTCP(t, func(c net.Conn) {
+		for n := 0; n < acks; {
+			typ, body, err := readWhole(c)
 			if err != nil {
 				return
 			}
-			go func(c net.Conn) {
-				defer c.Close()
-				for n := 0; n < acks; {
-					typ, body, err := readWhole(c)
-					if err != nil {
-						return
-					}
-					switch typ >> 4 {
-					case 1:
-						c.Write([]byte{0x20, 0x02, 0x00, 0x00})
-					case 3:
-						n++
-						tl := int(binary.BigEndian.Uint16(body))
-						c.Write([]byte{0x40, 0x02, body[2+tl], body[3+tl]})
-					}
-				}
-				time.Sleep(time.Second)
-			}(c)
+			switch typ >> 4 {
+			case 1:
+				c.Write([]byte{0x20, 0x02, 0x00, 0x00})
+			case 3:
+				n++
+				puback(c, body)
+			}
 		}
-	}()
-	return ln.Addr().String()
+		time.Sleep(time.Second)
+	})
 }
 
 // TestPublishBatchCutWhileSending: the connection is lost while later messages of the batch are

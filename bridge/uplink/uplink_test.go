@@ -220,9 +220,8 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
-// fakeBroker accepts MQTT connections, answers CONNECT with CONNACK, and then does what onPublish
-// says with each PUBLISH's connection: nothing (never acknowledge) or close it.
-func fakeBroker(t *testing.T, closeOnPublish bool) string {
+// serveTCP listens on loopback and runs serve for each connection, closing it when serve returns.
+func serveTCP(t *testing.T, serve func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -235,28 +234,37 @@ func fakeBroker(t *testing.T, closeOnPublish bool) string {
 			if err != nil {
 				return
 			}
-			go func(c net.Conn) {
+			go func() {
 				defer c.Close()
-				for {
-					typ, err := readPacket(c)
-					if err != nil {
-						return
-					}
-					switch typ >> 4 {
-					case 1: // CONNECT
-						c.Write([]byte{0x20, 0x02, 0x00, 0x00})
-					case 3: // PUBLISH
-						if closeOnPublish {
-							return
-						}
-					case 12: // PINGREQ
-						c.Write([]byte{0xd0, 0x00})
-					}
-				}
-			}(c)
+				serve(c)
+			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// fakeBroker accepts MQTT connections, answers CONNECT with CONNACK, and then does what onPublish
+// says with each PUBLISH's connection: nothing (never acknowledge) or close it.
+func fakeBroker(t *testing.T, closeOnPublish bool) string {
+	t.Helper()
+	return serveTCP(t, func(c net.Conn) {
+		for {
+			typ, err := readPacket(c)
+			if err != nil {
+				return
+			}
+			switch typ >> 4 {
+			case 1: // CONNECT
+				c.Write([]byte{0x20, 0x02, 0x00, 0x00})
+			case 3: // PUBLISH
+				if closeOnPublish {
+					return
+				}
+			case 12: // PINGREQ
+				c.Write([]byte{0xd0, 0x00})
+			}
+		}
+	})
 }
 
 func readPacket(r io.Reader) (byte, error) {
