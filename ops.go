@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/metrics"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/policy"
+	"github.com/hookbridge/hookbridge/bridge/receiver"
 )
 
 // opsAuditPurgeEvery is how often audit records past retention are purged.
@@ -54,6 +56,13 @@ func (a *app) startOps(_ context.Context, f *flags, adm *admin.Admin) error {
 		func() float64 { return float64(a.store.Stats().Seen) })
 	m.CounterFunc("hookbridge_store_commits_total", "State store transactions written.",
 		func() float64 { return float64(a.store.Stats().Commits) })
+	conns := a.recv.ConnStats()
+	m.GaugeFunc("hookbridge_http_connections", "Partner connections open (at most "+strconv.Itoa(receiver.MaxConns)+").",
+		func() float64 { return float64(conns.Open()) })
+	m.CounterFunc("hookbridge_http_connections_shed_total", "Idle partner keep-alive connections closed to make room at the cap.",
+		func() float64 { return float64(conns.Shed()) })
+	m.CounterFunc("hookbridge_http_connections_waited_total", "Partner connections that waited for a slot at the cap.",
+		func() float64 { return float64(conns.Waited()) })
 	if a.broker != nil {
 		m.GaugeFunc("hookbridge_mqtt_clients", "MQTT clients connected to the embedded broker.",
 			func() float64 { return float64(a.broker.Stats().Clients) })

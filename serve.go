@@ -211,11 +211,12 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	}
 	a.adminSrv = admin.NewServer(adm)
 	go a.serve(a.adminSrv, a.adminLn, "admin")
-	a.httpLn, err = net.Listen("tcp", f.httpAddr)
+	ln, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", f.httpAddr, err)
 	}
 	a.httpSrv = receiver.NewServer(a.recv)
+	a.httpLn = receiver.Limit(a.httpSrv, ln, receiver.MaxConns, a.recv.ConnStats(), log.With().Str("component", "http").Logger())
 	go a.serve(a.httpSrv, a.httpLn, "partner")
 
 	loopCtx, cancel := context.WithCancel(context.Background())

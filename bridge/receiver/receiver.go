@@ -93,6 +93,7 @@ type Config struct {
 // Receiver is the partner listener's handler.
 type Receiver struct {
 	cfg      Config
+	conns    ConnStats
 	draining atomic.Bool
 	bufs     sync.Pool
 	now      func() time.Time
@@ -107,6 +108,9 @@ func New(cfg Config) *Receiver {
 
 // AddObserver adds an observer of outcomes. Call it before serving.
 func (rc *Receiver) AddObserver(o Observer) { rc.cfg.Observers = append(rc.cfg.Observers, o) }
+
+// ConnStats counts the partner listener's connections, once Limit is given it.
+func (rc *Receiver) ConnStats() *ConnStats { return &rc.conns }
 
 // Drain makes new requests answer 503 while the ones in flight finish.
 func (rc *Receiver) Drain() { rc.draining.Store(true) }
