@@ -247,6 +247,11 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 				line, msg := splitLine(e)
 				add(line, "%s", msg)
 			}
+			if repeatsKey(root.Content[0]) {
+				// yaml.v3 skips the top-level mapping when a key in it is given twice: checking
+				// what was decoded would report its other keys as missing.
+				return nil, problems
+			}
 		} else {
 			line, msg := splitLine(cleanYAMLError(err))
 			add(line, "%s", msg)
@@ -479,6 +484,22 @@ func cleanYAMLError(err error) string {
 }
 
 // nodeAt follows mapping keys from n.
+// repeatsKey reports whether mapping n gives a key twice.
+func repeatsKey(n *yaml.Node) bool {
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i].Value
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+	}
+	return false
+}
+
 func nodeAt(n *yaml.Node, path ...string) *yaml.Node {
 	for _, key := range path {
 		if n == nil || n.Kind != yaml.MappingNode {
