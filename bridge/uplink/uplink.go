@@ -320,11 +320,15 @@ func (u *Uplink) send(ctx context.Context, msgs []route.Message) (acked int, _ e
 	// One deadline for the whole call; a context, unlike a timer's channel, can be asked again.
 	wctx, cancel := context.WithTimeout(ctx, u.opts.AckTimeout)
 	defer cancel()
+	timedOut := false
 	gaveUp := func() error {
 		if ctx.Err() != nil {
 			return &publish.UnavailableError{RetryAfter: time.Second, Err: ctx.Err()}
 		}
-		u.stats.timeouts.Add(1)
+		if !timedOut { // once per call, though both loops below may see the deadline
+			timedOut = true
+			u.stats.timeouts.Add(1)
+		}
 		return &publish.UnavailableError{RetryAfter: u.opts.AckTimeout, Err: ErrAckTimeout}
 	}
 	// A slot is released when the broker answers for its message, or the connection is lost —
@@ -394,10 +398,7 @@ func (u *Uplink) send(ctx context.Context, msgs []route.Message) (acked int, _ e
 		fail = unsent
 	}
 	u.stats.published.Add(uint64(acked))
-	if fail != nil {
-		return acked, fail
-	}
-	return acked, nil
+	return acked, fail
 }
 
 // answered waits for t until ctx ends; a token already done counts even past the deadline
