@@ -532,7 +532,7 @@ func benchStartBridge(ctx context.Context, c *benchConfig, o *options.Options, d
 		if err != nil {
 			return nil, err
 		}
-		a, err := benchStartApp(ctx, data, o, noSync, logFile)
+		a, err := startLoopback(ctx, data, "", o, noSync, logFile)
 		if err != nil {
 			logFile.Close()
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -550,17 +550,6 @@ func benchStartBridge(ctx context.Context, c *benchConfig, o *options.Options, d
 		args = append(args, "--unsafe-no-fsync")
 	}
 	return benchSpawn(ctx, name, "bridge", args, logPath)
-}
-
-// benchStartApp starts the whole bridge in this process, as `serve` does, on loopback ports.
-func benchStartApp(ctx context.Context, data string, o *options.Options, noSync bool, log io.Writer) (*app, error) {
-	f := &flags{data: data, options: filepath.Join(data, "options.json"), httpAddr: "127.0.0.1:0",
-		adminAddr: "127.0.0.1:0", mqttAddr: "127.0.0.1:0", noSync: noSync}
-	cat, _, err := loadCatalog(f)
-	if err != nil {
-		return nil, err
-	}
-	return start(ctx, f, o, cat, newLogger(log, o.LogLevel))
 }
 
 // benchSpawn starts this binary as `bench --child kind args...`, its log in logPath, and waits for

@@ -171,7 +171,7 @@ func benchStartPipeline(b *testing.B, vendors []string, noSync bool) *benchPipel
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := benchStartApp(context.Background(), b.TempDir(), o, noSync, io.Discard)
+	a, err := startLoopback(context.Background(), b.TempDir(), "", o, noSync, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}

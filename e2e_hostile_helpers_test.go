@@ -100,10 +100,7 @@ func hostileStart(t *testing.T, mutate func(*options.Options)) *hostileEnv {
 func hostileStartApp(t *testing.T, mutate func(*options.Options)) *testApp {
 	t.Helper()
 	a, o, dir, logs := hostileLaunch(t, mutate)
-	ta := &testApp{app: a, t: t, dir: dir, opts: o, logs: logs,
-		url: "http://" + a.httpLn.Addr().String(), adminURL: "http://" + a.adminLn.Addr().String(), mqttAddr: a.broker.Addr()}
-	t.Cleanup(func() { ta.shutdown() })
-	return ta
+	return newTestApp(t, a, dir, o, logs)
 }
 
 // hostileLaunch starts an app on loopback ports with the test options changed by mutate, the
@@ -138,21 +135,8 @@ func hostileLaunch(tb testing.TB, mutate func(*options.Options)) (*app, *options
 	if mutate != nil {
 		mutate(o)
 	}
-	f := &flags{
-		data:      dir,
-		options:   filepath.Join(dir, "options.json"),
-		policies:  policies,
-		httpAddr:  "127.0.0.1:0",
-		adminAddr: "127.0.0.1:0",
-		mqttAddr:  "127.0.0.1:0",
-		noSync:    true,
-	}
-	cat, _, err := loadCatalog(f)
-	if err != nil {
-		tb.Fatalf("loadCatalog: %v", err)
-	}
 	logs := &syncBuffer{}
-	a, err := start(context.Background(), f, o, cat, newLogger(logs, o.LogLevel))
+	a, err := startLoopback(context.Background(), dir, policies, o, true, logs)
 	if err != nil {
 		tb.Fatalf("start: %v\nlogs:\n%s", err, logs)
 	}

@@ -113,24 +113,16 @@ func startTestApp(t *testing.T, dir string, mutate func(*options.Options)) *test
 	if mutate != nil {
 		mutate(o)
 	}
-	f := &flags{
-		data:      dir,
-		options:   filepath.Join(dir, "options.json"),
-		policies:  "testdata/catalog/policies",
-		httpAddr:  "127.0.0.1:0",
-		adminAddr: "127.0.0.1:0",
-		mqttAddr:  "127.0.0.1:0",
-	}
-	cat, _, err := loadCatalog(f)
-	if err != nil {
-		t.Fatalf("loadCatalog: %v", err)
-	}
 	logs := &syncBuffer{}
-	log := newLogger(logs, o.LogLevel)
-	a, err := start(context.Background(), f, o, cat, log)
+	a, err := startLoopback(context.Background(), dir, "testdata/catalog/policies", o, false, logs)
 	if err != nil {
 		t.Fatalf("start: %v\nlogs:\n%s", err, logs)
 	}
+	return newTestApp(t, a, dir, o, logs)
+}
+
+// newTestApp wraps a started app and stops it at the end of the test.
+func newTestApp(t *testing.T, a *app, dir string, o *options.Options, logs *syncBuffer) *testApp {
 	ta := &testApp{app: a, t: t, dir: dir, opts: o, logs: logs,
 		url: "http://" + a.httpLn.Addr().String(), adminURL: "http://" + a.adminLn.Addr().String()}
 	if a.broker != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -226,6 +227,19 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	log.Info().Str("http", a.httpLn.Addr().String()).Str("admin", a.adminLn.Addr().String()).
 		Str("mqtt", mqttAddr(a.broker)).Int("vendors", len(a.vendors)).Str("version", version).Msg("hookbridge started")
 	return a, nil
+}
+
+// startLoopback starts the whole bridge in this process, as serve does, on loopback ports, with
+// the data in data, the built-in policies plus those in policies (when not ""), and no fsync when
+// noSync: for the bench and the tests.
+func startLoopback(ctx context.Context, data, policies string, o *options.Options, noSync bool, log io.Writer) (*app, error) {
+	f := &flags{data: data, options: filepath.Join(data, "options.json"), policies: policies,
+		httpAddr: "127.0.0.1:0", adminAddr: "127.0.0.1:0", mqttAddr: "127.0.0.1:0", noSync: noSync}
+	cat, _, err := loadCatalog(f)
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, f, o, cat, newLogger(log, o.LogLevel))
 }
 
 // mqttAddr is the embedded broker's address for the start log, "off" when it does not run.

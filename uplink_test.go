@@ -85,17 +85,8 @@ func uplinkOptions(mode string) *options.Options {
 // uplinkStartApp starts Hookbridge with o in a fresh data dir and stops it at the end of the test.
 func uplinkStartApp(tb testing.TB, o *options.Options, noSync bool) (*uplinkApp, error) {
 	tb.Helper()
-	dir := tb.TempDir()
-	f := &flags{
-		data: dir, options: filepath.Join(dir, "options.json"),
-		httpAddr: "127.0.0.1:0", adminAddr: "127.0.0.1:0", mqttAddr: "127.0.0.1:0", noSync: noSync,
-	}
-	cat, _, err := loadCatalog(f)
-	if err != nil {
-		tb.Fatalf("loadCatalog: %v", err)
-	}
 	logs := &uplinkLogTail{}
-	a, err := start(context.Background(), f, o, cat, newLogger(logs, o.LogLevel))
+	a, err := startLoopback(context.Background(), tb.TempDir(), "", o, noSync, logs)
 	if err != nil {
 		return nil, err
 	}
