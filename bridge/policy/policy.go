@@ -483,7 +483,6 @@ func cleanYAMLError(err error) string {
 	return strings.TrimPrefix(err.Error(), "yaml: ")
 }
 
-// nodeAt follows mapping keys from n.
 // repeatsKey reports whether mapping n gives a key twice.
 func repeatsKey(n *yaml.Node) bool {
 	if n.Kind != yaml.MappingNode {
@@ -500,6 +499,7 @@ func repeatsKey(n *yaml.Node) bool {
 	return false
 }
 
+// nodeAt follows mapping keys from n.
 func nodeAt(n *yaml.Node, path ...string) *yaml.Node {
 	for _, key := range path {
 		if n == nil || n.Kind != yaml.MappingNode {
