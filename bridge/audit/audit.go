@@ -114,13 +114,10 @@ func NewRecorder(app Appender, vendors []string, refusalsPerMinute int) *Recorde
 
 // Observe appends the outcome's record; it does not wait for the disk.
 func (r *Recorder) Observe(o *receiver.Outcome) {
-	b := r.budgets[o.Vendor]
-	if b == nil {
-		b = r.budgets[""]
-	}
 	rec := FromOutcome(o)
-	if rec.Vendor != "" && r.budgets[rec.Vendor] == nil {
-		rec.Vendor = "" // never a name that configuration does not hold
+	b, ok := r.budgets[o.Vendor]
+	if !ok {
+		b, rec.Vendor = r.budgets[""], "" // never a name that configuration does not hold
 	}
 	b.mu.Lock()
 	if rec.Outcome == OutcomeRejected && !b.lim.AllowN(o.Received, 1) {
