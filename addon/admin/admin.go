@@ -127,9 +127,7 @@ func (a *Admin) brokerConnected() bool {
 // there can reach a loopback listener, and must not flip a kill switch. Tools like curl send neither
 // header and pass.
 func crossSite(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
+	if fetchedCrossSite(r) {
 		return true
 	}
 	if origin := r.Header.Get("Origin"); origin != "" {
@@ -137,6 +135,16 @@ func crossSite(r *http.Request) bool {
 		return err != nil || u.Host != r.Host
 	}
 	return false
+}
+
+// fetchedCrossSite reports whether the browser's Sec-Fetch-Site header says the request came from
+// another origin's page. A request without the header (curl, older browsers) passes.
+func fetchedCrossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return false
+	}
+	return true
 }
 
 func (a *Admin) listVendors(w http.ResponseWriter, _ *http.Request) {

@@ -249,7 +249,9 @@ func (p *statusPage) change(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, http.StatusBadRequest, "", err.Error())
 		return
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+	// Only Sec-Fetch-Site, not crossSite's Origin check: behind ingress the Host the proxy sends
+	// is not the browser's origin.
+	if fetchedCrossSite(r) {
 		p.refuse(w, http.StatusForbidden, base, "refused: the form was not sent from this page")
 		return
 	}
