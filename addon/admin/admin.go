@@ -162,35 +162,69 @@ func (a *Admin) getVendor(w http.ResponseWriter, r *http.Request) {
 
 func (a *Admin) switchVendor(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if _, ok := a.cfg.Vendors[name]; !ok {
+	out, err := a.setSwitch(name, r.PathValue("action"), "disabled through the admin API")
+	switch out {
+	case switchUnknownVendor:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
 		return
-	}
-	var err error
-	switch action := r.PathValue("action"); action {
-	case "disable":
-		err = a.cfg.Switches.Disable(name, killswitch.ByAPI, "disabled through the admin API")
-	case "enable":
-		err = a.cfg.Switches.Enable(name, killswitch.ByAPI)
-	case "lift":
-		err = a.cfg.Switches.Lift(name, killswitch.ByAPI)
-	default:
+	case switchUnknownAction:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown action: use disable, enable or lift"})
 		return
-	}
-	switch {
-	case errors.Is(err, killswitch.ErrQuarantined), errors.Is(err, killswitch.ErrNoSecret),
-		errors.Is(err, killswitch.ErrNotQuarantined):
+	case switchQuarantined, switchNoSecret, switchNotQuarantined:
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
-	case err != nil:
-		a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("kill switch")
+	case switchFailed:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not change state"})
 		return
 	}
 	a.cfg.Log.Info().Str("vendor", name).Str("action", strings.ToLower(r.PathValue("action"))).Msg("kill switch changed")
 	vi, _ := a.VendorInfo(name)
 	writeJSON(w, http.StatusOK, vi)
+}
+
+// switchOutcome is what setSwitch did; the admin API and the status page each answer it their way.
+type switchOutcome int
+
+const (
+	switchChanged        switchOutcome = iota
+	switchUnknownVendor                // not a configured vendor; nothing changed
+	switchUnknownAction                // not disable, enable or lift; nothing changed
+	switchQuarantined                  // killswitch.ErrQuarantined
+	switchNoSecret                     // killswitch.ErrNoSecret
+	switchNotQuarantined               // killswitch.ErrNotQuarantined
+	switchFailed                       // any other error, logged here
+)
+
+// setSwitch applies a kill switch action ("disable", "enable" or "lift") to a configured vendor,
+// on behalf of killswitch.ByAPI; reason is what a disable records. The error is the kill switch's,
+// set for the outcomes it caused.
+func (a *Admin) setSwitch(name, action, reason string) (switchOutcome, error) {
+	if _, ok := a.cfg.Vendors[name]; !ok {
+		return switchUnknownVendor, nil
+	}
+	var err error
+	switch action {
+	case "disable":
+		err = a.cfg.Switches.Disable(name, killswitch.ByAPI, reason)
+	case "enable":
+		err = a.cfg.Switches.Enable(name, killswitch.ByAPI)
+	case "lift":
+		err = a.cfg.Switches.Lift(name, killswitch.ByAPI)
+	default:
+		return switchUnknownAction, nil
+	}
+	switch {
+	case err == nil:
+		return switchChanged, nil
+	case errors.Is(err, killswitch.ErrQuarantined):
+		return switchQuarantined, err
+	case errors.Is(err, killswitch.ErrNoSecret):
+		return switchNoSecret, err
+	case errors.Is(err, killswitch.ErrNotQuarantined):
+		return switchNotQuarantined, err
+	}
+	a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("kill switch")
+	return switchFailed, err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -265,33 +265,23 @@ func (p *statusPage) change(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	if _, ok := p.a.cfg.Vendors[name]; !ok {
+	action := r.PostForm.Get("action")
+	out, _ := p.a.setSwitch(name, action, "disabled on the status page")
+	done := action
+	switch out {
+	case switchUnknownVendor:
 		p.refuse(w, http.StatusNotFound, base, "unknown vendor")
 		return
-	}
-	sw := p.a.cfg.Switches
-	action := r.PostForm.Get("action")
-	switch action {
-	case "disable":
-		err = sw.Disable(name, killswitch.ByAPI, "disabled on the status page")
-	case "enable":
-		err = sw.Enable(name, killswitch.ByAPI)
-	case "lift":
-		err = sw.Lift(name, killswitch.ByAPI)
-	default:
+	case switchUnknownAction:
 		p.refuse(w, http.StatusBadRequest, base, "unknown action: use disable, enable or lift")
 		return
-	}
-	done := action
-	switch {
-	case errors.Is(err, killswitch.ErrQuarantined):
+	case switchQuarantined:
 		done = "quarantined"
-	case errors.Is(err, killswitch.ErrNoSecret):
+	case switchNoSecret:
 		done = "no_secret"
-	case errors.Is(err, killswitch.ErrNotQuarantined):
+	case switchNotQuarantined:
 		done = "not_quarantined" // a stale page: someone else lifted it already
-	case err != nil:
-		p.a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("kill switch")
+	case switchFailed:
 		done = "failed"
 	default:
 		p.a.cfg.Log.Info().Str("vendor", name).Str("action", action).Str("by", "status page").Msg("kill switch changed")
