@@ -349,8 +349,11 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 	}
 
 	events := loadgen.NewEvents(c.subscribers)
-	gen := func(s *benchServer, follow bool) *loadgen.Generator {
-		return &loadgen.Generator{Addr: s.httpAddr, Vendors: lgVendors, RunID: runID, Events: events, Follow: follow}
+	// Markers are recorded only where subscribers read them: without subscribers nothing would
+	// look them up or Forget them, and the table would grow for the whole bench.
+	gen := func(s *benchServer) *loadgen.Generator {
+		return &loadgen.Generator{Addr: s.httpAddr, Vendors: lgVendors, RunID: runID, Events: events,
+			Follow: !s.bare && len(s.subs) > 0}
 	}
 	for _, b := range bridges {
 		for i := 0; i < c.subscribers; i++ {
@@ -378,10 +381,10 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 	for _, s := range servers {
 		if c.warmup > 0 {
 			progress("%s: warming up for %s", s.name, c.warmup)
-			g := gen(s, !s.bare)
+			g := gen(s)
 			from := events.Next()
 			g.Run(ctx, loadgen.Load{Concurrency: c.concurrency, Duration: c.warmup, Rate: c.rate})
-			if !s.bare {
+			if !s.bare && len(s.subs) > 0 {
 				benchWaitDelivered(events, from, events.Next())
 				events.Forget()
 			}
@@ -395,7 +398,7 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 			return nil, err
 		}
 		progress("%s: %s run %d (%s, %d connections)", s.name, mode, round, benchRateText(rate), c.concurrency)
-		r, err := benchPhase(ctx, c, s, gen(s, !s.bare), events, loadgen.Load{Concurrency: c.concurrency, Duration: c.duration, Rate: rate}, profile)
+		r, err := benchPhase(ctx, c, s, gen(s), events, loadgen.Load{Concurrency: c.concurrency, Duration: c.duration, Rate: rate}, profile)
 		if err != nil {
 			return nil, err
 		}
