@@ -3,6 +3,8 @@ package discovery
 import (
 	"regexp"
 	"strings"
+
+	"github.com/hookbridge/hookbridge/bridge/anomaly"
 )
 
 // Topics Home Assistant itself uses, and the payloads of availability.
@@ -65,8 +67,9 @@ func (t Topics) SwitchCommandFilter() string { return t.Prefix + "/_switch/+/set
 // SwitchState returns a vendor's kill switch state topic: On or Off, retained.
 func (t Topics) SwitchState(vendor string) string { return t.Prefix + "/_switch/" + vendor + "/state" }
 
-// Alerts returns the topic where anomaly alerts are published as JSON objects.
-func (t Topics) Alerts() string { return t.Prefix + "/_alerts" }
+// Alerts returns the topic where anomaly alerts are published as JSON objects: the same
+// anomaly.AlertsTopic the publisher uses.
+func (t Topics) Alerts() string { return t.Prefix + "/" + anomaly.AlertsTopic }
 
 // Config returns the discovery config topic of one entity of this node.
 func (t Topics) Config(component, object string) string {
