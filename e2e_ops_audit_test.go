@@ -150,7 +150,7 @@ func TestOpsAuditPurge(t *testing.T) {
 			}
 		}
 	}
-	ta.purgeAudit(now, []string{"acme-locks", "gridwise-energy", "porchlight-cams"})
+	ta.purgeAudit(now)
 	var buf bytes.Buffer
 	if _, err := audit.Export(&buf, ta.audit, audit.Filter{}); err != nil {
 		t.Fatal(err)

@@ -26,9 +26,6 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/receiver"
 )
 
-// opsAuditPurgeEvery is how often audit records past retention are purged.
-const opsAuditPurgeEvery = time.Hour
-
 // startOps starts the operations side: audit trail, anomaly detection, metrics, the inventory's
 // details and the audit export on the admin listener. It runs after the receiver is built and
 // before the admin listener serves.
@@ -123,7 +120,6 @@ func (a *app) startOps(_ context.Context, f *flags, adm *admin.Admin) error {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { alerts.run(loopCtx) })
-	wg.Go(func() { a.auditPurgeLoop(loopCtx, names) })
 	a.closers = append(a.closers, func() error {
 		cancel()
 		wg.Wait()
@@ -178,22 +174,9 @@ func opsSchemaDocs(f *flags, vendors pipeline.Vendors) (map[string][]byte, error
 	return out, nil
 }
 
-// auditPurgeLoop purges audit records past their vendor's retention, at start and then hourly.
-func (a *app) auditPurgeLoop(ctx context.Context, vendors []string) {
-	t := time.NewTicker(opsAuditPurgeEvery)
-	defer t.Stop()
-	for {
-		a.purgeAudit(time.Now(), vendors)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (a *app) purgeAudit(now time.Time, vendors []string) {
-	n, err := audit.Purge(a.audit, now, a.retention)
+// purgeAudit deletes audit records past their vendor's retention; purgeLoop runs it.
+func (a *app) purgeAudit(now time.Time) {
+	n, err := a.audit.Purge(now, a.retention)
 	switch {
 	case err != nil:
 		a.log.Error().Err(err).Str("component", "audit").Msg("purge audit records")

@@ -85,12 +85,13 @@ type app struct {
 	httpLn  net.Listener
 	adminLn net.Listener
 	cancel  context.CancelFunc
-	done    chan struct{}
+	// purgeDone is closed when purgeLoop has returned, so stop does not close what it purges.
+	purgeDone chan struct{}
 }
 
 // start builds and starts every part. On error, what was started is stopped.
 func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catalog, log zerolog.Logger) (_ *app, err error) {
-	a := &app{log: log, opts: o, done: make(chan struct{})}
+	a := &app{log: log, opts: o}
 	defer func() {
 		if err != nil {
 			a.stop(context.Background())
@@ -222,7 +223,11 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	go a.purgeLoop(loopCtx)
+	a.purgeDone = make(chan struct{})
+	go func() {
+		defer close(a.purgeDone)
+		a.purgeLoop(loopCtx)
+	}()
 
 	log.Info().Str("http", a.httpLn.Addr().String()).Str("admin", a.adminLn.Addr().String()).
 		Str("mqtt", mqttAddr(a.broker)).Int("vendors", len(a.vendors)).Str("version", version).Msg("hookbridge started")
@@ -308,6 +313,9 @@ func (a *app) retention(vendor string) time.Duration {
 }
 
 func (a *app) purge(now time.Time) {
+	if a.audit != nil {
+		a.purgeAudit(now)
+	}
 	latest := now.Add(-a.retention(""))
 	for name := range a.vendors {
 		if c := now.Add(-a.retention(name)); c.After(latest) {
@@ -344,6 +352,9 @@ func (a *app) stop(ctx context.Context) error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.purgeDone != nil {
+		<-a.purgeDone
 	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](); err != nil {

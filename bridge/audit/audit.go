@@ -254,9 +254,3 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return now.Add(-d), nil
 }
-
-// Purge deletes the records older than their vendor's retention (retention("") for requests that
-// named no configured vendor) and returns how many.
-func Purge(l *Log, now time.Time, retention func(vendor string) time.Duration) (int, error) {
-	return l.Purge(now, retention)
-}

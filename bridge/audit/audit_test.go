@@ -164,7 +164,7 @@ func TestPurge(t *testing.T) {
 	}
 	flush(t, s)
 	days := map[string]int{"short": 2, "long": 30, "": 7}
-	n, err := audit.Purge(s, t0, func(v string) time.Duration { return time.Duration(days[v]) * 24 * time.Hour })
+	n, err := s.Purge(t0, func(v string) time.Duration { return time.Duration(days[v]) * 24 * time.Hour })
 	if err != nil || n != 3 {
 		t.Fatalf("Purge = %d, %v, want 3", n, err)
 	}
