@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 )
 
@@ -72,5 +74,25 @@ func BenchmarkStoreSeen(b *testing.B) {
 		if _, err := s.Seen(fmt.Sprintf("%032x", 200_000+i)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkRetainMessage measures storing a retained message inside a pending event's group (no
+// disk write: the staged op is replaced each time), i.e. building and encoding the record.
+func BenchmarkRetainMessage(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{NoSync: true, Log: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.hook.Begin("ev")
+	defer s.hook.Commit("ev")
+	cl := &mqtt.Client{ID: "$hookbridge"}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
+		TopicName: "hookbridge/acme-locks/locks/front-door/state", Payload: []byte(`{"state":"locked","battery":87,"at":"2025-11-25T08:14:03Z"}`),
+		Properties: packets.Properties{ContentType: "application/json", User: []packets.UserProperty{{Key: EventProperty, Val: "ev"}}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.hook.OnRetainMessage(cl, pk, 1)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -17,8 +18,16 @@ const codecV1 = 1
 
 var errCodec = errors.New("damaged message record")
 
-func encodeMessage(m *storage.Message) []byte {
-	b := make([]byte, 0, 64+len(m.TopicName)+len(m.Payload)+len(m.Origin)+len(m.Client))
+func encodeMessage(m *storage.Message) []byte { return appendMessage(nil, m) }
+
+// sizeHint is roughly the encoded size of m, for sizing the buffer up front.
+func sizeHint(m *storage.Message) int {
+	return 64 + len(m.TopicName) + len(m.Payload) + len(m.Origin) + len(m.Client)
+}
+
+// appendMessage appends m's binary form to dst, growing it by sizeHint(m) at most once up front.
+func appendMessage(dst []byte, m *storage.Message) []byte {
+	b := slices.Grow(dst, sizeHint(m))
 	b = append(b, codecV1, m.FixedHeader.Type, m.FixedHeader.Qos, flags(m.FixedHeader.Dup, m.FixedHeader.Retain, m.Properties.PayloadFormatFlag))
 	b = binary.BigEndian.AppendUint16(b, m.PacketID)
 	b = binary.AppendVarint(b, m.Created)

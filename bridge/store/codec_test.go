@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"reflect"
 	"testing"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -48,4 +51,29 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The retained record is the 8-byte sequence number (big-endian) followed by the message's codec
+// form, exactly; StoredRetainedMessages and the conditional put depend on that layout.
+func TestRetainedValueLayout(t *testing.T) {
+	s := openTest(t, Options{NoSync: true})
+	cl := &mqtt.Client{ID: "panel"}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
+		TopicName: "hookbridge/acme/locks/x/state", Payload: []byte(`{"state":"locked"}`), Created: 1764058443,
+		Properties: packets.Properties{ContentType: "application/json", User: []packets.UserProperty{{Key: "k", Val: "v"}}}}
+	before := s.seq.Load()
+	s.hook.OnRetainMessage(cl, pk, 1)
+	if err := s.Write(); err != nil { // flush the async write
+		t.Fatal(err)
+	}
+	var got []byte
+	s.hook.each(bucketRetained, func(_, v []byte) error { got = append([]byte(nil), v...); return nil })
+	msg := message(pk, cl.ID)
+	want := encodeMessage(&msg)
+	if len(got) != 8+len(want) || !bytes.Equal(got[8:], want) {
+		t.Fatalf("retained value = %x,\nwant seq + %x", got, want)
+	}
+	if seq := binary.BigEndian.Uint64(got); seq <= before || seq > s.seq.Load() {
+		t.Fatalf("retained seq = %d, want in (%d, %d]", seq, before, s.seq.Load())
+	}
 }

@@ -288,10 +288,11 @@ func (h *Hook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
 	}
 	seq := h.s.nextSeq()
 	msg := message(pk, cl.ID)
-	data := encodeMessage(&msg)
-	val := make([]byte, 8, 8+len(data))
+	// The sequence number (8 bytes BE, read by the conditional put), then the message, in one buffer.
+	val := make([]byte, 8, 8+sizeHint(&msg))
 	binary.BigEndian.PutUint64(val, seq)
-	h.write(EventToken(&pk), Op{Bucket: bucketRetained, Key: []byte(pk.TopicName), Value: append(val, data...), Seq: seq})
+	val = appendMessage(val, &msg)
+	h.write(EventToken(&pk), Op{Bucket: bucketRetained, Key: []byte(pk.TopicName), Value: val, Seq: seq})
 }
 
 // OnRetainedExpired deletes an expired retained message.
