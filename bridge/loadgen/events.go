@@ -133,10 +133,11 @@ func (e *Events) received(sub int, seq uint64, at int64) bool {
 	return c.recv[sub*chunkSize+int(seq%chunkSize)].CompareAndSwap(0, at)
 }
 
-// Pending returns how many events in [from, to) answered 202 but some subscriber has not received
-// yet.
-func (e *Events) Pending(from, to uint64) int {
-	n := 0
+// FirstPending returns the first event in [from, to) that answered 202 but some subscriber has not
+// received yet, or to when there is none. An event with no answer yet does not count; once the
+// phase's answers are all in, an event that is not pending stays so (receipts are never undone),
+// so a caller waiting for delivery can start its next call from the result.
+func (e *Events) FirstPending(from, to uint64) uint64 {
 	for seq := from; seq < to; seq++ {
 		c := e.chunk(seq, false)
 		if c == nil || c.status[seq%chunkSize].Load() != 202 {
@@ -144,12 +145,11 @@ func (e *Events) Pending(from, to uint64) int {
 		}
 		for s := 0; s < e.subs; s++ {
 			if c.recv[s*chunkSize+int(seq%chunkSize)].Load() == 0 {
-				n++
-				break
+				return seq
 			}
 		}
 	}
-	return n
+	return to
 }
 
 // Latency summarizes a set of durations.

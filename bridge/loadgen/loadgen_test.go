@@ -94,3 +94,37 @@ func TestSamplesUnique(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstPending(t *testing.T) {
+	e := NewEvents(2)
+	for seq := range uint64(5) {
+		e.take()
+		e.sent(seq, 1, 1)
+	}
+	e.answered(0, 2, 202)
+	e.answered(1, 2, 500) // not accepted: never pending
+	e.answered(2, 2, 202)
+	e.answered(3, 2, 202)
+	// 4 has no answer: not pending
+	if got := e.FirstPending(0, 5); got != 0 {
+		t.Fatalf("FirstPending = %d, want 0", got)
+	}
+	e.received(0, 0, 3)
+	if got := e.FirstPending(0, 5); got != 0 {
+		t.Fatalf("after one of two subscribers: FirstPending = %d, want 0", got)
+	}
+	e.received(1, 0, 3)
+	if got := e.FirstPending(0, 5); got != 2 {
+		t.Fatalf("FirstPending = %d, want 2", got)
+	}
+	for _, seq := range []uint64{2, 3} {
+		e.received(0, seq, 3)
+		e.received(1, seq, 3)
+	}
+	if got := e.FirstPending(2, 5); got != 5 {
+		t.Fatalf("all received: FirstPending = %d, want 5", got)
+	}
+	if got := e.FirstPending(100, 200); got != 200 {
+		t.Fatalf("beyond the record: FirstPending = %d, want 200", got)
+	}
+}
