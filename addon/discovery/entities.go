@@ -34,7 +34,6 @@ const supportURL = "https://github.com/hookbridge/hookbridge"
 type Entity struct {
 	Component string
 	Object    string
-	Vendor    string // "" for the device's own entities
 	Config    map[string]any
 }
 
@@ -73,7 +72,7 @@ func Entities(t Topics, version string, vendors []Vendor) []Entity {
 			for k, x := range extra {
 				c[k] = x
 			}
-			out = append(out, Entity{Component: component, Object: v.Name + "_" + kind, Vendor: v.Name, Config: c})
+			out = append(out, Entity{Component: component, Object: v.Name + "_" + kind, Config: c})
 		}
 		add("binary_sensor", KindHealth, "health", map[string]any{
 			"device_class":             "problem",
