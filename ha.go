@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"sort"
 
 	"github.com/hookbridge/hookbridge/addon/admin"
@@ -16,7 +15,7 @@ import (
 // a clean stop. On the embedded broker a crash takes the broker down with the process, so Home
 // Assistant, connected to it, sees its connection drop; a connection to an outside broker sets
 // Offline as its will (discovery.AvailabilityTopic).
-func (a *app) startHA(_ context.Context, _ *flags, adm *admin.Admin) error {
+func (a *app) startHA(adm *admin.Admin) error {
 	adm.AddStatusPage()
 	if a.ha == nil {
 		return nil

@@ -29,7 +29,7 @@ import (
 // startOps starts the operations side: audit trail, anomaly detection, metrics, the inventory's
 // details and the audit export on the admin listener. It runs after the receiver is built and
 // before the admin listener serves.
-func (a *app) startOps(_ context.Context, f *flags, adm *admin.Admin) error {
+func (a *app) startOps(f *flags, adm *admin.Admin) error {
 	names := make([]string, 0, len(a.vendors))
 	for name := range a.vendors {
 		names = append(names, name)

@@ -197,10 +197,10 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		Health:          a.mqttHealth,
 	})
 	a.ha = a.haConn()
-	if err := a.startOps(ctx, f, adm); err != nil {
+	if err := a.startOps(f, adm); err != nil {
 		return nil, err
 	}
-	if err := a.startHA(ctx, f, adm); err != nil {
+	if err := a.startHA(adm); err != nil {
 		return nil, err
 	}
 	for _, o := range a.observers {

@@ -26,9 +26,6 @@ const (
 	Rate Kind = "rate"
 )
 
-// Kinds lists every kind, in a fixed order.
-var Kinds = []Kind{SignatureFailures, SchemaFailures, UnknownFields, Replays, Rate}
-
 // Level is an alert level and a quarantine level; 0 means never. For Rate the levels are factors of
 // the usual rate, for the other kinds counts per window.
 type Level struct {

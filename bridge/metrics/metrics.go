@@ -125,8 +125,8 @@ func (m *Metrics) Observe(o *receiver.Outcome) {
 	}
 }
 
-// Alert counts one anomaly alert. kind and action must come from fixed sets (anomaly.Kinds and
-// its actions); the vendor is reduced like a request's.
+// Alert counts one anomaly alert. kind and action must come from fixed sets (the anomaly package's
+// kinds and actions); the vendor is reduced like a request's.
 func (m *Metrics) Alert(vendor, kind, action string) {
 	m.alerts.WithLabelValues(m.vendor(vendor), kind, action).Inc()
 }
