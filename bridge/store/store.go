@@ -237,12 +237,8 @@ func (s *Store) committer() {
 				case <-s.wake:
 				case <-timer.C:
 				}
-				if !timer.Stop() {
-					select {
-					case <-timer.C:
-					default:
-					}
-				}
+				// Since Go 1.23 (go.mod says 1.26) Stop and Reset leave no stale tick behind to drain.
+				timer.Stop()
 				s.mu.Lock()
 			}
 			ops, waiters, closed := s.queue, s.waiters, s.closed
