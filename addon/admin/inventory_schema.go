@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+
+	"github.com/hookbridge/hookbridge/bridge/schema"
 )
 
 // Bounds of the walk of a schema, against deep or large documents.
@@ -96,21 +98,13 @@ func schemaFields(doc []byte) []string {
 	return out
 }
 
-// resolveLocal follows a reference within the document, like "#/$defs/address".
+// resolveLocal follows a reference within the document, like "#/$defs/address". An anchor-like
+// "#name" has always been read here as "#/name"; that stays so, the shared resolver refusing it.
 func resolveLocal(root any, ref string) (any, bool) {
-	ptr := strings.TrimPrefix(ref, "#")
-	cur := root
-	for _, tok := range pointerTokens(ptr) {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[tok]; !ok {
-			return nil, false
-		}
+	if len(ref) > 1 && ref[1] != '/' {
+		ref = "#/" + ref[1:]
 	}
-	return cur, true
+	return schema.ResolveLocal(root, ref)
 }
 
 func escapeToken(s string) string {

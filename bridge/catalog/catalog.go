@@ -220,13 +220,10 @@ func required(root, s any, tokens []string) bool {
 			return false
 		}
 		if ref, ok := m["$ref"].(string); ok && strings.HasPrefix(ref, "#/") {
-			target := root
-			for _, t := range policy.SplitPointer(ref[1:]) {
-				tm, ok := target.(map[string]any)
-				if !ok {
-					return false
-				}
-				target = tm[t]
+			// An unresolvable reference guarantees nothing, whether a key is missing or not an object.
+			target, ok := schema.ResolveLocal(root, ref)
+			if !ok {
+				return false
 			}
 			s = target
 			continue

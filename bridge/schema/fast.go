@@ -250,16 +250,9 @@ func (c *fastCompiler) compile(v any, depth int) (*fastNode, bool) {
 				n.ref = done
 				continue
 			}
-			target := c.root
-			for _, tok := range strings.Split(s[2:], "/") {
-				tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-				tm, ok := target.(map[string]any)
-				if !ok {
-					return nil, false
-				}
-				if target, ok = tm[tok]; !ok {
-					return nil, false
-				}
+			target, ok := ResolveLocal(c.root, s)
+			if !ok {
+				return nil, false
 			}
 			placeholder := &fastNode{minLen: -1, maxLen: -1, minItems: -1, maxItems: -1}
 			c.nodes[s] = placeholder
