@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"go.etcd.io/bbolt"
@@ -38,7 +39,7 @@ func (s *Store) QueueHead(queue string, n int) ([]QueueEntry, error) {
 	var out []QueueEntry
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketQueue).Cursor()
-		for k, v := c.Seek(prefix); k != nil && len(out) < n && hasPrefix(k, prefix); k, v = c.Next() {
+		for k, v := c.Seek(prefix); k != nil && len(out) < n && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			out = append(out, QueueEntry{Key: append([]byte(nil), k...), Record: append([]byte(nil), v...)})
 		}
 		return nil
@@ -52,7 +53,7 @@ func (s *Store) QueueLen(queue string) (int, error) {
 	n := 0
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketQueue).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			n++
 		}
 		return nil
@@ -62,7 +63,3 @@ func (s *Store) QueueLen(queue string) (int, error) {
 
 // QueueDelete returns the op that removes a queue record.
 func QueueDelete(key []byte) Op { return Op{Bucket: bucketQueue, Key: key} }
-
-func hasPrefix(k, prefix []byte) bool {
-	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
-}
