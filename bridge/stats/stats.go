@@ -3,7 +3,6 @@
 package stats
 
 import (
-	"sort"
 	"sync"
 	"time"
 
@@ -73,8 +72,12 @@ func (s *Stats) Observe(o *receiver.Outcome) {
 		v.LastError = o.Received
 	}
 	v.Skipped += int64(o.Skipped)
-	snap := v.copy()
 	watch := s.watch
+	if len(watch) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	snap := v.copy() // ByReason too: only for watchers, not on every webhook
 	s.mu.Unlock()
 	for _, fn := range watch {
 		fn(o.Vendor, snap)
@@ -99,16 +102,4 @@ func (s *Stats) Get(vendor string) (Vendor, bool) {
 		return Vendor{}, false
 	}
 	return v.copy(), true
-}
-
-// Vendors returns the counted vendors' names, sorted.
-func (s *Stats) Vendors() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.vendors))
-	for v := range s.vendors {
-		out = append(out, v)
-	}
-	sort.Strings(out)
-	return out
 }
