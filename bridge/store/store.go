@@ -126,9 +126,12 @@ func Open(dir string, opts Options) (*Store, error) {
 				return err
 			}
 		}
+		// Nothing else can reach s yet: one lock for the whole index build, not one per record.
+		s.seenMu.Lock()
+		defer s.seenMu.Unlock()
 		return tx.Bucket(bucketSeenByTime).ForEach(func(k, _ []byte) error {
 			if len(k) > 8 {
-				s.noteSeen(k)
+				s.noteSeenLocked(k)
 			}
 			return nil
 		})
@@ -319,12 +322,6 @@ func idOf(key []byte) seenID {
 	sum := sha256.Sum256(key) // a token that is not 32 hex digits (tests)
 	copy(id[:], sum[:])
 	return id
-}
-
-func (s *Store) noteSeen(timeKey []byte) {
-	s.seenMu.Lock()
-	s.noteSeenLocked(timeKey)
-	s.seenMu.Unlock()
 }
 
 // noteSeenLocked indexes a seen_time key (time + key); s.seenMu must be held.
