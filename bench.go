@@ -827,35 +827,32 @@ type benchMemStats struct {
 	Goroutines int   `json:"goroutines"`
 }
 
-func (s *benchServer) memStats() *benchMemStats {
-	if s.ctl == nil {
-		return nil
-	}
-	out, err := s.ctl("memstats")
-	if err != nil {
-		return nil
-	}
-	var ms benchMemStats
-	if json.Unmarshal([]byte(out), &ms) != nil {
-		return nil
-	}
-	return &ms
-}
+// memStats returns the server's Go memory statistics, or nil.
+func (s *benchServer) memStats() *benchMemStats { return benchQuery[benchMemStats](s, "memstats") }
 
 // counters returns a bridge's counters, or nil.
 func (s *benchServer) counters() *benchCounters {
-	if s.ctl == nil || s.bare {
+	if s.bare {
 		return nil
 	}
-	out, err := s.ctl("counters")
+	return benchQuery[benchCounters](s, "counters")
+}
+
+// benchQuery runs a control command whose answer is JSON and decodes it; nil when the server has
+// no control channel or the command fails.
+func benchQuery[T any](s *benchServer, cmd string) *T {
+	if s.ctl == nil {
+		return nil
+	}
+	out, err := s.ctl(cmd)
 	if err != nil {
 		return nil
 	}
-	var bc benchCounters
-	if json.Unmarshal([]byte(out), &bc) != nil {
+	var v T
+	if json.Unmarshal([]byte(out), &v) != nil {
 		return nil
 	}
-	return &bc
+	return &v
 }
 
 // benchIdle connects the idle clients to a bridge and measures the memory they add. Client i
