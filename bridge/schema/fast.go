@@ -28,28 +28,26 @@ const (
 )
 
 type fastNode struct {
-	always     *bool // a boolean schema: true accepts anything, false nothing
-	types      uint8 // bit set of typeX; 0 = any
-	props      map[string]*fastNode
-	required   []string
-	addlFalse  bool
-	addl       *fastNode
-	items      *fastNode
-	enum       []any // strings, bools and nil only
-	hasEnum    bool
-	min, max   *bound
-	minLen     int // -1 when absent
-	maxLen     int
-	pattern    *regexp.Regexp
-	format     func(any) bool
-	minItems   int
-	maxItems   int
-	ref        *fastNode // resolved $ref, validated in addition (2020-12 semantics)
-	refPointer string
+	always    *bool // a boolean schema: true accepts anything, false nothing
+	types     uint8 // bit set of typeX; 0 = any
+	props     map[string]*fastNode
+	required  []string
+	addlFalse bool
+	addl      *fastNode
+	items     *fastNode
+	enum      []any // strings, bools and nil only
+	hasEnum   bool
+	min, max  *bound
+	minLen    int // -1 when absent
+	maxLen    int
+	pattern   *regexp.Regexp
+	format    func(any) bool
+	minItems  int
+	maxItems  int
+	ref       *fastNode // resolved $ref, validated in addition (2020-12 semantics)
 }
 
 type bound struct {
-	lit       string // the schema's number as written
 	i         int64
 	isInt     bool
 	f         float64
@@ -96,7 +94,7 @@ func (c *fastCompiler) compile(v any, depth int) (*fastNode, bool) {
 		return nil, false
 	}
 	if b, ok := v.(bool); ok {
-		return &fastNode{always: &b, minLen: -1, maxLen: -1, minItems: -1, maxItems: -1}, true
+		return &fastNode{always: &b}, true // validate looks at nothing else
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -254,7 +252,7 @@ func (c *fastCompiler) compile(v any, depth int) (*fastNode, bool) {
 			if !ok {
 				return nil, false
 			}
-			placeholder := &fastNode{minLen: -1, maxLen: -1, minItems: -1, maxItems: -1}
+			placeholder := &fastNode{} // overwritten below, before anything validates with it
 			c.nodes[s] = placeholder
 			rn, ok := c.compile(target, depth+1)
 			if !ok {
