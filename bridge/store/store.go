@@ -324,9 +324,26 @@ func idOf(key []byte) seenID {
 	return id
 }
 
+// seenTimeKey builds a seen_time key: the time in unix nanos (8 bytes BE), then the token's key.
+func seenTimeKey(at time.Time, key []byte) []byte {
+	k := make([]byte, 8+len(key))
+	binary.BigEndian.PutUint64(k, uint64(at.UnixNano()))
+	copy(k[8:], key)
+	return k
+}
+
+// seenKeyTime returns the unix nanos a seen_time key starts with.
+func seenKeyTime(timeKey []byte) int64 { return int64(binary.BigEndian.Uint64(timeKey[:8])) }
+
+// splitSeenKey takes a seen_time key (longer than 8 bytes) apart: the index entry it stands for
+// and its time in unix nanos.
+func splitSeenKey(timeKey []byte) (seenID, int64) {
+	return idOf(timeKey[8:]), seenKeyTime(timeKey)
+}
+
 // noteSeenLocked indexes a seen_time key (time + key); s.seenMu must be held.
 func (s *Store) noteSeenLocked(timeKey []byte) {
-	id, at := idOf(timeKey[8:]), int64(binary.BigEndian.Uint64(timeKey[:8]))
+	id, at := splitSeenKey(timeKey)
 	if old, ok := s.seen[id]; !ok || at > old {
 		s.seen[id] = at
 	}
@@ -371,11 +388,7 @@ func seenKey(token string) []byte {
 
 // SeenOps returns the ops that record an event token as seen at a time.
 func SeenOps(vendor, token string, at time.Time) []Op {
-	key := seenKey(token)
-	v := make([]byte, 8, 8+len(key))
-	// v's first 8 bytes are the time; the key appends the token's bytes after them.
-	binary.BigEndian.PutUint64(v, uint64(at.UnixNano()))
-	return []Op{{Bucket: bucketSeenByTime, Key: append(v[:8:8], key...), Value: []byte(vendor)}}
+	return []Op{{Bucket: bucketSeenByTime, Key: seenTimeKey(at, seenKey(token)), Value: []byte(vendor)}}
 }
 
 // PurgeSeen deletes replay records older than their vendor's cutoff (cutoff(vendor) is the oldest
@@ -390,7 +403,7 @@ func (s *Store) PurgeSeen(cutoff func(vendor string) time.Time, latest time.Time
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketSeenByTime).Cursor()
 		for k, v := c.First(); k != nil && len(k) > 8; k, v = c.Next() {
-			at := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+			at := time.Unix(0, seenKeyTime(k))
 			switch {
 			case at.Before(cutoff(string(v))):
 				byAge++
@@ -414,7 +427,7 @@ func (s *Store) PurgeSeen(cutoff func(vendor string) time.Time, latest time.Time
 	// Forget the purged keys, unless a newer record of the same event came since.
 	s.seenMu.Lock()
 	for _, op := range ops {
-		id, at := idOf(op.Key[8:]), int64(binary.BigEndian.Uint64(op.Key[:8]))
+		id, at := splitSeenKey(op.Key)
 		if s.seen[id] == at {
 			delete(s.seen, id)
 		}

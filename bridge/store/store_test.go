@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -198,5 +199,20 @@ func TestQueue(t *testing.T) {
 	}
 	if n, _ := s.QueueLen("fwd"); n != 4 {
 		t.Fatalf("QueueLen after commit = %d, want 4", n)
+	}
+}
+
+// A seen_time key is the time in unix nanos (8 bytes BE) followed by the token's key.
+func TestSeenTimeKeyLayout(t *testing.T) {
+	at := time.Unix(1764058443, 123456789)
+	tok := "00112233445566778899aabbccddeeff"
+	k := SeenOps("v", tok, at)[0].Key
+	want := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	want = append(want, seenKey(tok)...)
+	if !bytes.Equal(k, want) {
+		t.Fatalf("seen_time key = %x, want %x", k, want)
+	}
+	if id, ns := splitSeenKey(k); id != idOf(seenKey(tok)) || ns != at.UnixNano() {
+		t.Fatalf("splitSeenKey = %x, %d", id, ns)
 	}
 }
