@@ -269,7 +269,7 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 			}
 		}
 	}
-	ps, err := benchPseudonymizer(o, c.target == "", f.data)
+	ps, err := benchPseudonymizer(o, f.data)
 	if err != nil {
 		return nil, err
 	}
@@ -381,11 +381,9 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 	for _, s := range servers {
 		if c.warmup > 0 {
 			progress("%s: warming up for %s", s.name, c.warmup)
-			g := gen(s)
-			from := events.Next()
-			g.Run(ctx, loadgen.Load{Concurrency: c.concurrency, Duration: c.warmup, Rate: c.rate})
+			res := gen(s).Run(ctx, loadgen.Load{Concurrency: c.concurrency, Duration: c.warmup, Rate: c.rate})
 			if !s.bare && len(s.subs) > 0 {
-				benchWaitDelivered(events, from, events.Next())
+				benchWaitDelivered(events, res.From, res.To)
 				events.Forget()
 			}
 		}
@@ -482,10 +480,11 @@ func benchOptions(cat *catalog.Catalog, vendors []string, logLevel string) (*opt
 }
 
 // benchPseudonymizer returns the bridge's pseudonymizer: from the options' key, else (a running
-// bridge) from its data directory; nil when neither is known.
-func benchPseudonymizer(o *options.Options, ours bool, dataDir string) (*pseudo.Pseudonymizer, error) {
+// bridge: the bench always sets a key for its own) from its data directory; nil when neither is
+// known.
+func benchPseudonymizer(o *options.Options, dataDir string) (*pseudo.Pseudonymizer, error) {
 	if o.PseudonymKey == "" {
-		if ours || dataDir == "" {
+		if dataDir == "" {
 			return nil, nil
 		}
 		if _, err := os.Stat(filepath.Join(dataDir, "pseudonym.key")); err != nil {
@@ -542,10 +541,8 @@ func benchStartBridge(ctx context.Context, c *benchConfig, o *options.Options, d
 		}
 		return &benchServer{name: name, httpAddr: a.httpLn.Addr().String(), mqttAddr: a.broker.Addr(), proc: &loadgen.Proc{},
 			shared: true, ctl: (&benchController{prof: prof, app: a}).do, stop: func() error {
-				stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
 				defer logFile.Close()
-				return a.stop(stopCtx)
+				return benchStopApp(a)
 			}}, nil
 	}
 	args := []string{"--options", optPath, "--data", data, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0"}
@@ -553,6 +550,13 @@ func benchStartBridge(ctx context.Context, c *benchConfig, o *options.Options, d
 		args = append(args, "--unsafe-no-fsync")
 	}
 	return benchSpawn(ctx, name, "bridge", args, logPath)
+}
+
+// benchStopApp stops a bridge started in this process, giving it 10s.
+func benchStopApp(a *app) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.stop(ctx)
 }
 
 // benchSpawn starts this binary as `bench --child kind args...`, its log in logPath, and waits for
@@ -663,11 +667,7 @@ func benchChild(ctx context.Context, kind string, f *flags, stdin io.Reader, std
 			return err
 		}
 		addrs = benchAddrs{HTTP: a.httpLn.Addr().String(), MQTT: a.broker.Addr()}
-		stop = func() error {
-			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return a.stop(stopCtx)
-		}
+		stop = func() error { return benchStopApp(a) }
 	case "bare":
 		ln, srv, err := benchServeBare(f.httpAddr)
 		if err != nil {

@@ -81,9 +81,14 @@ func (e *Events) chunk(seq uint64, create bool) *chunk {
 	return e.chunks[i]
 }
 
+// shard returns the marker table shard that holds marker.
+func (e *Events) shard(marker string) *markerShard {
+	return &e.markers[maphash.String(e.seed, marker)%uint64(len(e.markers))]
+}
+
 // mark records that the published message with this marker belongs to event seq.
 func (e *Events) mark(marker string, seq uint64) {
-	s := &e.markers[maphash.String(e.seed, marker)%uint64(len(e.markers))]
+	s := e.shard(marker)
 	s.mu.Lock()
 	s.m[marker] = seq
 	s.mu.Unlock()
@@ -102,7 +107,7 @@ func (e *Events) Forget() {
 
 // lookup returns the event a marker belongs to.
 func (e *Events) lookup(marker string) (uint64, bool) {
-	s := &e.markers[maphash.String(e.seed, marker)%uint64(len(e.markers))]
+	s := e.shard(marker)
 	s.mu.Lock()
 	seq, ok := s.m[marker]
 	s.mu.Unlock()

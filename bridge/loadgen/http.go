@@ -99,9 +99,9 @@ func (g *Generator) Run(ctx context.Context, l Load) *Result {
 		sent     atomic.Int64
 		finished atomic.Int64
 	)
-	for w := 0; w < l.Concurrency; w++ {
+	for range l.Concurrency {
 		wg.Add(1)
-		go func(w int) {
+		go func() {
 			defer wg.Done()
 			c := &httpConn{addr: g.Addr, deadline: end.Add(30 * time.Second)}
 			defer c.close()
@@ -175,7 +175,7 @@ func (g *Generator) Run(ctx context.Context, l Load) *Result {
 			if firstErr != nil && res.FirstError == "" {
 				res.FirstError = firstErr.Error()
 			}
-		}(w)
+		}()
 	}
 	wg.Wait()
 	res.To = g.Events.Next()

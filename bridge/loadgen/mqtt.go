@@ -277,13 +277,6 @@ func readPacket(r *bufio.Reader) (byte, []byte, error) {
 	return h >> 4, body, nil
 }
 
-// Len returns how many idle clients are connected.
-func (d *Idle) Len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.conns)
-}
-
 // Close drops every connection.
 func (d *Idle) Close() {
 	d.mu.Lock()
