@@ -1,8 +1,6 @@
 package main
 
 import (
-	"sort"
-
 	"github.com/hookbridge/hookbridge/addon/admin"
 	"github.com/hookbridge/hookbridge/addon/discovery"
 )
@@ -21,14 +19,13 @@ func (a *app) startHA(adm *admin.Admin) error {
 		return nil
 	}
 	vendors := make([]discovery.Vendor, 0, len(a.vendors))
-	for name, v := range a.vendors {
+	for _, name := range a.names {
 		dv := discovery.Vendor{Name: name}
-		if v.Policy != nil {
+		if v := a.vendors[name]; v.Policy != nil {
 			dv.Title = v.Policy.Title
 		}
 		vendors = append(vendors, dv)
 	}
-	sort.Slice(vendors, func(i, j int) bool { return vendors[i].Name < vendors[j].Name })
 	d, err := discovery.New(discovery.Config{
 		Conn:     a.ha,
 		Prefix:   a.opts.TopicPrefix,

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -30,12 +29,6 @@ import (
 // details and the audit export on the admin listener. It runs after the receiver is built and
 // before the admin listener serves.
 func (a *app) startOps(f *flags, adm *admin.Admin) error {
-	names := make([]string, 0, len(a.vendors))
-	for name := range a.vendors {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-
 	thresholds, err := opsThresholds(a.vendors)
 	if err != nil {
 		return err
@@ -48,7 +41,7 @@ func (a *app) startOps(f *flags, adm *admin.Admin) error {
 		TopicPrefix: a.opts.TopicPrefix, RetentionDays: a.opts.RetentionDays, Schemas: schemas, Anomaly: thresholds,
 	})
 
-	m := metrics.New(names)
+	m := metrics.New(a.names)
 	m.GaugeFunc("hookbridge_replay_records", "Replay records held (events already published, within retention).",
 		func() float64 { return float64(a.store.Stats().Seen) })
 	m.CounterFunc("hookbridge_store_commits_total", "State store transactions written.",
@@ -86,7 +79,7 @@ func (a *app) startOps(f *flags, adm *admin.Admin) error {
 			return fmt.Errorf("mqtt bridge metrics: %w", err)
 		}
 	}
-	for _, name := range names {
+	for _, name := range a.names {
 		if st, ok := a.switches.Get(name); ok {
 			m.SetState(name, string(st.Mode))
 		}
@@ -113,7 +106,7 @@ func (a *app) startOps(f *flags, adm *admin.Admin) error {
 		return err
 	}
 	a.audit = trail
-	rec := audit.NewRecorder(trail, names, 0)
+	rec := audit.NewRecorder(trail, a.names, 0)
 	a.observers = append(a.observers, m, rec, det)
 	adm.Handle("GET /api/audit", a.auditHandler())
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -66,6 +67,7 @@ type app struct {
 	broker   *broker.Broker
 	switches *killswitch.Switches
 	vendors  pipeline.Vendors
+	names    []string // the configured vendors' names, sorted
 	recv     *receiver.Receiver
 	httpSrv  *http.Server
 	adminSrv *http.Server
@@ -109,6 +111,10 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 	if err != nil {
 		return nil, err
 	}
+	for name := range a.vendors {
+		a.names = append(a.names, name)
+	}
+	sort.Strings(a.names)
 	a.store, err = store.Open(f.data, store.Options{NoSync: f.noSync, Log: log.With().Str("component", "store").Logger()})
 	if err != nil {
 		return nil, err
@@ -169,11 +175,7 @@ func start(ctx context.Context, f *flags, o *options.Options, cat *catalog.Catal
 		trusted = append(trusted, p)
 	}
 	pl := pipeline.New(ps, a.store, pub)
-	names := make([]string, 0, len(a.vendors))
-	for name := range a.vendors {
-		names = append(names, name)
-	}
-	a.stats = stats.New(names)
+	a.stats = stats.New(a.names)
 	a.observers = append(a.observers, a.stats)
 	// More observers (audit, anomaly detection, metrics) are added by startOps, before serving.
 	a.recv = receiver.New(receiver.Config{
