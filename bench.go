@@ -445,11 +445,15 @@ func benchRunAll(ctx context.Context, c *benchConfig, f *flags, stderr io.Writer
 	return rep, nil
 }
 
-// benchOptions returns options for a bridge the bench starts: every built-in vendor with a fresh
-// secret and rate limits out of the way (the maximum the options allow), the shipped defaults
-// otherwise, and one device account that may read the vendors' topics.
+// benchOptions returns options for a bridge the bench starts: the first-run options (every
+// built-in vendor with a fresh secret, the shipped defaults otherwise) with rate limits out of the
+// way (the maximum the options allow), a pseudonym key, and as the only device account one that
+// may read the bench's vendors' topics.
 func benchOptions(cat *catalog.Catalog, vendors []string, logLevel string) (*options.Options, error) {
-	o := options.Defaults()
+	o, err := freshOptions(cat)
+	if err != nil {
+		return nil, err
+	}
 	o.LogLevel = logLevel
 	key, err := randomHex(pseudo.KeyLen)
 	if err != nil {
@@ -457,15 +461,8 @@ func benchOptions(cat *catalog.Catalog, vendors []string, logLevel string) (*opt
 	}
 	o.PseudonymKey = key
 	o.SourceRatePerMinute = 1_000_000
-	for _, name := range cat.Names() {
-		cv, _ := cat.Vendor(name)
-		secret, err := newSecret(cv.Policy.Auth.Scheme)
-		if err != nil {
-			return nil, err
-		}
-		v := options.VendorDefaults()
-		v.Name, v.Secrets, v.RatePerMinute = name, []string{secret}, 1_000_000
-		o.Vendors = append(o.Vendors, v)
+	for i := range o.Vendors {
+		o.Vendors[i].RatePerMinute = 1_000_000
 	}
 	pw, err := randomHex(16)
 	if err != nil {
@@ -475,8 +472,8 @@ func benchOptions(cat *catalog.Catalog, vendors []string, logLevel string) (*opt
 	for _, v := range vendors {
 		d.Allow = append(d.Allow, v+"/#")
 	}
-	o.Devices = append(o.Devices, d)
-	return &o, nil
+	o.Devices = []options.Device{d} // not freshOptions' demo and homeassistant accounts
+	return o, nil
 }
 
 // benchPseudonymizer returns the bridge's pseudonymizer: from the options' key, else (a running
