@@ -122,7 +122,7 @@ func loadConfig(f *flags) (cat *catalog.Catalog, o *options.Options, created boo
 // loadOptions reads the options file; created reports that it did not exist and was written with
 // fresh secrets.
 func loadOptions(f *flags, cat *catalog.Catalog) (o *options.Options, created bool, err error) {
-	data, err := os.ReadFile(f.options)
+	o, err = readOptions(f.options)
 	if errors.Is(err, os.ErrNotExist) {
 		o, err = freshOptions(cat)
 		if err != nil {
@@ -133,14 +133,20 @@ func loadOptions(f *flags, cat *catalog.Catalog) (o *options.Options, created bo
 		}
 		return o, true, nil
 	}
+	return o, false, err
+}
+
+// readOptions reads and strictly parses the options file at path.
+func readOptions(path string) (*options.Options, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("read options: %w", err)
+		return nil, fmt.Errorf("read options: %w", err)
 	}
-	o, err = options.Parse(data)
+	o, err := options.Parse(data)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", f.options, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return o, false, nil
+	return o, nil
 }
 
 // freshOptions returns first-run options: every built-in vendor enabled with a new random secret in

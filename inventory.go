@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/addon/admin"
-	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
@@ -90,13 +89,9 @@ func offlineInventory(f *flags, stderr io.Writer) ([]admin.VendorInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(f.options)
+	o, err := readOptions(f.options)
 	if err != nil {
-		return nil, fmt.Errorf("read options: %w", err)
-	}
-	o, err := options.Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.options, err)
+		return nil, err
 	}
 	ps, _ := pseudo.New(make([]byte, 32)) // no pseudonym is computed here
 	vendors, err := pipeline.CompileVendors(o, cat, ps)
