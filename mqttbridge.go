@@ -91,7 +91,7 @@ func planMQTT(ctx context.Context, o *options.Options, log zerolog.Logger) (mqtt
 				p.ha = haEvents
 				break
 			}
-			resolve, err := supervisorResolver(ctx, "ha_mqtt: supervisor", log)
+			resolve, err := supervisorResolver(ctx, "ha_mqtt: supervisor", log, "mqtt-bridge", haTopicsWait)
 			if err != nil {
 				return p, err
 			}
@@ -106,7 +106,7 @@ func planMQTT(ctx context.Context, o *options.Options, log zerolog.Logger) (mqtt
 	offered := false // the Supervisor offers its MQTT service
 	switch {
 	case o.HAMQTT == options.HAMQTTSupervisor:
-		resolve, err := supervisorResolver(ctx, "ha_mqtt: supervisor", log)
+		resolve, err := supervisorResolver(ctx, "ha_mqtt: supervisor", log, "mqtt-bridge", haTopicsWait)
 		if err != nil {
 			return p, err
 		}
@@ -139,10 +139,15 @@ func planMQTT(ctx context.Context, o *options.Options, log zerolog.Logger) (mqtt
 	return p, nil
 }
 
+// haTopicsWait is the warning when ha_mqtt: supervisor finds no broker app running at start.
+const haTopicsWait = "the Supervisor offers no MQTT broker now; Home Assistant's topics wait for it, asking again with backoff"
+
 // supervisorResolver asks the Supervisor for its MQTT service once now and returns a resolver that
-// asks again before every connection: as broker: supervisor does, a missing token, service
-// declaration or a refused token stop the start; a broker app not running yet is waited for.
-func supervisorResolver(ctx context.Context, what string, log zerolog.Logger) (func(context.Context) (uplinkpkg.Endpoint, error), error) {
+// asks again before every connection (broker: supervisor and ha_mqtt: supervisor both use it): a
+// missing token, service declaration or a refused token stop the start, as errors prefixed with
+// what; a broker app not running yet is waited for, with the warning waiting logged under
+// component.
+func supervisorResolver(ctx context.Context, what string, log zerolog.Logger, component, waiting string) (func(context.Context) (uplinkpkg.Endpoint, error), error) {
 	sc, err := supervisor.FromEnv()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -153,8 +158,7 @@ func supervisorResolver(ctx context.Context, what string, log zerolog.Logger) (f
 	case errors.Is(err, supervisor.ErrServiceNotDeclared), errors.Is(err, supervisor.ErrUnauthorized):
 		return nil, fmt.Errorf("%s: %w", what, err)
 	case err != nil:
-		log.Warn().Str("component", "mqtt-bridge").Err(err).
-			Msg("the Supervisor offers no MQTT broker now; Home Assistant's topics wait for it, asking again with backoff")
+		log.Warn().Str("component", component).Err(err).Msg(waiting)
 	}
 	return resolve, nil
 }

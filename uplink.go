@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -84,22 +83,10 @@ func uplinkResolver(ctx context.Context, o *options.Options, configDir string, l
 		}
 		return uplinkpkg.Static(ep), nil
 	case options.BrokerSupervisor:
-		sc, err := supervisor.FromEnv()
-		if err != nil {
-			return nil, fmt.Errorf("broker: supervisor: %w", err)
-		}
-		resolve := serviceResolver(sc)
-		// Ask once now: a missing service declaration or a refused token will not mend by itself,
-		// so they stop the start. A broker app that is not running (yet) is waited for.
-		_, err = resolve(ctx)
-		switch {
-		case errors.Is(err, supervisor.ErrServiceNotDeclared), errors.Is(err, supervisor.ErrUnauthorized):
-			return nil, fmt.Errorf("broker: supervisor: %w", err)
-		case err != nil:
-			log.Warn().Str("component", "uplink").Err(err).
-				Msg("the Supervisor offers no MQTT broker now; asking again with backoff, webhooks get 503 until then")
-		}
-		return resolve, nil
+		// Asked once now: a missing service declaration or a refused token will not mend by
+		// itself, so they stop the start. A broker app that is not running (yet) is waited for.
+		return supervisorResolver(ctx, "broker: supervisor", log, "uplink",
+			"the Supervisor offers no MQTT broker now; asking again with backoff, webhooks get 503 until then")
 	}
 	return nil, fmt.Errorf("broker %q is not an outside broker", o.Broker)
 }
