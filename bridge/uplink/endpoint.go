@@ -44,12 +44,6 @@ var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "wss":
 var defaultPorts = map[string]string{"tcp": "1883", "mqtt": "1883", "ssl": "8883", "tls": "8883",
 	"mqtts": "8883", "ws": "80", "wss": "443"}
 
-// IsTLS reports whether a broker URL's scheme runs over TLS.
-func IsTLS(rawURL string) bool {
-	scheme, _, _ := strings.Cut(rawURL, "://")
-	return tlsSchemes[strings.ToLower(scheme)]
-}
-
 // Normalize checks the endpoint and returns it with a port in the URL, credentials moved out of
 // the URL, and a TLS config for TLS schemes.
 func (e Endpoint) Normalize() (Endpoint, error) {

@@ -84,10 +84,7 @@ type Options struct {
 	MaxInflight int
 	// Will, when set, is registered with every connection.
 	Will *Will
-	// OnConnect, when set, runs in its own goroutine after every successful connection (for
-	// example to publish MQTT discovery and availability again).
-	OnConnect func()
-	Log       zerolog.Logger
+	Log  zerolog.Logger
 }
 
 // Static returns a Resolve function for a fixed endpoint.
@@ -488,9 +485,6 @@ func (u *Uplink) run(ctx context.Context) {
 		u.mu.Lock()
 		hooks := append([]func(){}, u.onConnect...)
 		u.mu.Unlock()
-		if u.opts.OnConnect != nil {
-			hooks = append(hooks, u.opts.OnConnect)
-		}
 		for _, fn := range hooks {
 			go fn()
 		}

@@ -25,7 +25,9 @@ import (
 )
 
 // newUplink starts an uplink and closes it at the end of the test.
-func newUplink(t testing.TB, opts uplink.Options) *uplink.Uplink {
+// newUplink makes and starts an uplink; onConnect functions are added before it starts, so they run
+// after its first connection too.
+func newUplink(t testing.TB, opts uplink.Options, onConnect ...func()) *uplink.Uplink {
 	t.Helper()
 	if opts.MinBackoff == 0 {
 		opts.MinBackoff, opts.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
@@ -34,6 +36,9 @@ func newUplink(t testing.TB, opts uplink.Options) *uplink.Uplink {
 	u, err := uplink.New(opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, fn := range onConnect {
+		u.OnConnect(fn)
 	}
 	u.Start()
 	t.Cleanup(func() { u.Close() })
@@ -341,8 +346,8 @@ func TestOutage(t *testing.T) {
 	b := mosquittotest.Start(t, mosquittotest.Options{})
 	st := openStore(t)
 	var connects atomic.Int32
-	u := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), Store: st,
-		OnConnect: func() { connects.Add(1) }})
+	u := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), Store: st},
+		func() { connects.Add(1) })
 	waitConnected(t, u)
 	var later atomic.Int32
 	u.OnConnect(func() { later.Add(1) })
@@ -419,7 +424,7 @@ func TestOutage(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if c, l := connects.Load(), later.Load(); c != 2 || l != 1 {
-		t.Errorf("Options.OnConnect ran %d times, want 2; OnConnect added after the first connection ran %d times, want 1", c, l)
+		t.Errorf("OnConnect added before Start ran %d times, want 2; OnConnect added after the first connection ran %d times, want 1", c, l)
 	}
 	// The subscription came back with the connection.
 	other := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b))})
