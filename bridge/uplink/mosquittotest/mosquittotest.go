@@ -158,8 +158,7 @@ func (b *Broker) StartAgain() {
 			select {
 			case <-exited:
 				b.cmd = nil
-				log, _ := os.ReadFile(filepath.Join(b.Dir, "mosquitto.log"))
-				b.t.Fatalf("mosquitto exited at start: %s\n%s", stderr.String(), log)
+				b.t.Fatalf("mosquitto exited at start: %s\n%s", stderr.String(), b.Log())
 			default:
 			}
 			if time.Now().After(deadline) {
