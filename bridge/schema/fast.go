@@ -19,14 +19,6 @@ import (
 // Why: the full validator turns every number into a big.Rat through fmt.Sprint and allocates for
 // each keyword; for a valid webhook it was a sixth of the pipeline's CPU.
 
-type verdict uint8
-
-const (
-	valid verdict = iota
-	invalid
-	unsure
-)
-
 type fastNode struct {
 	always    *bool // a boolean schema: true accepts anything, false nothing
 	types     uint8 // bit set of typeX; 0 = any
@@ -288,22 +280,17 @@ func newBound(x any) (*bound, bool) {
 	return b, true
 }
 
-func (n *fastNode) validate(v any) verdict {
+// validate reports true only when it is sure v is valid; false means invalid or not sure, and
+// either way the full validator decides.
+func (n *fastNode) validate(v any) bool {
 	if n.always != nil {
-		if *n.always {
-			return valid
-		}
-		return invalid
+		return *n.always
 	}
-	if n.ref != nil {
-		if r := n.ref.validate(v); r != valid {
-			return r
-		}
+	if n.ref != nil && !n.ref.validate(v) {
+		return false
 	}
-	if n.types != 0 {
-		if r := n.checkType(v); r != valid {
-			return r
-		}
+	if n.types != 0 && !n.checkType(v) {
+		return false
 	}
 	if n.hasEnum {
 		found := false
@@ -314,48 +301,38 @@ func (n *fastNode) validate(v any) verdict {
 			}
 		}
 		if !found {
-			if _, isNum := v.(json.Number); isNum {
-				return unsure
-			}
-			if _, ok := v.(string); !ok && v != nil {
-				if _, ok := v.(bool); !ok {
-					return unsure // an object or array against a scalar enum: let the full validator say
-				}
-			}
-			return invalid
+			return false
 		}
 	}
 	switch x := v.(type) {
 	case map[string]any:
 		for _, name := range n.required {
 			if _, ok := x[name]; !ok {
-				return invalid
+				return false
 			}
 		}
 		for k, e := range x {
 			if sub, ok := n.props[k]; ok {
-				if r := sub.validate(e); r != valid {
-					return r
+				if !sub.validate(e) {
+					return false
 				}
 				continue
 			}
 			if n.addlFalse {
-				return invalid
+				return false
 			}
-			if n.addl != nil {
-				if r := n.addl.validate(e); r != valid {
-					return r
-				}
+			if n.addl != nil && !n.addl.validate(e) {
+				return false
 			}
 		}
 	case []any:
 		if n.minItems >= 0 && len(x) < n.minItems || n.maxItems >= 0 && len(x) > n.maxItems {
-			return invalid
+			return false
 		}
 		if n.items != nil {
 			for _, e := range x {
-				if r := n.items.validate(e); r != valid {
-					return r
+				if !n.items.validate(e) {
+					return false
 				}
 			}
 		}
@@ -363,80 +340,65 @@ func (n *fastNode) validate(v any) verdict {
 		if n.minLen >= 0 || n.maxLen >= 0 {
 			l := utf8.RuneCountInString(x)
 			if n.minLen >= 0 && l < n.minLen || n.maxLen >= 0 && l > n.maxLen {
-				return invalid
+				return false
 			}
 		}
 		if n.pattern != nil && !n.pattern.MatchString(x) {
-			return invalid
+			return false
 		}
 		if n.format != nil && !n.format(x) {
-			return invalid
+			return false
 		}
 	case json.Number:
-		if n.min != nil {
-			if r := n.min.check(x); r != valid {
-				return r
-			}
+		if n.min != nil && !n.min.check(x) {
+			return false
 		}
-		if n.max != nil {
-			if r := n.max.check(x); r != valid {
-				return r
-			}
+		if n.max != nil && !n.max.check(x) {
+			return false
 		}
 		if n.format != nil && !n.format(x) {
-			return unsure
+			return false
 		}
 	default:
 		if n.format != nil && !n.format(x) {
-			return unsure
+			return false
 		}
 	}
-	return valid
+	return true
 }
 
-func (n *fastNode) checkType(v any) verdict {
+// checkType reports whether v is surely of one of the node's types.
+func (n *fastNode) checkType(v any) bool {
 	switch x := v.(type) {
 	case map[string]any:
-		return ok(n.types&typeObject != 0)
+		return n.types&typeObject != 0
 	case []any:
-		return ok(n.types&typeArray != 0)
+		return n.types&typeArray != 0
 	case string:
-		return ok(n.types&typeString != 0)
+		return n.types&typeString != 0
 	case bool:
-		return ok(n.types&typeBoolean != 0)
+		return n.types&typeBoolean != 0
 	case nil:
-		return ok(n.types&typeNull != 0)
+		return n.types&typeNull != 0
 	case json.Number:
 		if n.types&typeNumber != 0 {
-			return valid
+			return true
 		}
-		if n.types&typeInteger == 0 {
-			return invalid
-		}
-		if !strings.ContainsAny(string(x), ".eE") {
-			return valid
-		}
-		return unsure // 1.0 and 1e2 are integers too: the full validator decides
+		// 1.0 and 1e2 are integers too: for those the full validator decides.
+		return n.types&typeInteger != 0 && !strings.ContainsAny(string(x), ".eE")
 	}
-	return unsure
+	return false
 }
 
-func ok(b bool) verdict {
-	if b {
-		return valid
-	}
-	return invalid
-}
-
-// check compares a number with the bound: exactly for integers, by float64 where the difference
-// is far beyond rounding, else unsure.
-func (b *bound) check(x json.Number) verdict {
+// check reports whether a number surely satisfies the bound: compared exactly for integers, by
+// float64 where the difference is far beyond rounding; anything closer is left unsure (false).
+func (b *bound) check(x json.Number) bool {
 	s := string(x)
 	var cmp int // sign of x - bound
 	if b.isInt && !strings.ContainsAny(s, ".eE") {
 		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return unsure
+			return false
 		}
 		switch {
 		case i < b.i:
@@ -447,11 +409,11 @@ func (b *bound) check(x json.Number) verdict {
 	} else {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsInf(f, 0) {
-			return unsure
+			return false
 		}
 		d := f - b.f
 		if math.Abs(d) <= 1e-9*math.Max(1, math.Abs(b.f)) {
-			return unsure
+			return false
 		}
 		cmp = 1
 		if d < 0 {
@@ -460,11 +422,11 @@ func (b *bound) check(x json.Number) verdict {
 	}
 	switch {
 	case b.upper && b.exclusive:
-		return ok(cmp < 0)
+		return cmp < 0
 	case b.upper:
-		return ok(cmp <= 0)
+		return cmp <= 0
 	case b.exclusive:
-		return ok(cmp > 0)
+		return cmp > 0
 	}
-	return ok(cmp >= 0)
+	return cmp >= 0
 }

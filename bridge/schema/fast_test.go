@@ -101,15 +101,12 @@ func TestFastIsSound(t *testing.T) {
 		}
 		fast := sc.fast.validate(doc)
 		full := sc.s.Validate(doc) == nil
-		if fast == valid && !full {
+		if fast && !full {
 			t.Fatalf("fast validator accepted what the full one refuses: %s", raw)
-		}
-		if fast == invalid && full {
-			t.Fatalf("fast validator refused what the full one accepts (a wasted fallback, and a wrong verdict): %s", raw)
 		}
 		if full {
 			fullValid++
-			if fast == valid {
+			if fast {
 				fastValid++
 			}
 		}
@@ -144,8 +141,8 @@ func TestFastOnBuiltinSchemas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v := sc.fast.validate(doc); v != valid {
-			t.Errorf("%s: fast verdict on the sample = %d, want valid", c.schema, v)
+		if !sc.fast.validate(doc) {
+			t.Errorf("%s: the fast validator is not sure the sample is valid, want sure", c.schema)
 		}
 	}
 }
@@ -186,7 +183,7 @@ func FuzzFastSound(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if sc.fast.validate(doc) == valid && sc.s.Validate(doc) != nil {
+		if sc.fast.validate(doc) && sc.s.Validate(doc) != nil {
 			t.Fatalf("fast validator accepted what the full one refuses: %s", raw)
 		}
 	})

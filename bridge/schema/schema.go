@@ -157,7 +157,7 @@ func (sc *Schema) Name() string { return sc.name }
 
 // Validate checks a parsed payload. It returns nil or an *Error.
 func (sc *Schema) Validate(doc any) error {
-	if sc.fast != nil && sc.fast.validate(doc) == valid {
+	if sc.fast != nil && sc.fast.validate(doc) {
 		return nil
 	}
 	err := sc.s.Validate(doc)
