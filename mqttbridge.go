@@ -202,25 +202,17 @@ func (a *app) startMQTTBridge(ctx context.Context, p mqttPlan) error {
 	}
 	uo := uplinkpkg.Options{Resolve: p.resolve, Log: a.log.With().Str("link", "home-assistant").Logger()}
 	if p.ha == haSupervisor {
-		// If the connection drops without a goodbye, the broker marks Hookbridge unavailable
-		// (discovery.AvailabilityTopic, discovery.Offline).
-		uo.Will = &uplinkpkg.Will{Topic: a.opts.TopicPrefix + "/_ha/availability", Payload: []byte("offline"), QoS: 1, Retain: true}
+		// If the connection drops without a goodbye, the broker marks Hookbridge unavailable.
+		uo.Will = offlineWill(a.opts.TopicPrefix)
 	}
-	up, err := uplinkpkg.New(uo)
+	up, err := connectUplink(ctx, uo, a.log, "mqtt-bridge",
+		"not connected to Home Assistant's MQTT broker yet; retrying in the background (events still reach devices on the embedded broker)")
 	if err != nil {
 		return err
 	}
-	up.Start()
 	a.mqtt.up = up
 	// Closers run last to first: the relay stops, then discovery says offline, then this closes.
 	a.closers = append(a.closers, up.Close)
-	wctx, cancel := context.WithTimeout(ctx, uplinkFirstConnect)
-	defer cancel()
-	if err := up.WaitConnected(wctx); err != nil {
-		s := up.Status()
-		a.log.Warn().Str("component", "mqtt-bridge").Str("broker", s.Broker).Str("error", s.LastError).
-			Msg("not connected to Home Assistant's MQTT broker yet; retrying in the background (events still reach devices on the embedded broker)")
-	}
 	if len(p.filters) == 0 {
 		return nil
 	}

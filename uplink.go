@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hookbridge/hookbridge/addon/discovery"
 	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/addon/supervisor"
 	"github.com/hookbridge/hookbridge/bridge/publish"
@@ -52,10 +53,27 @@ func startUplink(ctx context.Context, o *options.Options, st *store.Store, haTop
 	uo := uplinkpkg.Options{Resolve: resolve, Store: st, Log: log}
 	if haTopics {
 		// Home Assistant topics go over the uplink (the embedded broker is off): if the connection
-		// drops without a goodbye, the broker marks Hookbridge unavailable. This is
-		// discovery.AvailabilityTopic and discovery.Offline.
-		uo.Will = &uplinkpkg.Will{Topic: o.TopicPrefix + "/_ha/availability", Payload: []byte("offline"), QoS: 1, Retain: true}
+		// drops without a goodbye, the broker marks Hookbridge unavailable.
+		uo.Will = offlineWill(o.TopicPrefix)
 	}
+	up, err := connectUplink(ctx, uo, log, "uplink",
+		"not connected to the MQTT broker yet: webhooks get 503 with Retry-After until it is; retrying in the background")
+	if err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+// offlineWill is the will of a connection that carries Home Assistant's topics: Offline, retained,
+// on the availability topic.
+func offlineWill(prefix string) *uplinkpkg.Will {
+	return &uplinkpkg.Will{Topic: discovery.AvailabilityTopic(prefix), Payload: []byte(discovery.Offline), QoS: 1, Retain: true}
+}
+
+// connectUplink makes an uplink with uo, starts it and waits up to uplinkFirstConnect for its first
+// connection. Without one it logs waiting under component, with the broker and its last error, and
+// returns the uplink, which keeps trying in the background.
+func connectUplink(ctx context.Context, uo uplinkpkg.Options, log zerolog.Logger, component, waiting string) (*uplinkpkg.Uplink, error) {
 	up, err := uplinkpkg.New(uo)
 	if err != nil {
 		return nil, err
@@ -65,8 +83,7 @@ func startUplink(ctx context.Context, o *options.Options, st *store.Store, haTop
 	defer cancel()
 	if err := up.WaitConnected(wctx); err != nil {
 		s := up.Status()
-		log.Warn().Str("component", "uplink").Str("broker", s.Broker).Str("error", s.LastError).
-			Msg("not connected to the MQTT broker yet: webhooks get 503 with Retry-After until it is; retrying in the background")
+		log.Warn().Str("component", component).Str("broker", s.Broker).Str("error", s.LastError).Msg(waiting)
 	}
 	return up, nil
 }
