@@ -530,7 +530,7 @@ func decode(b []byte) (route.Message, error) {
 	}
 	return route.Message{
 		Topic:   string(b[4 : 4+n]),
-		Payload: append([]byte(nil), b[4+n:]...),
+		Payload: b[4+n:], // b is Store.QueueHead's own copy, never reused
 		Retain:  b[1]&1 != 0,
 		QoS:     (b[1] >> 1) & 3,
 	}, nil
