@@ -350,10 +350,16 @@ func (n *fastNode) validate(v any) bool {
 			return false
 		}
 	case json.Number:
-		if n.min != nil && !n.min.check(x) {
+		// The number is scanned once, and parsed at most once as int64 and once as float64, for the
+		// integer type and both bounds.
+		num := number{s: string(x), plain: !strings.ContainsAny(string(x), ".eE")}
+		if n.types&(typeNumber|typeInteger) == typeInteger && !num.plain {
+			return false // 1.0 and 1e2 are integers too: the full validator decides
+		}
+		if n.min != nil && !n.min.check(&num) {
 			return false
 		}
-		if n.max != nil && !n.max.check(x) {
+		if n.max != nil && !n.max.check(&num) {
 			return false
 		}
 		if n.format != nil && !n.format(x) {
@@ -369,7 +375,7 @@ func (n *fastNode) validate(v any) bool {
 
 // checkType reports whether v is surely of one of the node's types.
 func (n *fastNode) checkType(v any) bool {
-	switch x := v.(type) {
+	switch v.(type) {
 	case map[string]any:
 		return n.types&typeObject != 0
 	case []any:
@@ -381,23 +387,46 @@ func (n *fastNode) checkType(v any) bool {
 	case nil:
 		return n.types&typeNull != 0
 	case json.Number:
-		if n.types&typeNumber != 0 {
-			return true
-		}
-		// 1.0 and 1e2 are integers too: for those the full validator decides.
-		return n.types&typeInteger != 0 && !strings.ContainsAny(string(x), ".eE")
+		// An integer must also be written as one; validate checks that, having scanned the number.
+		return n.types&(typeNumber|typeInteger) != 0
 	}
 	return false
 }
 
+// number is a payload number as the bounds read it: whether it is written as a plain integer
+// (no '.', 'e' or 'E'), and its int64 and float64 values, each parsed when first asked for.
+type number struct {
+	s            string
+	plain        bool
+	i            int64
+	f            float64
+	iOK, fOK     bool // parsed without error (and, for f, finite)
+	iDone, fDone bool
+}
+
+func (x *number) int() (int64, bool) {
+	if !x.iDone {
+		i, err := strconv.ParseInt(x.s, 10, 64)
+		x.i, x.iOK, x.iDone = i, err == nil, true
+	}
+	return x.i, x.iOK
+}
+
+func (x *number) float() (float64, bool) {
+	if !x.fDone {
+		f, err := strconv.ParseFloat(x.s, 64)
+		x.f, x.fOK, x.fDone = f, err == nil && !math.IsInf(f, 0), true
+	}
+	return x.f, x.fOK
+}
+
 // check reports whether a number surely satisfies the bound: compared exactly for integers, by
 // float64 where the difference is far beyond rounding; anything closer is left unsure (false).
-func (b *bound) check(x json.Number) bool {
-	s := string(x)
+func (b *bound) check(x *number) bool {
 	var cmp int // sign of x - bound
-	if b.isInt && !strings.ContainsAny(s, ".eE") {
-		i, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
+	if b.isInt && x.plain {
+		i, ok := x.int()
+		if !ok {
 			return false
 		}
 		switch {
@@ -407,8 +436,8 @@ func (b *bound) check(x json.Number) bool {
 			cmp = 1
 		}
 	} else {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsInf(f, 0) {
+		f, ok := x.float()
+		if !ok {
 			return false
 		}
 		d := f - b.f
