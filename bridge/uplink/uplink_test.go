@@ -486,6 +486,10 @@ func TestCollector(t *testing.T) {
 	if v := value("hookbridge_uplink_connected"); v != 0 {
 		t.Errorf("hookbridge_uplink_connected = %v after the broker stopped, want 0", v)
 	}
+	// The client reports the connection closed a moment before the uplink's loop counts the loss.
+	for value("hookbridge_uplink_connection_losses_total") == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if v := value("hookbridge_uplink_connection_losses_total"); v != 1 {
 		t.Errorf("hookbridge_uplink_connection_losses_total = %v, want 1", v)
 	}
