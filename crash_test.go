@@ -22,6 +22,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
@@ -73,6 +74,8 @@ type proc struct {
 	cmd      *exec.Cmd
 	logPaths []string
 	exited   chan error
+	// This run's own acme-locks secret, panel password and pseudonym key (see newProc).
+	secret, password, key string
 }
 
 // newProc prepares a data dir with the test options and fixed ports.
@@ -81,6 +84,31 @@ func newProc(t *testing.T) *proc {
 	p := &proc{t: t, dir: t.TempDir(), http: freePort(t), admin: freePort(t), mqtt: freePort(t)}
 	o := testOptions()
 	o.LogLevel = "info"
+	// Fresh credentials and pseudonym key for every run. The ports are only free, not held, until
+	// the binary takes them again after a kill: a crash test running beside this one (in another
+	// checkout) may take one meanwhile, and with the same secrets its bridge would pass for this
+	// one and mix their events; with its own, a stray connection is refused.
+	var err error
+	if p.secret, err = newSecret(policy.SchemeStandardWebhooks); err != nil {
+		t.Fatal(err)
+	}
+	if p.password, err = randomHex(16); err != nil {
+		t.Fatal(err)
+	}
+	if p.key, err = randomHex(16); err != nil {
+		t.Fatal(err)
+	}
+	o.PseudonymKey = p.key
+	for i := range o.Vendors {
+		if o.Vendors[i].Name == "acme-locks" {
+			o.Vendors[i].Secrets = []string{p.secret}
+		}
+	}
+	for i := range o.Devices {
+		if o.Devices[i].Username == panelUser {
+			o.Devices[i].Password = p.password
+		}
+	}
 	if err := writeOptions(filepath.Join(p.dir, "options.json"), o); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +222,7 @@ func newVendorSender(t *testing.T, ta *proc) *vendorSender {
 	}
 	v, _ := cat.Vendor("acme-locks")
 	return &vendorSender{t: t, url: "http://" + ta.http + "/hooks/acme-locks",
-		signer: verify.Signer{Auth: v.Policy.Auth, Secret: acmeSecret},
+		signer: verify.Signer{Auth: v.Policy.Auth, Secret: ta.secret},
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		status: map[int][]int{}}
 }
@@ -250,11 +278,11 @@ type deviceRecorder struct {
 	subs atomic.Int64
 }
 
-func startCrashDevice(t *testing.T, addr string) (*deviceRecorder, paho.Client) {
+func startCrashDevice(t *testing.T, addr, password string) (*deviceRecorder, paho.Client) {
 	d := &deviceRecorder{got: map[string][]bool{}}
 	const filter = "hookbridge/acme-locks/locks/+/state"
 	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("crash-panel").
-		SetUsername(panelUser).SetPassword(panelPassword).SetCleanSession(false).
+		SetUsername(panelUser).SetPassword(password).SetCleanSession(false).
 		SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).SetConnectRetry(true).
 		SetConnectRetryInterval(100 * time.Millisecond).SetOrderMatters(true).SetKeepAlive(5 * time.Second)
 	handler := func(_ paho.Client, m paho.Message) {
@@ -308,20 +336,20 @@ func TestCrashDurability(t *testing.T) {
 		{"late", []int{1800}},
 		{"twice", []int{500, 1300}},
 	}
-	ps, err := pseudo.New([]byte(testPseudonymKey))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for r, round := range rounds {
 		t.Run(round.name, func(t *testing.T) {
 			p := newProc(t)
+			ps, err := pseudo.New([]byte(p.key))
+			if err != nil {
+				t.Fatal(err)
+			}
 			p.start()
 			defer func() {
 				if p.cmd.ProcessState == nil {
 					p.kill()
 				}
 			}()
-			dev, client := startCrashDevice(t, p.mqtt)
+			dev, client := startCrashDevice(t, p.mqtt, p.password)
 			defer client.Disconnect(100)
 			sender := newVendorSender(t, p)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
