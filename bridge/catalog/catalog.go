@@ -21,6 +21,8 @@ import (
 type Vendor struct {
 	Policy *policy.Policy
 	Schema *schema.Schema
+	// SchemaDoc is the schema file as read, for the inventory's list of dropped fields.
+	SchemaDoc []byte
 }
 
 // Catalog is the loaded, checked set of vendors. It is only read after Load.
@@ -110,7 +112,7 @@ func Load(src Sources) (*Catalog, []policy.Problem, error) {
 			compiled[p.Schema] = sc
 		}
 		problems = append(problems, requiredWarnings(p, schemaFiles[p.Schema].data)...)
-		c.vendors[p.Vendor] = &Vendor{Policy: p, Schema: sc}
+		c.vendors[p.Vendor] = &Vendor{Policy: p, Schema: sc, SchemaDoc: schemaFiles[p.Schema].data}
 		c.names = append(c.names, p.Vendor)
 	}
 	if hasError(problems) {

@@ -1,0 +1,58 @@
+package app
+
+import (
+	"time"
+
+	"github.com/hookbridge/hookbridge/addon/hamqtt"
+	"github.com/hookbridge/hookbridge/bridge/broker"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/pipeline"
+	"github.com/hookbridge/hookbridge/bridge/store"
+)
+
+// The narrow accessors below are for the end-to-end tests and the bench, which drive an App from
+// outside; the running parts stay unexported.
+
+// Addrs are a started App's listen addresses, with the ports actually bound.
+type Addrs struct {
+	HTTP  string // partner listener
+	Admin string // admin listener
+	MQTT  string // embedded broker; "" when it does not run
+}
+
+// Addrs returns the listen addresses; empty before Start.
+func (a *App) Addrs() Addrs {
+	var ad Addrs
+	if a.httpLn != nil {
+		ad.HTTP = a.httpLn.Addr().String()
+	}
+	if a.adminLn != nil {
+		ad.Admin = a.adminLn.Addr().String()
+	}
+	if a.broker != nil {
+		ad.MQTT = a.broker.Addr()
+	}
+	return ad
+}
+
+// Vendor returns a configured vendor, compiled.
+func (a *App) Vendor(name string) (*pipeline.Vendor, bool) {
+	v, ok := a.vendors[name]
+	return v, ok
+}
+
+// Switches returns the vendors' kill switches; nil before Start.
+func (a *App) Switches() *killswitch.Switches { return a.switches }
+
+// Broker returns the embedded broker; nil when it does not run.
+func (a *App) Broker() *broker.Broker { return a.broker }
+
+// Purge deletes replay and audit records past retention as of now, as the hourly purge does.
+func (a *App) Purge(now time.Time) { a.purge.purge(now) }
+
+// StoreStats returns the state store's counters.
+func (a *App) StoreStats() store.Stats { return a.store.Stats() }
+
+// MQTTBridge returns the MQTT bridge: where Home Assistant's topics go and the link to the
+// Supervisor's broker.
+func (a *App) MQTTBridge() *hamqtt.Bridge { return a.mqtt }

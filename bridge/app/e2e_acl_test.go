@@ -1,0 +1,124 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// TestDeviceACL checks DESIGN.md invariant 2 on the embedded broker: a device sees only what its
+// allow list covers, cannot publish, and anonymous or wrong logins are refused.
+func TestDeviceACL(t *testing.T) {
+	ta := startTestApp(t, "", nil)
+	// hallway-panel may read acme-locks/locks/+/state only.
+	panel := newSubscriber(t, ta.mqttAddr, panelUser, panelPassword, "acl-panel", true, "hookbridge/acme-locks/locks/+/state")
+
+	refused := []string{
+		"#",
+		"hookbridge/#",
+		"hookbridge/acme-locks/#",
+		"hookbridge/acme-locks/locks/+/battery", // a sibling topic
+		"hookbridge/acme-locks/locks/#",         // broader than granted
+		"hookbridge/+/locks/+/state",            // broader '+'
+		"hookbridge/acme-locks/+/+/state",
+		"+/acme-locks/locks/+/state",
+		"$SYS/#",
+		"$SYS/broker/clients/connected",
+		"$share/g/hookbridge/#",
+		"homeassistant/#",
+	}
+	for _, f := range refused {
+		if code := panel.subscribe(f); code < 0x80 {
+			t.Errorf("device subscribe %q = granted qos %d, want refused", f, code)
+		}
+	}
+	for _, f := range []string{
+		"hookbridge/acme-locks/locks/abc/state",
+		"$share/panels/hookbridge/acme-locks/locks/+/state",
+	} {
+		if code := panel.subscribe(f); code > 2 {
+			t.Errorf("device subscribe %q refused (0x%02x), want granted", f, code)
+		}
+	}
+
+	// The device gets its state topic and nothing else (battery goes to a sibling topic).
+	id := "evt_acl_1"
+	if r := ta.sendEvent("acme-locks", id, acmeEvent(id, "LCK-ACL", 70)); r.status != http.StatusAccepted {
+		t.Fatalf("send: %d %s", r.status, r.raw)
+	}
+	battery := []byte(`{"id":"evt_acl_2","type":"lock.battery_low","created_at":"2026-11-25T08:14:03Z","data":{"device_id":"LCK-ACL","battery_pct":5}}`)
+	if r := ta.sendEvent("acme-locks", "evt_acl_2", battery); r.status != http.StatusAccepted {
+		t.Fatalf("send battery: %d %s", r.status, r.raw)
+	}
+	id3 := "evt_acl_3"
+	if r := ta.sendEvent("acme-locks", id3, acmeEvent(id3, "LCK-ACL", 69)); r.status != http.StatusAccepted {
+		t.Fatalf("send: %d %s", r.status, r.raw)
+	}
+	msgs := panel.waitFor("two state messages", waitForDeliveries, func(m []received) bool {
+		n := 0
+		for _, x := range m {
+			if strings.Contains(x.Payload, `"battery":69`) {
+				n++
+			}
+		}
+		return n >= 1
+	})
+	for _, m := range msgs {
+		if !strings.HasSuffix(m.Topic, "/state") || !strings.HasPrefix(m.Topic, "hookbridge/acme-locks/locks/") {
+			t.Errorf("device received %s, outside its ACL", m.Topic)
+		}
+	}
+
+	// Devices cannot publish at all: a QoS 1 publish disconnects an MQTT 3.1.1 client, and nothing
+	// reaches subscribers.
+	ha := newSubscriber(t, ta.mqttAddr, "homeassistant", haPassword, "acl-ha", true, "hookbridge/#")
+	pub, err := connectMQTT(t, ta.mqttAddr, panelUser, panelPassword, "acl-panel-pub", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{"hookbridge/acme-locks/locks/x/state", "hookbridge/_switch/acme-locks/set", "other/topic"} {
+		tok := pub.client.Publish(topic, 0, false, "forged")
+		tok.WaitTimeout(2 * time.Second)
+	}
+	tok := pub.client.Publish("hookbridge/acme-locks/locks/x/state", 1, false, "forged")
+	tok.WaitTimeout(3 * time.Second)
+	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if pub.client.IsConnectionOpen() {
+			return errString("device still connected after a refused QoS 1 publish")
+		}
+		return nil
+	})
+	// Barrier: a real event after the forgeries; nothing forged may arrive before it.
+	if r := ta.sendEvent("acme-locks", "evt_acl_4", acmeEvent("evt_acl_4", "LCK-ACL", 44)); r.status != http.StatusAccepted {
+		t.Fatalf("send: %d", r.status)
+	}
+	for _, m := range ha.waitFor("barrier", waitForDeliveries, func(m []received) bool { return contains(m, `"battery":44`) }) {
+		if m.Payload == "forged" {
+			t.Errorf("a device's publish reached %s", m.Topic)
+		}
+	}
+
+	// Logins.
+	for _, c := range []struct{ name, user, pass string }{
+		{"anonymous", "", ""},
+		{"wrong password", panelUser, "nope-nope-nope"},
+		{"unknown user", "mallory", panelPassword},
+		{"homeassistant with the panel's password", "homeassistant", panelPassword},
+	} {
+		if _, err := connectMQTT(t, ta.mqttAddr, c.user, c.pass, "acl-login-"+strings.ReplaceAll(c.name, " ", "-"), true); err == nil {
+			t.Errorf("%s: connected, want refused", c.name)
+		}
+	}
+	// The client id mochi reserves for its inline publisher cannot be taken over.
+	if _, err := connectMQTT(t, ta.mqttAddr, panelUser, panelPassword, "inline", true); err == nil {
+		t.Errorf("client id inline: connected, want refused")
+	}
+	_ = paho.ErrNotConnected
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

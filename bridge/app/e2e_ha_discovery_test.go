@@ -1,0 +1,398 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/addon/discovery"
+	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/store"
+)
+
+// haKinds are the components and object-id suffixes of each vendor's entities.
+var haKinds = []struct{ component, kind string }{
+	{"binary_sensor", discovery.KindHealth},
+	{"sensor", discovery.KindAccepted},
+	{"sensor", discovery.KindRejected},
+	{"switch", discovery.KindSwitch},
+}
+
+// configTopics returns the discovery config topics Hookbridge announces for vendors.
+func configTopics(vendors ...string) []string {
+	var out []string
+	for _, v := range vendors {
+		for _, k := range haKinds {
+			out = append(out, fmt.Sprintf("homeassistant/%s/hookbridge/%s_%s/config", k.component, v, k.kind))
+		}
+	}
+	return append(out, "homeassistant/event/hookbridge/alerts/config")
+}
+
+// haOn turns the Home Assistant topics on (on the embedded broker), whatever the other tests'
+// default is.
+func haOn(o *options.Options) { o.HAMQTT = options.HAMQTTEmbedded }
+
+// testVendorNames are the vendors of testOptions, sorted.
+func testVendorNames() []string {
+	var out []string
+	for _, v := range testOptions().Vendors {
+		out = append(out, v.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// lastOn returns the last message received on topic.
+func lastOn(msgs []received, topic string) (received, bool) {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Topic == topic {
+			return msgs[i], true
+		}
+	}
+	return received{}, false
+}
+
+// haClient connects as Home Assistant does and subscribes to discovery and Hookbridge's own
+// topics, which it keeps (internal).
+func haClient(t *testing.T, ta *testApp, id string) *subscriber {
+	t.Helper()
+	sub, err := connectMQTT(t, ta.mqttAddr, options.HomeAssistantUser, haPassword, id, true)
+	if err != nil {
+		t.Fatalf("connect homeassistant: %v", err)
+	}
+	sub.internal = true
+	for _, f := range []string{"homeassistant/#", "hookbridge/_ha/#", "hookbridge/_switch/#", "hookbridge/_status/#"} {
+		if code := sub.subscribe(f); code > 2 {
+			t.Fatalf("homeassistant subscribe %s: 0x%02x", f, code)
+		}
+	}
+	return sub
+}
+
+// mqttPublish publishes at QoS 1 and waits for the broker's acknowledgement.
+func mqttPublish(s *subscriber, topic, payload string, retain bool) error {
+	s.t.Helper()
+	tok := s.client.Publish(topic, 1, retain, payload)
+	if !tok.WaitTimeout(5 * time.Second) {
+		return fmt.Errorf("publish %s: timed out", topic)
+	}
+	return tok.Error()
+}
+
+// TestHADiscovery checks, with a real MQTT client logged in as Home Assistant, the retained
+// discovery configs and availability, the kill switch commanded from Home Assistant (and refused
+// from a device account, and never lifting a quarantine), and the re-publish on Home Assistant's
+// online announcement.
+func TestHADiscovery(t *testing.T) {
+	ta := startTestApp(t, "", haOn)
+	ha := haClient(t, ta, "ha-discovery")
+	vendors := testVendorNames()
+	topics := configTopics(vendors...)
+
+	msgs := ha.waitFor("every discovery config, retained", waitForDeliveries, func(m []received) bool {
+		for _, topic := range topics {
+			if r, ok := lastOn(m, topic); !ok || !r.Retained || r.Payload == "" {
+				return false
+			}
+		}
+		r, ok := lastOn(m, "hookbridge/_ha/availability")
+		return ok && r.Payload == "online" && r.Retained
+	})
+	for _, m := range msgs {
+		if strings.HasSuffix(m.Topic, "/config") && !strings.HasPrefix(m.Topic, "homeassistant/") || strings.HasPrefix(m.Topic, "homeassistant/") && strings.Split(m.Topic, "/")[2] != "hookbridge" {
+			t.Errorf("config outside this node: %s", m.Topic)
+		}
+	}
+
+	t.Run("payloads", func(t *testing.T) {
+		seen := map[string]bool{}
+		for _, topic := range topics {
+			r, _ := lastOn(msgs, topic)
+			var c map[string]any
+			if err := json.Unmarshal([]byte(r.Payload), &c); err != nil {
+				t.Fatalf("%s: %v", topic, err)
+			}
+			id, _ := c["unique_id"].(string)
+			if id == "" || seen[id] {
+				t.Errorf("%s: unique_id %q empty or repeated", topic, id)
+			}
+			seen[id] = true
+			dev, _ := c["device"].(map[string]any)
+			if ids, _ := dev["identifiers"].([]any); len(ids) != 1 || ids[0] != "hookbridge" || dev["name"] != "Hookbridge" ||
+				dev["manufacturer"] == nil || dev["model"] == nil || dev["sw_version"] != "test" {
+				t.Errorf("%s: device = %v", topic, dev)
+			}
+			if o, _ := c["origin"].(map[string]any); o["name"] != "Hookbridge" {
+				t.Errorf("%s: origin = %v", topic, c["origin"])
+			}
+			if c["availability_topic"] != "hookbridge/_ha/availability" || c["payload_available"] != "online" || c["payload_not_available"] != "offline" {
+				t.Errorf("%s: availability = %v %v %v", topic, c["availability_topic"], c["payload_available"], c["payload_not_available"])
+			}
+			if c["state_topic"] == nil || c["name"] == nil {
+				t.Errorf("%s: no state_topic or name: %v", topic, c)
+			}
+		}
+		r, _ := lastOn(msgs, "homeassistant/switch/hookbridge/acme-locks_webhooks/config")
+		var sw map[string]any
+		json.Unmarshal([]byte(r.Payload), &sw)
+		want := map[string]any{
+			"command_topic": "hookbridge/_switch/acme-locks/set", "state_topic": "hookbridge/_switch/acme-locks/state",
+			"payload_on": "ON", "payload_off": "OFF", "name": "Acme Locks cloud webhooks", "unique_id": "hookbridge_acme-locks_webhooks",
+		}
+		for k, v := range want {
+			if sw[k] != v {
+				t.Errorf("switch config %s = %v, want %v", k, sw[k], v)
+			}
+		}
+		r, _ = lastOn(msgs, "homeassistant/binary_sensor/hookbridge/acme-locks_health/config")
+		var hs map[string]any
+		json.Unmarshal([]byte(r.Payload), &hs)
+		if hs["device_class"] != "problem" || hs["state_topic"] != "hookbridge/_status/acme-locks" {
+			t.Errorf("health config = %v", hs)
+		}
+		r, _ = lastOn(msgs, "homeassistant/event/hookbridge/alerts/config")
+		var al map[string]any
+		json.Unmarshal([]byte(r.Payload), &al)
+		if al["state_topic"] != "hookbridge/_alerts" {
+			t.Errorf("alert config = %v", al)
+		}
+	})
+
+	switchState := func(vendor string) string {
+		r, _ := lastOn(ha.messages(), "hookbridge/_switch/"+vendor+"/state")
+		return r.Payload
+	}
+	waitSwitch := func(t *testing.T, vendor, want string) {
+		t.Helper()
+		ha.waitFor(vendor+" switch "+want, waitForDeliveries, func([]received) bool { return switchState(vendor) == want })
+	}
+	countOn := func(topic string) int {
+		n := 0
+		for _, m := range ha.messages() {
+			if m.Topic == topic {
+				n++
+			}
+		}
+		return n
+	}
+	event := func(t *testing.T) response {
+		t.Helper()
+		id := fmt.Sprintf("evt_ha_%d", time.Now().UnixNano())
+		return ta.sendEvent("acme-locks", id, acmeEvent(id, "lock-ha", 80))
+	}
+
+	t.Run("switch", func(t *testing.T) {
+		waitSwitch(t, "acme-locks", "ON")
+		if err := mqttPublish(ha, "hookbridge/_switch/acme-locks/set", "OFF", false); err != nil {
+			t.Fatal(err)
+		}
+		waitSwitch(t, "acme-locks", "OFF")
+		if r := event(t); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Fatalf("event to a vendor switched off = %d %s (Retry-After %q), want 503 with Retry-After", r.status, r.raw, r.header.Get("Retry-After"))
+		}
+		if st, _ := ta.switches.Get("acme-locks"); st.By != killswitch.ByMQTT {
+			t.Errorf("state by %q, want %q", st.By, killswitch.ByMQTT)
+		}
+		ha.waitFor("status topic says disabled", waitForDeliveries, func(m []received) bool {
+			r, _ := lastOn(m, "hookbridge/_status/acme-locks")
+			return strings.Contains(r.Payload, `"mode":"disabled"`) && strings.Contains(r.Payload, `"healthy":false`)
+		})
+		if err := mqttPublish(ha, "hookbridge/_switch/acme-locks/set", "ON", false); err != nil {
+			t.Fatal(err)
+		}
+		waitSwitch(t, "acme-locks", "ON")
+		if r := event(t); r.status != http.StatusAccepted {
+			t.Fatalf("event after switching on = %d %s, want 202", r.status, r.raw)
+		}
+		ha.waitFor("status counts the accepted event", waitForDeliveries, func(m []received) bool {
+			r, _ := lastOn(m, "hookbridge/_status/acme-locks")
+			return strings.Contains(r.Payload, `"accepted":1,`) && strings.Contains(r.Payload, `"healthy":true`)
+		})
+	})
+
+	t.Run("device account cannot command", func(t *testing.T) {
+		panel, err := connectMQTT(t, ta.mqttAddr, panelUser, panelPassword, "panel-cmd", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The broker refuses the publish (and drops the 3.1.1 client); whatever it answers, the
+		// vendor stays on. A command from Home Assistant for another vendor, applied after it,
+		// shows the command topic was being served meanwhile.
+		_ = mqttPublish(panel, "hookbridge/_switch/acme-locks/set", "OFF", false)
+		if err := mqttPublish(ha, "hookbridge/_switch/gridwise-energy/set", "OFF", false); err != nil {
+			t.Fatal(err)
+		}
+		waitSwitch(t, "gridwise-energy", "OFF")
+		time.Sleep(50 * time.Millisecond)
+		if !ta.switches.Open("acme-locks") {
+			t.Fatal("a device account's command disabled the vendor")
+		}
+		if err := mqttPublish(ha, "hookbridge/_switch/gridwise-energy/set", "ON", false); err != nil {
+			t.Fatal(err)
+		}
+		waitSwitch(t, "gridwise-energy", "ON")
+	})
+
+	t.Run("quarantine is not lifted by MQTT", func(t *testing.T) {
+		if err := ta.switches.Quarantine("acme-locks", "test: burst of bad signatures"); err != nil {
+			t.Fatal(err)
+		}
+		waitSwitch(t, "acme-locks", "OFF")
+		before := countOn("hookbridge/_switch/acme-locks/state")
+		if err := mqttPublish(ha, "hookbridge/_switch/acme-locks/set", "ON", false); err != nil {
+			t.Fatal(err)
+		}
+		ha.waitFor("switch state put back", waitForDeliveries, func([]received) bool {
+			return countOn("hookbridge/_switch/acme-locks/state") > before
+		})
+		if st, _ := ta.switches.Get("acme-locks"); st.Mode != killswitch.Quarantined {
+			t.Fatalf("mode after ON from Home Assistant = %s, want quarantined", st.Mode)
+		}
+		if got := switchState("acme-locks"); got != "OFF" {
+			t.Fatalf("switch state = %s, want OFF", got)
+		}
+		if r := event(t); r.status != http.StatusServiceUnavailable {
+			t.Fatalf("event while quarantined = %d, want 503", r.status)
+		}
+		if err := ta.switches.Lift("acme-locks", killswitch.ByAPI); err != nil {
+			t.Fatal(err)
+		}
+		waitSwitch(t, "acme-locks", "ON")
+	})
+
+	t.Run("republish on homeassistant online", func(t *testing.T) {
+		// A live subscription gets a re-published config with the retain flag off, which tells it
+		// from the retained copy delivered at subscribe time.
+		fresh := func(m []received) map[string]bool {
+			out := map[string]bool{}
+			for _, r := range m {
+				if !r.Retained && strings.HasSuffix(r.Topic, "/config") && r.Payload != "" {
+					out[r.Topic] = true
+				}
+			}
+			return out
+		}
+		if n := len(fresh(ha.messages())); n != 0 {
+			t.Fatalf("%d configs re-published before Home Assistant said online", n)
+		}
+		if err := mqttPublish(ha, "homeassistant/status", "online", false); err != nil {
+			t.Fatal(err)
+		}
+		ha.waitFor("every config re-published", waitForDeliveries, func(m []received) bool {
+			f := fresh(m)
+			for _, topic := range topics {
+				if !f[topic] {
+					return false
+				}
+			}
+			return true
+		})
+	})
+}
+
+// TestHADiscoveryRemovedVendor restarts with one vendor fewer: its entities and retained states
+// are removed; availability was offline, retained, after the clean stop.
+func TestHADiscoveryRemovedVendor(t *testing.T) {
+	dir := t.TempDir()
+	ta := startTestApp(t, dir, haOn)
+	ha := haClient(t, ta, "ha-removed-1")
+	ha.waitFor("bearer-vendor announced", waitForDeliveries, func(m []received) bool {
+		_, cfg := lastOn(m, "homeassistant/switch/hookbridge/bearer-vendor_webhooks/config")
+		_, st := lastOn(m, "hookbridge/_status/bearer-vendor")
+		return cfg && st
+	})
+	ha.client.Disconnect(100)
+	ta.shutdown()
+
+	st, err := store.Open(dir, store.Options{Log: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retained, err := st.Hook().StoredRetainedMessages()
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var avail string
+	for _, m := range retained {
+		if m.TopicName == "hookbridge/_ha/availability" {
+			avail = string(m.Payload)
+		}
+	}
+	if avail != "offline" {
+		t.Fatalf("retained availability after a clean stop = %q, want offline", avail)
+	}
+
+	remaining := []string{}
+	ta = startTestApp(t, dir, func(o *options.Options) {
+		haOn(o)
+		var keep []options.Vendor
+		for _, v := range o.Vendors {
+			if v.Name != "bearer-vendor" {
+				keep = append(keep, v)
+				remaining = append(remaining, v.Name)
+			}
+		}
+		o.Vendors = keep
+	})
+	removed := configTopics("bearer-vendor")
+	removed = removed[:len(removed)-1] // the alert entity stays
+	removed = append(removed, "hookbridge/_status/bearer-vendor", "hookbridge/_switch/bearer-vendor/state")
+	ha = haClient(t, ta, "ha-removed-2")
+	ha.waitFor("remaining configs, and the removed vendor's topics gone", waitForDeliveries, func(m []received) bool {
+		for _, topic := range configTopics(remaining...) {
+			if r, ok := lastOn(m, topic); !ok || r.Payload == "" {
+				return false
+			}
+		}
+		for _, topic := range removed {
+			if r, ok := lastOn(m, topic); ok && r.Payload != "" {
+				return false
+			}
+		}
+		r, ok := lastOn(m, "hookbridge/_ha/availability")
+		return ok && r.Payload == "online"
+	})
+	// A client connecting now finds nothing of the removed vendor.
+	late := haClient(t, ta, "ha-removed-3")
+	late.waitFor("retained configs", waitForDeliveries, func(m []received) bool {
+		_, ok := lastOn(m, "homeassistant/event/hookbridge/alerts/config")
+		return ok
+	})
+	for _, m := range late.messages() {
+		if strings.Contains(m.Topic, "bearer-vendor") {
+			t.Errorf("removed vendor's retained topic still served: %s %q", m.Topic, m.Payload)
+		}
+	}
+}
+
+// TestHAMQTTOff runs without the Home Assistant topics: nothing is announced, the status page
+// still serves.
+func TestHAMQTTOff(t *testing.T) {
+	ta := startTestApp(t, "", func(o *options.Options) { o.HAMQTT = options.HAMQTTOff })
+	ha := haClient(t, ta, "ha-off")
+	// An accepted event is published after anything the start would have announced.
+	id := "evt_ha_off"
+	if r := ta.sendEvent("acme-locks", id, acmeEvent(id, "lock-off", 70)); r.status != http.StatusAccepted {
+		t.Fatalf("event = %d %s", r.status, r.raw)
+	}
+	if code := ha.subscribe("hookbridge/acme-locks/#"); code > 2 {
+		t.Fatalf("subscribe: 0x%02x", code)
+	}
+	ha.waitCount(1)
+	for _, m := range ha.messages() {
+		if strings.HasPrefix(m.Topic, "homeassistant/") || strings.Contains(m.Topic, "/_") {
+			t.Errorf("ha_mqtt off, yet %s was published", m.Topic)
+		}
+	}
+	r := doRequest(t, http.MethodGet, ta.adminURL+"/", nil, nil)
+	if r.status != http.StatusOK || !strings.Contains(r.raw, "acme-locks") {
+		t.Fatalf("status page with ha_mqtt off = %d", r.status)
+	}
+}

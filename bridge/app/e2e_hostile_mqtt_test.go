@@ -1,0 +1,627 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hookbridge/hookbridge/bridge/acl"
+	"github.com/hookbridge/hookbridge/bridge/broker"
+)
+
+// hostileMQTT is a raw MQTT client: it writes packets byte for byte, well-formed or not.
+type hostileMQTT struct {
+	t       testing.TB
+	c       net.Conn
+	br      *bufio.Reader
+	version byte
+}
+
+func hostileDialMQTT(t testing.TB, addr string) *hostileMQTT {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial mqtt %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &hostileMQTT{t: t, c: c, br: bufio.NewReader(c), version: 4}
+}
+
+// write sends raw bytes; a write error (the broker closed first) is ignored.
+func (m *hostileMQTT) write(b []byte) {
+	m.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	m.c.Write(b)
+}
+
+// hostileConnectPacket encodes a CONNECT.
+func hostileConnectPacket(version byte, id, user, password string, clean bool) []byte {
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Connect},
+		ProtocolVersion: version,
+		Connect: packets.ConnectParams{
+			ProtocolName: []byte("MQTT"), Clean: clean, Keepalive: 30, ClientIdentifier: id,
+			UsernameFlag: user != "", Username: []byte(user), PasswordFlag: password != "", Password: []byte(password),
+		},
+	}
+	if version == 3 {
+		pk.Connect.ProtocolName = []byte("MQIsdp")
+	}
+	var b bytes.Buffer
+	if err := pk.ConnectEncode(&b); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// hostileSubscribePacket encodes a SUBSCRIBE of filters at QoS 1.
+func hostileSubscribePacket(version byte, id uint16, filters ...string) []byte {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: version, PacketID: id}
+	for _, f := range filters {
+		pk.Filters = append(pk.Filters, packets.Subscription{Filter: f, Qos: 1})
+	}
+	var b bytes.Buffer
+	if err := pk.SubscribeEncode(&b); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// hostilePublishPacket encodes a PUBLISH.
+func hostilePublishPacket(version byte, topic string, payload []byte, qos byte, retain bool) []byte {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
+		ProtocolVersion: version, TopicName: topic, Payload: payload}
+	if qos > 0 {
+		pk.PacketID = 7
+	}
+	var b bytes.Buffer
+	if err := pk.PublishEncode(&b); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// read reads one packet, or returns an error when the connection ends or d passes.
+func (m *hostileMQTT) read(d time.Duration) (packets.Packet, error) {
+	m.c.SetReadDeadline(time.Now().Add(d))
+	var pk packets.Packet
+	hb, err := m.br.ReadByte()
+	if err != nil {
+		return pk, err
+	}
+	if err := pk.FixedHeader.Decode(hb); err != nil {
+		return pk, err
+	}
+	n, _, err := packets.DecodeLength(m.br)
+	if err != nil {
+		return pk, err
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(m.br, body); err != nil {
+		return pk, err
+	}
+	pk.ProtocolVersion = m.version
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		err = pk.ConnackDecode(body)
+	case packets.Suback:
+		err = pk.SubackDecode(body)
+	case packets.Publish:
+		err = pk.PublishDecode(body)
+	case packets.Disconnect:
+		err = pk.DisconnectDecode(body)
+	}
+	return pk, err
+}
+
+// connect logs in and returns the CONNACK's reason code.
+func (m *hostileMQTT) connect(id, user, password string, clean bool) byte {
+	m.t.Helper()
+	m.write(hostileConnectPacket(m.version, id, user, password, clean))
+	pk, err := m.read(5 * time.Second)
+	if err != nil {
+		m.t.Fatalf("connect %s: no CONNACK: %v", id, err)
+	}
+	if pk.FixedHeader.Type != packets.Connack {
+		m.t.Fatalf("connect %s: got packet type %d, want CONNACK", id, pk.FixedHeader.Type)
+	}
+	return pk.ReasonCode
+}
+
+// subscribe returns the SUBACK's codes, or nil when the broker closed the connection instead.
+func (m *hostileMQTT) subscribe(id uint16, filters ...string) ([]byte, []packets.Packet) {
+	m.t.Helper()
+	m.write(hostileSubscribePacket(m.version, id, filters...))
+	var early []packets.Packet // publishes (retained messages) that came before the SUBACK
+	for {
+		pk, err := m.read(5 * time.Second)
+		if err != nil {
+			return nil, early
+		}
+		switch pk.FixedHeader.Type {
+		case packets.Suback:
+			return pk.ReasonCodes, early
+		case packets.Publish:
+			early = append(early, pk)
+		}
+	}
+}
+
+// closed reports whether the broker closes the connection within d, skipping what it sends first.
+func (m *hostileMQTT) closed(d time.Duration) bool {
+	m.c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, m.br)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// publishes reads PUBLISH packets for d and returns their topics.
+func (m *hostileMQTT) publishes(d time.Duration) []string {
+	var topics []string
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		pk, err := m.read(time.Until(end))
+		if err != nil {
+			break
+		}
+		if pk.FixedHeader.Type == packets.Publish {
+			topics = append(topics, pk.TopicName)
+		}
+	}
+	return topics
+}
+
+// hostileMQTTCase is a malformed or abusive byte sequence sent on a fresh connection.
+type hostileMQTTCase struct {
+	name string
+	// login sends a valid CONNECT as the panel first.
+	login bool
+	bytes func() []byte
+	// refused: a CONNACK refusing the login comes before the close (else the broker just closes).
+	refused bool
+	// survives: the packet is harmless and the connection stays usable.
+	survives bool
+}
+
+func hostileMQTTCases() []hostileMQTTCase {
+	connect := func(id, user, password string) func() []byte {
+		return func() []byte { return hostileConnectPacket(4, id, user, password, true) }
+	}
+	raw := func(b ...byte) func() []byte { return func() []byte { return b } }
+	return []hostileMQTTCase{
+		{name: "HTTP request", bytes: func() []byte { return []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n") }},
+		{name: "TLS client hello", bytes: raw(0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03)},
+		{name: "remaining length of five bytes", bytes: raw(0x10, 0xff, 0xff, 0xff, 0xff, 0x7f)},
+		{name: "CONNECT claiming 256 MB", bytes: raw(0x10, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x04, 'M', 'Q', 'T', 'T')},
+		{name: "SUBSCRIBE before CONNECT", bytes: func() []byte { return hostileSubscribePacket(4, 1, "#") }},
+		{name: "PUBLISH before CONNECT", bytes: func() []byte { return hostilePublishPacket(4, "hookbridge/x", []byte("x"), 0, false) }},
+		{name: "protocol name MQTX", refused: true, bytes: func() []byte {
+			return bytes.Replace(hostileConnectPacket(4, "mqtx", panelUser, panelPassword, true), []byte("MQTT"), []byte("MQTX"), 1)
+		}},
+		{name: "protocol level 9", refused: true, bytes: func() []byte {
+			b := hostileConnectPacket(4, "lvl9", panelUser, panelPassword, true)
+			b[8] = 9
+			return b
+		}},
+		{name: "reserved CONNECT flag set", bytes: func() []byte {
+			b := hostileConnectPacket(4, "rsv", panelUser, panelPassword, true)
+			b[9] |= 1
+			return b
+		}},
+		{name: "reserved fixed-header flags on CONNECT", bytes: func() []byte {
+			b := hostileConnectPacket(4, "fh", panelUser, panelPassword, true)
+			b[0] |= 0x0f
+			return b
+		}},
+		{name: "client id with invalid UTF-8", bytes: connect("id-\xff\xfe", panelUser, panelPassword)},
+		{name: "client id with NUL", bytes: connect("id-\x00", panelUser, panelPassword)},
+		{name: "password flag without username", bytes: func() []byte {
+			b := hostileConnectPacket(4, "pwonly", "", panelPassword, true)
+			return b
+		}, refused: true},
+		{name: "anonymous", refused: true, bytes: connect("anon", "", "")},
+		{name: "wrong password", refused: true, bytes: connect("wrongpw", panelUser, "not-the-password-1")},
+		{name: "the broker's own client id", refused: true, bytes: connect("$hookbridge", panelUser, panelPassword)},
+		{name: "mochi's inline client id", refused: true, bytes: connect("inline", panelUser, panelPassword)},
+		{name: "a second CONNECT", login: true, bytes: connect("second", panelUser, panelPassword)},
+		{name: "SUBSCRIBE with no filters", login: true, bytes: raw(0x82, 0x02, 0x00, 0x01)},
+		{name: "SUBSCRIBE with bad fixed-header flags", login: true, bytes: func() []byte {
+			b := hostileSubscribePacket(4, 1, "hookbridge/acme-locks/locks/+/state")
+			b[0] = 0x80
+			return b
+		}},
+		{name: "SUBSCRIBE with invalid UTF-8 filter", login: true, bytes: func() []byte { return hostileSubscribePacket(4, 1, "hookbridge/\xff/#") }},
+		{name: "SUBSCRIBE with a filter longer than the packet", login: true, bytes: raw(0x82, 0x06, 0x00, 0x01, 0xff, 0xff, 'a', 0x01)},
+		{name: "SUBSCRIBE with QoS 3", login: true, bytes: func() []byte {
+			b := hostileSubscribePacket(4, 1, "hookbridge/acme-locks/locks/+/state")
+			b[len(b)-1] = 3
+			return b
+		}},
+		{name: "PUBLISH with QoS 3", login: true, bytes: func() []byte {
+			b := hostilePublishPacket(4, "hookbridge/acme-locks/locks/x/state", []byte("{}"), 1, false)
+			b[0] |= 0x06
+			return b
+		}},
+		{name: "PUBLISH with invalid UTF-8 topic", login: true, bytes: func() []byte { return hostilePublishPacket(4, "hookbridge/\xff", []byte("x"), 0, false) }},
+		{name: "PUBLISH with a wildcard topic", login: true, bytes: func() []byte { return hostilePublishPacket(4, "hookbridge/#", []byte("x"), 0, false) }},
+		{name: "PUBACK for a packet never sent: ignored", login: true, survives: true, bytes: raw(0x40, 0x02, 0x12, 0x34)},
+		{name: "reserved packet type 0", login: true, bytes: raw(0x00, 0x00)},
+		{name: "AUTH packet on MQTT 3.1.1", login: true, bytes: raw(0xf0, 0x00)},
+	}
+}
+
+// TestHostileMQTTMalformed sends malformed and abusive packets on fresh connections to the
+// embedded broker. Each must be refused or cut off, and the broker must keep serving a device that
+// was connected all along, and new ones.
+func TestHostileMQTTMalformed(t *testing.T) {
+	h := hostileStart(t, nil)
+	h.forbid("a wrong password", "not-the-password-1")
+	panel := newSubscriber(t, h.mqttAddr, panelUser, panelPassword, "hostile-panel-steady", true, "hookbridge/acme-locks/locks/+/state")
+	for _, c := range hostileMQTTCases() {
+		t.Run(c.name, func(t *testing.T) {
+			m := hostileDialMQTT(t, h.mqttAddr)
+			if c.login {
+				if code := m.connect("hostile-"+strings.ReplaceAll(c.name, " ", "-"), panelUser, panelPassword, true); code != 0 {
+					t.Fatalf("login: CONNACK 0x%02x", code)
+				}
+			}
+			m.write(c.bytes())
+			if c.survives {
+				m.write([]byte{0xc0, 0x00}) // PINGREQ
+				if pk, err := m.read(5 * time.Second); err != nil || pk.FixedHeader.Type != packets.Pingresp {
+					t.Errorf("after the packet, PINGREQ got type %d, err %v; want PINGRESP", pk.FixedHeader.Type, err)
+				}
+				return
+			}
+			if c.refused {
+				pk, err := m.read(5 * time.Second)
+				if err != nil || pk.FixedHeader.Type != packets.Connack || pk.ReasonCode == 0 {
+					t.Errorf("answer: type %d code 0x%02x err %v, want a CONNACK refusing the login", pk.FixedHeader.Type, pk.ReasonCode, err)
+				}
+			}
+			if !m.closed(5 * time.Second) {
+				t.Errorf("the broker kept the connection open")
+			}
+		})
+	}
+	// Still serving: the steady device gets a new event, and a new device can log in.
+	n := len(panel.messages())
+	id := h.nextID()
+	if r := h.sendEvent("acme-locks", id, hostileAcme(id)); r.status != http.StatusAccepted {
+		t.Fatalf("event after the attacks: %d %s", r.status, r.raw)
+	}
+	panel.waitCount(n + 1)
+	if _, err := connectMQTT(t, h.mqttAddr, panelUser, panelPassword, "hostile-after", true); err != nil {
+		t.Fatalf("a new device after the attacks: %v", err)
+	}
+}
+
+// TestHostileMQTTSubscriptions has a device ask for what its ACL does not cover, through shared
+// subscriptions, $SYS, wildcards, very long, deep and odd filters, over MQTT 3.1.1 and 5, then
+// checks that it received nothing outside the ACL while events go everywhere. It also tries to
+// publish.
+func TestHostileMQTTSubscriptions(t *testing.T) {
+	h := hostileStart(t, nil)
+	allowed := acl.NewFilters(testTopicPrefix + "/acme-locks/locks/+/state")
+	type sub struct {
+		filter  string
+		granted bool
+	}
+	long := testTopicPrefix + "/acme-locks/locks/" + strings.Repeat("L", 60_000) + "/state"
+	deep := testTopicPrefix + "/acme-locks/locks/+/state" + strings.Repeat("/+", 5000)
+	subs := []sub{
+		{"#", false}, {"+", false}, {"+/#", false}, {"/#", false},
+		{"hookbridge/#", false}, {"hookbridge/+/#", false}, {"hookbridge/acme-locks/#", false},
+		{"hookbridge/acme-locks/locks/+/+", false}, {"hookbridge/acme-locks/locks/+/state/#", false},
+		{"+/acme-locks/locks/+/state", false}, {"hookbridge/+/locks/+/state", false},
+		{"$SYS/#", false}, {"$SYS/broker/clients/connected", false}, {"$sys/#", false}, {"$hookbridge/#", false},
+		{"$share/g/#", false}, {"$share/g/hookbridge/#", false}, {"$share/g/$SYS/#", false},
+		{"$share//hookbridge/acme-locks/locks/+/state", false}, {"$share/g+/hookbridge/acme-locks/locks/+/state", false},
+		{"$share/g", false}, {"$share/g/", false}, {"$share/a/$share/b/#", false},
+		{"homeassistant/#", false}, {"hookbridge/_alerts", false}, {"hookbridge/_switch/+/set", false},
+		{long, false}, {deep, false},
+		{"hookbridge/acme-locks/locks/+/state", true},
+		{"$share/panels/hookbridge/acme-locks/locks/+/state", true},
+	}
+	var clients []*hostileMQTT
+	for _, version := range []byte{4, 5} {
+		m := hostileDialMQTT(t, h.mqttAddr)
+		m.version = version
+		if code := m.connect(fmt.Sprintf("hostile-subs-v%d", version), panelUser, panelPassword, true); code != 0 {
+			t.Fatalf("v%d connect: 0x%02x", version, code)
+		}
+		for i, s := range subs {
+			codes, early := m.subscribe(uint16(i+1), s.filter)
+			if codes == nil {
+				t.Fatalf("v%d subscribe %s: the broker closed the connection", version, hostileClip(s.filter))
+			}
+			if granted := len(codes) == 1 && codes[0] < 0x80; granted != s.granted {
+				t.Errorf("v%d subscribe %s: codes %x, want granted=%v", version, hostileClip(s.filter), codes, s.granted)
+			}
+			for _, pk := range early {
+				if !allowed.Matches(pk.TopicName) {
+					t.Errorf("v%d subscribe %s delivered %q outside the ACL", version, hostileClip(s.filter), pk.TopicName)
+				}
+			}
+		}
+		clients = append(clients, m)
+		// Devices publish nothing, anywhere (on a connection of their own: a refused publish may
+		// cost the connection).
+		for i, topic := range []string{"hookbridge/acme-locks/locks/forged/state", "$SYS/broker/forged", "homeassistant/status", "hookbridge/_switch/acme-locks/set"} {
+			p := hostileDialMQTT(t, h.mqttAddr)
+			p.version = version
+			if code := p.connect(fmt.Sprintf("hostile-pub-v%d-%d", version, i), panelUser, panelPassword, true); code != 0 {
+				t.Fatalf("v%d connect: 0x%02x", version, code)
+			}
+			p.write(hostilePublishPacket(version, topic, []byte(`{"state":"unlocked"}`), 1, true))
+			p.write(hostilePublishPacket(version, topic, []byte(`{"state":"unlocked"}`), 0, false))
+		}
+	}
+	// A filter with invalid UTF-8 or NUL costs the connection, not the broker.
+	for i, f := range []string{"hookbridge/acme-locks/locks/\xff/state", "hookbridge/acme-locks/locks/\x00/state"} {
+		bad := hostileDialMQTT(t, h.mqttAddr)
+		if code := bad.connect(fmt.Sprintf("hostile-subs-bad-%d", i), panelUser, panelPassword, true); code != 0 {
+			t.Fatalf("connect: 0x%02x", code)
+		}
+		if codes, _ := bad.subscribe(1, f); codes != nil && codes[0] < 0x80 {
+			t.Errorf("filter %q was granted: %x", f, codes)
+		}
+	}
+
+	// Events to every vendor and the topics Hookbridge publishes itself.
+	n := len(h.sub.messages())
+	for _, v := range []string{"acme-locks", "gridwise-energy"} {
+		id := h.nextID()
+		body := hostileAcme(id)
+		if v == "gridwise-energy" {
+			body = hostileGridwise(id)
+		}
+		if r := h.sendEvent(v, id, body); r.status != http.StatusAccepted {
+			t.Fatalf("%s: %d %s", v, r.status, r.raw)
+		}
+	}
+	battery := h.nextID()
+	if r := h.sendEvent("acme-locks", battery, []byte(fmt.Sprintf(`{"id":%q,"type":"lock.battery_low","created_at":"2026-11-25T08:14:03Z","data":{"device_id":"x","battery_pct":5}}`, battery))); r.status != http.StatusAccepted {
+		t.Fatalf("battery: %d %s", r.status, r.raw)
+	}
+	msgs := h.sub.waitCount(n + 3)
+	for _, m := range msgs[n:] {
+		if strings.Contains(m.Topic, "forged") || strings.Contains(m.Payload, "unlocked") {
+			t.Errorf("a device's publish reached another client: %v", m)
+		}
+	}
+	// Nor did a device's retained publish stick.
+	late := newSubscriber(t, h.mqttAddr, "homeassistant", haPassword, "hostile-subs-late", true, "hookbridge/acme-locks/locks/forged/state")
+	time.Sleep(200 * time.Millisecond)
+	if got := late.messages(); len(got) > 0 {
+		t.Errorf("a device's retained publish was kept: %v", got)
+	}
+	for _, m := range clients {
+		topics := m.publishes(time.Second)
+		if len(topics) == 0 {
+			t.Errorf("v%d client got no event on its own topic", m.version)
+		}
+		for _, topic := range topics {
+			if !allowed.Matches(topic) || strings.Contains(topic, "forged") {
+				t.Errorf("v%d client received %q, outside its ACL", m.version, topic)
+			}
+		}
+	}
+}
+
+// TestHostileMQTTSessionTakeover has a device log in with the client id of the homeassistant
+// account's persistent session, while messages outside the device's ACL are queued for that
+// session: the device must not receive them, nor take the session over.
+func TestHostileMQTTSessionTakeover(t *testing.T) {
+	h := hostileStart(t, nil)
+	const sessionID = "hostile-ha-persistent"
+	ha := newSubscriber(t, h.mqttAddr, "homeassistant", haPassword, sessionID, false, "hookbridge/gridwise-energy/#")
+	ha.client.Disconnect(50)
+	id := h.nextID()
+	if r := h.sendEvent("gridwise-energy", id, hostileGridwise(id)); r.status != http.StatusAccepted {
+		t.Fatalf("event: %d %s", r.status, r.raw)
+	}
+	h.sub.waitCount(1)
+
+	m := hostileDialMQTT(t, h.mqttAddr)
+	code := m.connect(sessionID, panelUser, panelPassword, false)
+	if code == 0 {
+		for _, topic := range m.publishes(2 * time.Second) {
+			t.Errorf("the device took over homeassistant's session and received %q", topic)
+		}
+		if codes, _ := m.subscribe(1, "hookbridge/#"); codes == nil || codes[0] < 0x80 {
+			t.Errorf("after the takeover the device may subscribe to hookbridge/#: %x", codes)
+		}
+	}
+	m.c.Close()
+	// homeassistant comes back to its queued message.
+	back, err := connectMQTT(t, h.mqttAddr, "homeassistant", haPassword, sessionID, false)
+	if err != nil {
+		t.Fatalf("homeassistant reconnect: %v", err)
+	}
+	back.waitFor("the queued gridwise message", 5*time.Second, func(msgs []received) bool {
+		return len(msgs) > 0 && strings.HasPrefix(msgs[0].Topic, "hookbridge/gridwise-energy/")
+	})
+}
+
+// hostileBroker starts a bare embedded broker with small limits and a device account.
+func hostileBroker(t *testing.T, opts broker.Options) (*broker.Broker, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	opts.Log = NewLogger(logs, hostileLogLevel)
+	opts.Accounts = []broker.Account{{Username: panelUser, Password: panelPassword, Read: []string{"p/v/+"}}}
+	b, err := broker.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() { once.Do(func() { b.Close() }) }
+	t.Cleanup(func() {
+		hostileScanLog(t, stop, logs.String, func() map[string]string {
+			return map[string]string{panelPassword: "the device password", "not-the-password-1": "a wrong password"}
+		})
+	})
+	return b, logs
+}
+
+// TestHostileMQTTLimits runs a broker with MaxPacketSize 1 KiB and MaxClients 8: oversized packets
+// are cut off without being read, a login flood gets no more than 8 sessions, and connections that
+// never log in are dropped and cannot pile up.
+func TestHostileMQTTLimits(t *testing.T) {
+	b, _ := hostileBroker(t, broker.Options{MaxClients: 8, MaxPacketSize: 1024, MaxPending: 32, ConnectTimeout: time.Second})
+	addr := b.Addr()
+
+	t.Run("oversized packets", func(t *testing.T) {
+		for _, c := range []struct {
+			name  string
+			login bool
+			pk    []byte
+		}{
+			{"CONNECT of 2 KiB", false, hostileConnectPacket(4, "big", panelUser, strings.Repeat("p", 2048), true)},
+			{"SUBSCRIBE of 2 KiB", true, hostileSubscribePacket(4, 1, "p/v/"+strings.Repeat("f", 2048))},
+			{"PUBLISH declaring 200 MB", true, []byte{0x30, 0x80, 0x80, 0x80, 0x64, 0x00, 0x03, 'p', '/', 'v'}},
+			{"CONNECT cut short: dropped at ConnectTimeout", false, func() []byte {
+				b := hostileConnectPacket(4, "cut", panelUser, panelPassword, true)
+				return b[:len(b)-5]
+			}()},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				m := hostileDialMQTT(t, addr)
+				if c.login {
+					if code := m.connect("limits-"+c.name[:4], panelUser, panelPassword, true); code != 0 {
+						t.Fatalf("login: 0x%02x", code)
+					}
+				}
+				start := time.Now()
+				m.write(c.pk)
+				if !m.closed(3 * time.Second) {
+					t.Fatalf("the broker kept reading an oversized packet")
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("cut off after %v", d)
+				}
+			})
+		}
+	})
+
+	t.Run("login flood", func(t *testing.T) {
+		var conns []*hostileMQTT
+		accepted, refused := 0, 0
+		for i := 0; i < 40; i++ {
+			m := hostileDialMQTT(t, addr)
+			switch code := m.connect(fmt.Sprintf("flood-%d", i), panelUser, panelPassword, true); code {
+			case 0:
+				accepted++
+				conns = append(conns, m)
+			case 0x03: // server unavailable (MQTT 3.1.1)
+				refused++
+			default:
+				t.Errorf("login %d: CONNACK 0x%02x", i, code)
+			}
+		}
+		if accepted != 8 || refused != 32 {
+			t.Errorf("login flood: %d accepted, %d refused; want 8 and 32", accepted, refused)
+		}
+		if got := b.Stats().Clients; got > 8 {
+			t.Errorf("broker holds %d clients, want at most 8", got)
+		}
+		for _, m := range conns {
+			m.c.Close()
+		}
+		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+			m := hostileDialMQTT(t, addr)
+			if code := m.connect("after-flood", panelUser, panelPassword, true); code != 0 {
+				return fmt.Errorf("login after the flood: 0x%02x", code)
+			}
+			m.c.Close()
+			return nil
+		})
+	})
+
+	t.Run("connections that never log in", func(t *testing.T) {
+		const idle = 500
+		heapBefore := hostileHeap()
+		goroutinesBefore := runtime.NumGoroutine()
+		var conns []net.Conn
+		for i := 0; i < idle; i++ {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatalf("dial %d: %v", i, err)
+			}
+			if i%2 == 1 {
+				c.Write([]byte{0x10}) // a CONNECT's first byte, and nothing more
+			}
+			conns = append(conns, c)
+		}
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		time.Sleep(300 * time.Millisecond)
+		heapOpen := hostileHeap()
+		goroutinesOpen := runtime.NumGoroutine()
+		// A device can still log in while they are open.
+		checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+			m := hostileDialMQTT(t, addr)
+			defer m.c.Close()
+			m.write(hostileConnectPacket(4, "during-idle", panelUser, panelPassword, true))
+			pk, err := m.read(2 * time.Second)
+			if err != nil || pk.FixedHeader.Type != packets.Connack || pk.ReasonCode != 0 {
+				return fmt.Errorf("login while %d idle connections are open: %v code 0x%02x", idle, err, pk.ReasonCode)
+			}
+			return nil
+		})
+		// The broker drops them all on its own.
+		var open int
+		deadline := time.Now().Add(5 * time.Second)
+		for _, c := range conns {
+			c.SetReadDeadline(deadline)
+			if _, err := c.Read(make([]byte, 1)); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					open++
+				}
+			}
+		}
+		heapAfter := hostileHeap()
+		t.Logf("memory: heap in use %.1f MiB before, %.1f MiB with %d connections that never log in (%+.1f KiB each), %.1f MiB after the broker dropped them; goroutines %d, %d, %d",
+			mib(heapBefore), mib(heapOpen), idle, (float64(heapOpen)-float64(heapBefore))/1024/idle, mib(heapAfter),
+			goroutinesBefore, goroutinesOpen, runtime.NumGoroutine())
+		if open > 0 {
+			t.Errorf("%d of %d connections that never logged in were still open after 5s", open, idle)
+		}
+		if grow := int64(heapOpen) - int64(heapBefore); grow > 16<<20 {
+			t.Errorf("heap grew by %d KiB for %d connections that never logged in", grow>>10, idle)
+		}
+	})
+
+	t.Run("still serving", func(t *testing.T) {
+		m := hostileDialMQTT(t, addr)
+		if code := m.connect("last", panelUser, panelPassword, true); code != 0 {
+			t.Fatalf("login: 0x%02x", code)
+		}
+		if codes, _ := m.subscribe(1, "p/v/+"); len(codes) != 1 || codes[0] > 2 {
+			t.Fatalf("subscribe: %x", codes)
+		}
+		if err := b.PublishPlain("p/v/x", []byte("{}"), false, 1); err != nil {
+			t.Fatal(err)
+		}
+		if topics := m.publishes(time.Second); len(topics) != 1 || topics[0] != "p/v/x" {
+			t.Errorf("got %v, want one message on p/v/x", topics)
+		}
+	})
+}

@@ -1,0 +1,269 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hookbridge/hookbridge/addon/admin"
+	"github.com/hookbridge/hookbridge/addon/hamqtt"
+	"github.com/hookbridge/hookbridge/bridge/anomaly"
+	"github.com/hookbridge/hookbridge/bridge/audit"
+	"github.com/hookbridge/hookbridge/bridge/broker"
+	"github.com/hookbridge/hookbridge/bridge/catalog"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/metrics"
+	"github.com/hookbridge/hookbridge/bridge/pipeline"
+	"github.com/hookbridge/hookbridge/bridge/policy"
+	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/store"
+	"github.com/hookbridge/hookbridge/bridge/uplink"
+)
+
+// opsConfig is what the operations side watches and serves.
+type opsConfig struct {
+	App      *App
+	Admin    *admin.Admin
+	Receiver *receiver.Receiver
+	Store    *store.Store
+	Broker   *broker.Broker // nil unless the embedded broker runs
+	Events   *uplink.Uplink // nil unless events go to an outside broker
+	Bridge   *hamqtt.Bridge // the MQTT bridge's links
+	Switches *killswitch.Switches
+	HA       hamqtt.Conn // where alerts are published; nil when ha_mqtt is off
+}
+
+// ops is the running operations side: audit trail, anomaly detection, metrics, the inventory's
+// details and the audit export on the admin listener.
+type ops struct {
+	trail  *audit.Log
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startOps starts the operations side. It runs after the receiver is built and before the admin
+// listener serves; the parts that watch webhooks are added as the receiver's observers.
+func startOps(c opsConfig) (*ops, error) {
+	a := c.App
+	thresholds, err := opsThresholds(a.vendors)
+	if err != nil {
+		return nil, err
+	}
+	c.Admin.SetInventory(admin.InventoryConfig{
+		TopicPrefix: a.opts.TopicPrefix, RetentionDays: a.opts.RetentionDays, Schemas: schemaDocs(a.cfg.Catalog, a.vendors), Anomaly: thresholds,
+	})
+
+	m := metrics.New(a.names)
+	m.GaugeFunc("hookbridge_replay_records", "Replay records held (events already published, within retention).",
+		func() float64 { return float64(c.Store.Stats().Seen) })
+	m.CounterFunc("hookbridge_store_commits_total", "State store transactions written.",
+		func() float64 { return float64(c.Store.Stats().Commits) })
+	conns := c.Receiver.ConnStats()
+	m.GaugeFunc("hookbridge_http_connections", "Partner connections open (at most "+strconv.Itoa(receiver.MaxConns)+").",
+		func() float64 { return float64(conns.Open()) })
+	m.CounterFunc("hookbridge_http_connections_shed_total", "Idle partner keep-alive connections closed to make room at the cap.",
+		func() float64 { return float64(conns.Shed()) })
+	m.CounterFunc("hookbridge_http_connections_waited_total", "Partner connections that waited for a slot at the cap.",
+		func() float64 { return float64(conns.Waited()) })
+	if b := c.Broker; b != nil {
+		m.GaugeFunc("hookbridge_mqtt_clients", "MQTT clients connected to the embedded broker.",
+			func() float64 { return float64(b.Stats().Clients) })
+		m.GaugeFunc("hookbridge_mqtt_subscriptions", "Subscriptions on the embedded broker.",
+			func() float64 { return float64(b.Stats().Subscriptions) })
+		m.GaugeFunc("hookbridge_mqtt_inflight", "QoS 1 and 2 messages awaiting acknowledgement on the embedded broker.",
+			func() float64 { return float64(b.Stats().Inflight) })
+		m.GaugeFunc("hookbridge_mqtt_retained", "Retained messages on the embedded broker.",
+			func() float64 { return float64(b.Stats().Retained) })
+		m.CounterFunc("hookbridge_mqtt_dropped_total", "Messages the embedded broker dropped because a client's queue was full.",
+			func() float64 { return float64(b.Stats().Dropped) })
+	}
+	if c.Events != nil {
+		// The outside broker's connection state and counters (hookbridge_uplink_*).
+		if err := m.Registry().Register(c.Events.Collector()); err != nil {
+			return nil, fmt.Errorf("uplink metrics: %w", err)
+		}
+	}
+	// The Supervisor's broker link and the bridge_topics relay (hookbridge_ha_mqtt_*, hookbridge_relay_*).
+	for _, col := range c.Bridge.Collectors() {
+		if err := m.Registry().Register(col); err != nil {
+			return nil, fmt.Errorf("mqtt bridge metrics: %w", err)
+		}
+	}
+	for _, name := range a.names {
+		if st, ok := c.Switches.Get(name); ok {
+			m.SetState(name, string(st.Mode))
+		}
+	}
+	c.Admin.Handle("GET /metrics", m.Handler())
+
+	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan anomaly.Alert, 256)}
+	det := anomaly.New(anomaly.Config{
+		Thresholds: thresholds,
+		Quarantine: c.Switches.Quarantine,
+		Alert:      alerts.raise,
+	})
+	c.Switches.Watch(func(vendor string, s killswitch.State) {
+		m.SetState(vendor, string(s.Mode))
+		if s.Mode == killswitch.Enabled {
+			det.Reset(vendor) // a person turned it on: a fresh start
+		}
+		a.log.Info().Str("component", "killswitch").Str("vendor", vendor).Str("mode", string(s.Mode)).
+			Str("by", s.By).Str("reason", s.Reason).Msg("vendor state changed")
+	})
+
+	trail, err := audit.OpenLog(filepath.Join(a.cfg.DataDir, "audit"))
+	if err != nil {
+		return nil, err
+	}
+	rec := audit.NewRecorder(trail, a.names, 0)
+	for _, o := range []receiver.Observer{m, rec, det} {
+		c.Receiver.AddObserver(o)
+	}
+	c.Admin.Handle("GET /api/audit", auditHandler(trail, a.vendors, a.log))
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	o := &ops{trail: trail, cancel: cancel}
+	o.wg.Go(func() { alerts.run(loopCtx) })
+	return o, nil
+}
+
+// close stops publishing alerts (after those queued) and closes the audit trail.
+func (o *ops) close() error {
+	if o == nil {
+		return nil
+	}
+	o.cancel()
+	o.wg.Wait()
+	return o.trail.Close()
+}
+
+// opsThresholds compiles each vendor's anomaly thresholds, reporting every bad one with its file.
+func opsThresholds(vendors pipeline.Vendors) (map[string]anomaly.Thresholds, error) {
+	out := map[string]anomaly.Thresholds{}
+	var errs []error
+	for name, v := range vendors {
+		th, err := anomaly.Compile(v.Policy.Anomaly)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.Policy.File, err))
+		}
+		// Signature failures need no secret: with no allowed_cidrs, anyone on the internet could
+		// make them and so quarantine a vendor at will (a denial of service by bad input). Unless
+		// the policy asks for it, they only alert then; with allowed_cidrs they come from the
+		// vendor's own network, and the default quarantine stands.
+		if len(v.CIDRs) == 0 && v.Policy.Anomaly.SignatureFailures == (policy.Threshold{}) {
+			th.SignatureFailures.Quarantine = 0
+		}
+		out[name] = th
+	}
+	return out, errors.Join(errs...)
+}
+
+// schemaDocs returns each configured vendor's schema document, as the catalog read it.
+func schemaDocs(cat *catalog.Catalog, vendors pipeline.Vendors) map[string][]byte {
+	out := map[string][]byte{}
+	for name := range vendors {
+		if cv, ok := cat.Vendor(name); ok {
+			out[name] = cv.SchemaDoc
+		}
+	}
+	return out
+}
+
+// auditHandler serves GET /api/audit?since=24h|RFC3339[&vendor=NAME]: the audit trail as JSON
+// lines, the same as `hookbridge audit export`.
+func auditHandler(trail *audit.Log, vendors pipeline.Vendors, log zerolog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		sinceText := q.Get("since")
+		if sinceText == "" {
+			sinceText = "24h"
+		}
+		since, err := audit.ParseSince(sinceText, time.Now())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		vendor := q.Get("vendor")
+		if _, ok := vendors[vendor]; vendor != "" && !ok {
+			writeError(w, http.StatusNotFound, "unknown vendor")
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Content-Disposition", `attachment; filename="hookbridge-audit.jsonl"`)
+		if _, err := audit.Export(w, trail, audit.Filter{Since: since, Vendor: vendor}); err != nil {
+			log.Error().Err(err).Str("component", "audit").Msg("audit export")
+		}
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// alerter logs each alert, counts it, and publishes it on {topic_prefix}/_alerts from a goroutine
+// of its own, so that a slow broker never holds a webhook request.
+type alerter struct {
+	log   zerolog.Logger
+	m     *metrics.Metrics
+	ha    hamqtt.Conn // nil: alerts are logged and counted only
+	topic string
+	queue chan anomaly.Alert
+}
+
+// raise is the detector's Alert callback.
+func (al *alerter) raise(x anomaly.Alert) {
+	al.m.Alert(x.Vendor, string(x.Kind), string(x.Action))
+	ev := al.log.Warn()
+	if x.Action == anomaly.ActionQuarantine {
+		ev = al.log.Error()
+	}
+	ev.Str("component", "anomaly").Str("vendor", x.Vendor).Str("kind", string(x.Kind)).
+		Str("action", string(x.Action)).Int("count", x.Count).Float64("threshold", x.Threshold).
+		Str("window", x.Window).Msg("anomaly: " + x.Reason())
+	if al.ha == nil {
+		return
+	}
+	select {
+	case al.queue <- x:
+	default:
+		al.log.Warn().Str("component", "anomaly").Str("vendor", x.Vendor).Msg("alert not published: too many alerts queued")
+	}
+}
+
+// run publishes queued alerts until ctx ends, then what is still queued.
+func (al *alerter) run(ctx context.Context) {
+	publish := func(x anomaly.Alert) {
+		payload, err := json.Marshal(x)
+		if err != nil {
+			return
+		}
+		if err := al.ha.Publish(al.topic, payload, false); err != nil {
+			al.log.Warn().Err(err).Str("component", "anomaly").Str("vendor", x.Vendor).Msg("alert not published")
+		}
+	}
+	for {
+		select {
+		case x := <-al.queue:
+			publish(x)
+		case <-ctx.Done():
+			for {
+				select {
+				case x := <-al.queue:
+					publish(x)
+				default:
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hookbridge/hookbridge/addon/admin"
+	"github.com/hookbridge/hookbridge/bridge/app"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+)
+
+var inventoryCommand = &command{
+	name:    "inventory",
+	summary: "list every vendor connection: owner, risk, auth, state, data flows",
+	common:  true,
+	setup: func(e *env, fset *flag.FlagSet, f *flags) func(context.Context, []string) error {
+		asJSON := fset.Bool("json", false, "print JSON instead of a table")
+		offline := fset.Bool("offline", false, "do not ask a running server; read the files")
+		return func(ctx context.Context, args []string) error {
+			if _, err := parse(fset, args, 0); err != nil {
+				return err
+			}
+			f.resolve()
+			return inventory(ctx, e, f, *asJSON, *offline)
+		}
+	},
+}
+
+// inventory prints the inventory of third-party connections, as a table or JSON. It asks the
+// running server's admin listener first (live state and counters); without one it builds the same
+// inventory from the options, the catalog and the stored kill-switch states.
+func inventory(ctx context.Context, e *env, f *flags, asJSON, offline bool) error {
+	var inv []admin.VendorInfo
+	if !offline {
+		resp, err := adminGet(ctx, f, "/api/vendors")
+		if err == nil {
+			defer resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&inv); err != nil {
+					return fmt.Errorf("admin API: %w", err)
+				}
+			} else {
+				fmt.Fprintf(e.stderr, "hookbridge inventory: admin API answered %s; reading the files instead\n", resp.Status)
+			}
+		}
+	}
+	if inv == nil {
+		var err error
+		if inv, err = offlineInventory(e, f); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(inv)
+	}
+	printInventory(e.stdout, inv)
+	return nil
+}
+
+// adminGet sends a GET to the admin listener of a server running with these flags. An error means
+// no server answered.
+func adminGet(ctx context.Context, f *flags, path string) (*http.Response, error) {
+	u := url.URL{Scheme: "http", Host: dialable(f.adminAddr), Path: path}
+	if p, q, ok := strings.Cut(path, "?"); ok {
+		u.Path, u.RawQuery = p, q
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return (&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		Proxy:                 nil, // the admin listener is local; never go through a proxy
+		ResponseHeaderTimeout: 10 * time.Second,
+	}}).Do(req)
+}
+
+// offlineInventory builds the inventory from the files, as the server would at start.
+func offlineInventory(e *env, f *flags) ([]admin.VendorInfo, error) {
+	files := f.files(e.prog)
+	cat, _, err := files.Catalog()
+	if err != nil {
+		return nil, err
+	}
+	o, err := app.ReadOptions(f.options)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := app.OfflineInventory(o, cat, f.data, func(msg string) { fmt.Fprintf(e.stderr, "hookbridge inventory: %s\n", msg) })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.options, err)
+	}
+	return inv, nil
+}
+
+// printInventory writes the inventory as a table, then each vendor's data flows.
+func printInventory(w io.Writer, inv []admin.VendorInfo) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VENDOR\tSTATE\tRISK\tAUTH\tRETENTION\tOWNER\tCONTACT\tLAST EVENT\tLAST ERROR")
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, v := range inv {
+		auth := v.Scheme
+		if !v.SecretConfigured {
+			auth += " (no secret)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dd\t%s\t%s\t%s\t%s\n", v.Name, v.State.Mode, v.Risk, auth,
+			v.RetentionDays, v.Owner, v.Contact, when(v.LastEvent), when(v.LastError))
+	}
+	tw.Flush()
+	for _, v := range inv {
+		fmt.Fprintf(w, "\n%s: %s\n", v.Name, v.Title)
+		fmt.Fprintf(w, "  endpoint POST %s, schema %s", v.Endpoint, v.Schema)
+		if len(v.AllowedCIDRs) > 0 {
+			fmt.Fprintf(w, ", sources %s", strings.Join(v.AllowedCIDRs, " "))
+		}
+		fmt.Fprintf(w, ", %g requests/minute\n", v.RatePerMinute)
+		if v.State.Mode != killswitch.Enabled || v.State.Reason != "" {
+			fmt.Fprintf(w, "  state %s by %s since %s", v.State.Mode, v.State.By, when(v.State.Since))
+			if v.State.Reason != "" {
+				fmt.Fprintf(w, ": %s", v.State.Reason)
+			}
+			fmt.Fprintln(w)
+		}
+		if c := v.Counters; c != nil {
+			fmt.Fprintf(w, "  counters accepted %d, duplicate %d, rejected %d", c.Accepted, c.Duplicate, c.Rejected)
+			for _, r := range slices.Sorted(maps.Keys(c.ByReason)) {
+				if r != "accepted" && r != "duplicate" {
+					fmt.Fprintf(w, ", %s %d", r, c.ByReason[r])
+				}
+			}
+			fmt.Fprintln(w)
+		}
+		for _, fl := range v.Flows {
+			extra := fmt.Sprintf("qos %d", fl.QoS)
+			if fl.Retain {
+				extra += ", retained"
+			}
+			fmt.Fprintf(w, "  %s -> %s (%s)\n", fl.When, fl.Topic, extra)
+			var out []string
+			for _, fd := range fl.Fields {
+				s := fd.Name + "=" + fd.From
+				if fd.Pseudonymized {
+					s += " (pseudonymized)"
+				}
+				out = append(out, s)
+			}
+			fmt.Fprintf(w, "      out: %s\n", strings.Join(out, ", "))
+			dropped := "everything else"
+			if len(fl.Dropped) > 0 {
+				dropped = strings.Join(fl.Dropped, ", ") + ", and anything undeclared"
+			}
+			fmt.Fprintf(w, "      dropped: %s\n", dropped)
+		}
+	}
+}
