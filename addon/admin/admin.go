@@ -35,7 +35,10 @@ type Config struct {
 	// "127.0.0.1:8099", ":8099" or "[::1]:0". A host name or a specific IP in it is one the listener
 	// answers to, besides localhost, loopback addresses, the machine's host name and the address a
 	// connection came in on; "" or an unspecified address adds nothing. The port is not used.
-	Addr            string
+	Addr string
+	// Sessions lists and drops device accounts' sessions on the embedded broker; nil when the
+	// embedded broker does not run (the session routes answer 503).
+	Sessions        Sessions
 	Log             zerolog.Logger
 	Version         string
 	BrokerConnected func() bool
@@ -70,6 +73,9 @@ func New(cfg Config) *Admin {
 	a.mux.HandleFunc("GET /api/vendors", a.listVendors)
 	a.mux.HandleFunc("GET /api/vendors/{name}", a.getVendor)
 	a.mux.HandleFunc("POST /api/vendors/{name}/{action}", a.switchVendor)
+	a.mux.HandleFunc("GET /api/devices/{username}/sessions", a.listSessions)
+	a.mux.HandleFunc("DELETE /api/devices/{username}/sessions", a.dropAllSessions)
+	a.mux.HandleFunc("DELETE /api/devices/{username}/sessions/{client_id}", a.dropOneSession)
 	return a
 }
 

@@ -115,7 +115,7 @@ func hostFixture(t *testing.T, ingressOnly bool) *statusFixture {
 // page's form token never leaves.
 func TestHostRefused(t *testing.T) {
 	paths := []string{"/", "/healthz", "/readyz", "/metrics", "/api/vendors", "/api/vendors/acme-locks", "/api/audit",
-		"/nowhere"}
+		"/api/devices/hallway-panel/sessions", "/nowhere"}
 	hosts := []string{"evil.example", "evil.example:8099", "EVIL.example.:8099", "127.0.0.1.evil.example:8099",
 		"localhost.evil.example", "192.0.2.7:8099", "0.0.0.0:8099", "homeassistant.local:8123", "[2001:db8::1]:8099"}
 	for _, ingressOnly := range []bool{false, true} {
