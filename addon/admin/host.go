@@ -22,7 +22,7 @@ import (
 // uses, and port forwarding (ssh -L, docker -p) changes the port the browser sees.
 //
 // What Home Assistant ingress sends, from the sources (home-assistant/core
-// homeassistant/components/hassio/ingress.py, _init_header and INIT_HEADERS_FILTER;
+// homeassistant/components/hassio/ingress.py at cc1e74cf, _init_header and INIT_HEADERS_FILTER;
 // home-assistant/supervisor supervisor/api/ingress.py at 090ef31e, lines 92-94 and 320-358):
 //   - Core copies every header of the browser's request but Content-Length, Content-Encoding,
 //     Transfer-Encoding, Accept-Encoding and Sec-WebSocket-*, so Host, Origin, Referer, Cookie and
@@ -201,7 +201,9 @@ func stateChanging(r *http.Request) bool {
 // A direct request's Origin must name a host the listener answers to (hostRule, never the
 // request's own Host, which a rebinding page chooses), with the scheme and port of the request's
 // Host. Through ingress the browser's origin is Home Assistant's, which both proxies pass on as
-// Host (and X-Forwarded-Host): the Origin must be that.
+// Host (and X-Forwarded-Host): the Origin must be that. (net/http's CrossOriginProtection is not
+// used: without Sec-Fetch-Site it compares Origin with the request's own Host, the hole this
+// closes, and it knows nothing of ingress.)
 func (a *Admin) crossSite(r *http.Request) bool {
 	if fetchedCrossSite(r) {
 		return true
