@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -27,8 +27,18 @@ type Config struct {
 	Vendors  pipeline.Vendors
 	Switches *killswitch.Switches
 	Stats    *stats.Stats
-	// IngressOnly accepts requests only from the ingress proxy and loopback (app mode).
-	IngressOnly     bool
+	// IngressOnly says the Supervisor runs us (app mode): requests are accepted only from the
+	// ingress proxy and loopback, and a request from the ingress proxy with an X-Ingress-Path
+	// passes the Host rule whatever its Host (the browser's name for Home Assistant; see host.go).
+	IngressOnly bool
+	// Addr is the address the admin listener listens on, as given (--admin-addr), e.g.
+	// "127.0.0.1:8099", ":8099" or "[::1]:0". A host name or a specific IP in it is one the listener
+	// answers to, besides localhost, loopback addresses, the machine's host name and the address a
+	// connection came in on; "" or an unspecified address adds nothing. The port is not used.
+	Addr string
+	// Sessions lists and drops device accounts' sessions on the embedded broker; nil when the
+	// embedded broker does not run (the session routes answer 503).
+	Sessions        Sessions
 	Log             zerolog.Logger
 	Version         string
 	BrokerConnected func() bool
@@ -41,6 +51,13 @@ type Config struct {
 type Admin struct {
 	cfg Config
 	mux *http.ServeMux
+	// hosts are the names and addresses the listener answers to; ingressAddr is the ingress
+	// proxy's address (IngressAddr; tests use a loopback one). Both are set by New, then only read.
+	hosts       hostRule
+	ingressAddr netip.Addr
+	now         func() time.Time
+	// hostLog and crossLog keep the refusal log lines to one a minute each.
+	hostLog, crossLog sampler
 	// inv and flows are set by SetInventory before serving, then only read.
 	inv   InventoryConfig
 	flows map[string][]Flow
@@ -48,12 +65,17 @@ type Admin struct {
 
 // New returns the admin handler.
 func New(cfg Config) *Admin {
-	a := &Admin{cfg: cfg, mux: http.NewServeMux()}
+	hostname, _ := os.Hostname()
+	a := &Admin{cfg: cfg, mux: http.NewServeMux(), hosts: newHostRule(cfg.Addr, hostname), ingressAddr: IngressAddr,
+		now: time.Now, hostLog: sampler{period: time.Minute}, crossLog: sampler{period: time.Minute}}
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /api/vendors", a.listVendors)
 	a.mux.HandleFunc("GET /api/vendors/{name}", a.getVendor)
 	a.mux.HandleFunc("POST /api/vendors/{name}/{action}", a.switchVendor)
+	a.mux.HandleFunc("GET /api/devices/{username}/sessions", a.listSessions)
+	a.mux.HandleFunc("DELETE /api/devices/{username}/sessions", a.dropAllSessions)
+	a.mux.HandleFunc("DELETE /api/devices/{username}/sessions/{client_id}", a.dropOneSession)
 	return a
 }
 
@@ -66,19 +88,42 @@ func NewServer(h http.Handler) *http.Server {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 32 << 10}
 }
 
-// ServeHTTP refuses sources other than ingress and loopback in app mode, then routes.
+// ServeHTTP applies the listener's rules, then routes: in app mode only ingress and loopback may
+// connect (403); the Host must be one the listener answers to (421, see host.go); a
+// state-changing request must not come from another origin's page (403).
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.cfg.IngressOnly && !Allowed(r.RemoteAddr) {
+	if a.cfg.IngressOnly && !a.fromIngressProxy(r.RemoteAddr) && !Allowed(r.RemoteAddr) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "only Home Assistant ingress may use this listener"})
 		return
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
-	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/") && crossSite(r) {
+	if !a.hostAllowed(r) {
+		if held, ok := a.hostLog.allow(a.now()); ok {
+			a.cfg.Log.Warn().Str("host", clip(r.Host)).Str("remote", r.RemoteAddr).Int("held_back", held).
+				Msg("refused a request for a host name this listener does not answer to (DNS rebinding?); at most one line a minute")
+		}
+		writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": "misdirected request: this listener does not answer to that host name"})
+		return
+	}
+	if stateChanging(r) && a.crossSite(r) {
+		if held, ok := a.crossLog.allow(a.now()); ok {
+			a.cfg.Log.Warn().Str("origin", clip(r.Header.Get("Origin"))).Str("sec_fetch_site", clip(r.Header.Get("Sec-Fetch-Site"))).
+				Str("remote", r.RemoteAddr).Int("held_back", held).
+				Msg("refused a state-changing request from another origin's page; at most one line a minute")
+		}
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// clip shortens a header value chosen by the client before it is logged.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
 }
 
 // Allowed reports whether a remote address is the ingress proxy or loopback.
@@ -121,30 +166,6 @@ func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
 
 func (a *Admin) brokerConnected() bool {
 	return a.cfg.BrokerConnected == nil || a.cfg.BrokerConnected()
-}
-
-// crossSite reports whether a browser sent the request from another site's page: a form or fetch
-// there can reach a loopback listener, and must not flip a kill switch. Tools like curl send neither
-// header and pass.
-func crossSite(r *http.Request) bool {
-	if fetchedCrossSite(r) {
-		return true
-	}
-	if origin := r.Header.Get("Origin"); origin != "" {
-		u, err := url.Parse(origin)
-		return err != nil || u.Host != r.Host
-	}
-	return false
-}
-
-// fetchedCrossSite reports whether the browser's Sec-Fetch-Site header says the request came from
-// another origin's page. A request without the header (curl, older browsers) passes.
-func fetchedCrossSite(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-		return false
-	}
-	return true
 }
 
 func (a *Admin) listVendors(w http.ResponseWriter, _ *http.Request) {

@@ -60,7 +60,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		a, _ := testAdmin(connected)
 		for path, want := range map[string]int{"/healthz": 200, "/readyz": map[bool]int{true: 200, false: 503}[connected]} {
 			w := httptest.NewRecorder()
-			a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+			a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8099"+path, nil))
 			if w.Code != want {
 				t.Errorf("connected=%v GET %s = %d, want %d", connected, path, w.Code, want)
 			}

@@ -112,7 +112,7 @@ func TestSwitchActions(t *testing.T) {
 			s.do()
 		}
 		rec := httptest.NewRecorder()
-		a.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/vendors/v/"+s.action, nil))
+		a.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "http://localhost:8099/api/vendors/v/"+s.action, nil))
 		if rec.Code != s.status {
 			t.Errorf("step %d: POST %s = %d %s, want %d", i, s.action, rec.Code, rec.Body, s.status)
 		}

@@ -32,10 +32,12 @@ import (
 //
 // Cross-site request forgery: every form carries a token, an HMAC under a key made at start over
 // the time it was issued, valid for statusTokenTTL. A page on another site cannot read it (it
-// cannot read the page), so it cannot forge the POST. Checking Origin against Host does not work
-// behind ingress (the browser's origin is Home Assistant's, the Host the proxy's), so the token is
-// the check; a Sec-Fetch-Site header, when the browser sends one and the proxy passes it, must
-// also say same-origin.
+// cannot read the page), so it cannot forge the POST; nor can a rebinding page read it, since the
+// listener refuses its Host (host.go). Before the token is looked at, Admin.ServeHTTP has applied
+// the listener's rules to the form like to every state-changing request: the Host is the
+// listener's own or the request came through ingress, and Sec-Fetch-Site and Origin say the form
+// was sent from this origin. Behind ingress that origin is Home Assistant's: the browser's Origin
+// equals the Host that both ingress proxies pass through (see host.go).
 
 //go:embed status.tmpl
 var statusTemplateText string
@@ -249,12 +251,6 @@ func (p *statusPage) change(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, http.StatusBadRequest, "", err.Error())
 		return
 	}
-	// Only Sec-Fetch-Site, not crossSite's Origin check: behind ingress the Host the proxy sends
-	// is not the browser's origin.
-	if fetchedCrossSite(r) {
-		p.refuse(w, http.StatusForbidden, base, "refused: the form was not sent from this page")
-		return
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if err := r.ParseForm(); err != nil {
 		p.refuse(w, http.StatusBadRequest, base, "could not read the form")
@@ -293,7 +289,10 @@ func (p *statusPage) headers(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", statusCSP)
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the
+	// form's POST (Fetch, "append a request Origin header"), and the cross-site rule needs the
+	// real one from browsers without Sec-Fetch-Site. Referer still never leaves the origin.
+	h.Set("Referrer-Policy", "same-origin")
 }
 
 // refuse answers with a short HTML page holding msg (a fixed text) and a link back.

@@ -56,6 +56,10 @@ func (f *statusFixture) do(remote, path string, header map[string]string, form u
 	}
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	r.RemoteAddr = remote
+	r.Host = "127.0.0.1:8099"
+	if h, ok := header["Host"]; ok {
+		r.Host = h
+	}
 	if form != nil {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -188,7 +192,7 @@ func TestIngressPathRefused(t *testing.T) {
 	tok := f.token(t)
 	for _, v := range bad {
 		t.Run(v, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8099/", nil)
 			r.RemoteAddr = "172.30.32.2:1"
 			r.Header["X-Ingress-Path"] = []string{v}
 			w := httptest.NewRecorder()
@@ -199,7 +203,7 @@ func TestIngressPathRefused(t *testing.T) {
 			if strings.Contains(w.Body.String(), "evil") || strings.Contains(w.Body.String(), "<script>") {
 				t.Errorf("the refusal echoes the header:\n%s", w.Body)
 			}
-			r = httptest.NewRequest(http.MethodPost, "/status/acme-locks", strings.NewReader(url.Values{"token": {tok}, "action": {"disable"}}.Encode()))
+			r = httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8099/status/acme-locks", strings.NewReader(url.Values{"token": {tok}, "action": {"disable"}}.Encode()))
 			r.RemoteAddr = "172.30.32.2:1"
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			r.Header["X-Ingress-Path"] = []string{v}
@@ -212,7 +216,7 @@ func TestIngressPathRefused(t *testing.T) {
 		})
 	}
 	t.Run("two values", func(t *testing.T) {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8099/", nil)
 		r.RemoteAddr = "172.30.32.2:1"
 		r.Header["X-Ingress-Path"] = []string{testIngress, "/api/hassio_ingress/other"}
 		w := httptest.NewRecorder()
@@ -388,6 +392,9 @@ func TestStatusPageContent(t *testing.T) {
 	h := w.Header()
 	if ct := h.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 		t.Errorf("Content-Type = %q", ct)
+	}
+	if rp := h.Get("Referrer-Policy"); rp != "same-origin" {
+		t.Errorf("Referrer-Policy = %q, want same-origin (no-referrer makes browsers send Origin: null with the form)", rp)
 	}
 	csp := h.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'none'", "form-action 'self'", "frame-ancestors 'self'"} {
