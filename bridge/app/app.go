@@ -162,6 +162,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Switches:        a.switches,
 		Stats:           a.stats,
 		IngressOnly:     a.cfg.UnderSupervisor,
+		Addr:            a.cfg.AdminAddr,
 		Log:             log.With().Str("component", "admin").Logger(),
 		Version:         a.cfg.Version,
 		BrokerConnected: connected,

@@ -38,6 +38,7 @@ func newIngressProxy(t *testing.T, adminURL string) *ingressProxy {
 		pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, p.prefix)
 		pr.Out.URL.RawPath = ""
 		pr.Out.Header.Set("X-Ingress-Path", p.prefix)
+		pr.Out.Host = pr.In.Host // Home Assistant and the Supervisor pass the browser's Host on
 	}}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
