@@ -1,4 +1,4 @@
-// Package pipeline runs a webhook through Hookbridge's stages: verify, parse,
+// Package pipeline runs a webhook through Hookbridge's stages: verify, vendor rate, parse,
 // identify, replay guard, validate, route (minimize and pseudonymize), publish. It knows nothing of
 // HTTP: the receiver translates requests into Events and errors into statuses.
 package pipeline
@@ -15,6 +15,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/payload"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/publish"
+	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/route"
 	"github.com/hookbridge/hookbridge/bridge/store"
 	"github.com/hookbridge/hookbridge/bridge/verify"
@@ -41,6 +42,10 @@ type Event struct {
 	Header   verify.Header
 	Body     []byte
 	Received time.Time
+
+	// Verified is set once the signature check passed: only then may the event spend the
+	// vendor's rate budget, and only then is its source known to speak for the vendor.
+	Verified bool
 
 	ID    string // the replay key in clear (see identify); never logged or stored
 	Token string // pseudonymized replay key: the event id everything outside sees
@@ -90,6 +95,9 @@ func (p *Pipeline) Process(ctx context.Context, ev *Event) error {
 	if err := p.verify(ctx, ev); err != nil {
 		return err
 	}
+	if err := p.spend(ctx, ev); err != nil {
+		return err
+	}
 	if err := p.parse(ctx, ev); err != nil {
 		return err
 	}
@@ -121,7 +129,21 @@ func (p *Pipeline) verify(_ context.Context, ev *Event) error {
 	if err != nil {
 		return err
 	}
+	ev.Verified = true
 	ev.ID = signedID
+	return nil
+}
+
+// spend takes one token of the vendor's rate budget. It runs after verify, so that only requests
+// the vendor signed spend it: junk from anywhere cannot turn the vendor's webhooks into 429s
+// (unverified requests have budgets of their own, in the receiver).
+func (p *Pipeline) spend(_ context.Context, ev *Event) error {
+	if ev.Vendor.Limiter == nil {
+		return nil
+	}
+	if ok, wait := ratelimit.Allow(ev.Vendor.Limiter, ev.Received); !ok {
+		return &ratelimit.LimitError{Budget: ratelimit.BudgetVendor, RetryAfter: wait}
+	}
 	return nil
 }
 
