@@ -80,6 +80,9 @@ func NewSources(perMinute, maxEntries int) *Sources {
 	return &Sources{perMinute: perMinute, maxEntries: maxEntries, entries: map[netip.Addr]*entry{}}
 }
 
+// PerMinute returns the requests a minute each source may send.
+func (s *Sources) PerMinute() int { return s.perMinute }
+
 // Allow takes one token for a source.
 func (s *Sources) Allow(a netip.Addr, now time.Time) (bool, time.Duration) {
 	a = sourceKey(a)

@@ -7,9 +7,9 @@
 //
 //  1. method, vendor, kill switch, source CIDR;
 //  2. source rate: the source address's own request budget (source_rate_per_minute);
-//  3. failure budgets (ratelimit.Failures): a source that failed authentication too often, or that
-//     failed recently while its vendor is flooded with failures, is refused here, before its body
-//     is read;
+//  3. failure budgets (ratelimit.Failures): a source that failed authentication too often (a
+//     tenth of source_rate_per_minute), or that failed recently while its vendor is flooded with
+//     failures (a tenth of its rate_per_minute), is refused here, before its body is read;
 //  4. content type and content encoding, then size (the declared length, then the bounded read);
 //  5. in the pipeline: signature and timestamp, then the vendor's rate (rate_per_minute), which
 //     only verified requests spend; then parse, event id, replay, schema, routing, publish.
@@ -108,8 +108,9 @@ type Config struct {
 	MaxBody        int64
 	TrustedProxies []netip.Prefix
 	Sources        *ratelimit.Sources
-	// Failures bounds requests that fail authentication; nil takes
-	// ratelimit.NewFailures(ratelimit.DefaultFailureLimits).
+	// Failures bounds the requests of each source that fail authentication; nil takes
+	// ratelimit.NewFailures(ratelimit.FailureLimitsFor(Sources.PerMinute())): a tenth of what a
+	// source may send may fail.
 	Failures  *ratelimit.Failures
 	Observers []Observer
 	Log       zerolog.Logger
@@ -130,7 +131,11 @@ var _ http.Handler = (*Receiver)(nil)
 // New returns a Receiver.
 func New(cfg Config) *Receiver {
 	if cfg.Failures == nil {
-		cfg.Failures = ratelimit.NewFailures(ratelimit.DefaultFailureLimits)
+		lim := ratelimit.DefaultFailureLimits
+		if cfg.Sources != nil {
+			lim = ratelimit.FailureLimitsFor(cfg.Sources.PerMinute())
+		}
+		cfg.Failures = ratelimit.NewFailures(lim)
 	}
 	return &Receiver{cfg: cfg, now: time.Now, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }},
 		logs: logSampler{budgets: map[string]*logBudget{}}}
@@ -215,7 +220,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 	if ok, wait := rc.cfg.Sources.Allow(src, now); !ok {
 		return &ratelimit.LimitError{Budget: ratelimit.BudgetSource, RetryAfter: wait}
 	}
-	if err := rc.cfg.Failures.Allow(v.Name, src, now); err != nil {
+	if err := rc.cfg.Failures.Allow(v.FailLimiter, src, now); err != nil {
 		return err
 	}
 	if !jsonContentType(r.Header.Values("Content-Type")) {
@@ -239,7 +244,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBody)); err != nil {
 		// The read cost what a failed signature check costs: it counts as a failure.
-		rc.cfg.Failures.Fail(v.Name, src, now)
+		rc.cfg.Failures.Fail(v.FailLimiter, src, now)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return ErrTooLarge
@@ -253,7 +258,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 	case ev.Verified:
 		rc.cfg.Failures.Verified(src)
 	case errors.Is(err, verify.ErrBadSignature), errors.Is(err, verify.ErrTimestamp):
-		rc.cfg.Failures.Fail(v.Name, src, now)
+		rc.cfg.Failures.Fail(v.FailLimiter, src, now)
 	}
 	out.Token = ev.Token
 	out.UnknownFields = ev.UnknownFields

@@ -425,9 +425,10 @@ func TestJunkFromManySources(t *testing.T) {
 	if counts[401]+counts[429] != sources*perSource {
 		t.Errorf("junk answers = %v, want only 401 and 429", counts)
 	}
-	// Checked in full: each source's first failure, the vendor's burst of 20 and its refill of one
-	// a second, and as many as were in flight at once (one per source) when the vendor flooded.
-	if limit := sources + 20 + int(elapsed.Seconds()) + 1 + sources; counts[401] > limit {
+	// Checked in full: each source's first failure, the vendor's failure burst (a tenth of a tenth
+	// of 6000: 60) and its refill of 10 a second, and as many as were in flight at once (one per
+	// source) when the vendor flooded.
+	if limit := sources + 60 + 10*(int(elapsed.Seconds())+1) + sources; counts[401] > limit {
 		t.Errorf("%d junk requests were read and checked, want at most %d", counts[401], limit)
 	}
 	if counts[429] == 0 {
@@ -452,7 +453,7 @@ func (b *countingBody) Close() error               { return nil }
 // TestFailureBudgetBeforeBody checks that a source past its failure budget is refused before the
 // receiver reads its body, with Retry-After, and that a source that never failed is not.
 func TestFailureBudgetBeforeBody(t *testing.T) {
-	h := start(t, nil)
+	h := start(t, func(o *options.Options) { o.SourceRatePerMinute = 1200 }) // 120 failures a minute, 12 at once
 	send := func(remote string, good bool) (*httptest.ResponseRecorder, *countingBody) {
 		body := acmeBody(`"evt-cb"`, "50")
 		hdr := h.signed("acme-locks", "evt-cb", body, time.Now())
@@ -482,8 +483,8 @@ func TestFailureBudgetBeforeBody(t *testing.T) {
 			t.Fatalf("request %d = %d (body read %v, Retry-After %q), want 429 before the body, with Retry-After",
 				i, w.Code, cb.read, w.Header().Get("Retry-After"))
 		}
-		if i < 5 || i > 20 {
-			t.Errorf("refused after %d failures, want the source's burst (10)", i)
+		if i != 12 {
+			t.Errorf("refused after %d failures, want the source's failure burst (12)", i)
 		}
 		break
 	}
