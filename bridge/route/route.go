@@ -40,6 +40,7 @@ type field struct {
 	name         string
 	tokens       []string
 	pseudonymize bool
+	inTopic      bool // a topic level is built from it
 }
 
 type level struct {
@@ -80,6 +81,7 @@ func Compile(prefix string, p *policy.Policy, ps *pseudo.Pseudonymizer) *Table {
 		}
 		for _, l := range strings.Split(pr.Topic, "/") {
 			if name, ok := policy.Placeholder(l); ok {
+				r.fields[index[name]].inTopic = true
 				r.levels = append(r.levels, level{field: index[name]})
 			} else {
 				r.levels = append(r.levels, level{text: l, field: -1})
@@ -138,10 +140,8 @@ func (t *Table) build(r *Route, doc any) (Message, error) {
 			values[i] = AppendJSON(nil, tok)
 			continue
 		}
-		if s, ok := payload.Scalar(v); ok {
-			scalars[i] = s
-		} else {
-			scalars[i] = ""
+		if f.inTopic {
+			scalars[i], _ = payload.Scalar(v) // "" for null, objects and arrays: not usable
 		}
 		values[i] = AppendJSON(nil, v)
 	}
