@@ -370,7 +370,7 @@ func hostileCases() []hostileCase {
 			}
 		}},
 		hostileCase{name: "empty body", status: 400, resend: "acme-locks", build: body(func(string) string { return "" }), check: json400},
-		hostileCase{name: "gzip Content-Encoding is not decompressed", status: 400, resend: "acme-locks", build: func(s hostileSigner, id string) hostileRequest {
+		hostileCase{name: "gzip Content-Encoding is refused, not decompressed", status: 415, resend: "acme-locks", build: func(s hostileSigner, id string) hostileRequest {
 			var b bytes.Buffer
 			zw := gzip.NewWriter(&b)
 			zw.Write(hostileAcme(id))
@@ -378,7 +378,12 @@ func hostileCases() []hostileCase {
 			r := hostileSignedBody(s, id, b.Bytes())
 			r.header = append(r.header, hostileHeader{"Content-Encoding", "gzip"})
 			return r
-		}, check: json400},
+		}, check: func(t *testing.T, r hostileResponse) {
+			t.Helper()
+			if e, _ := r.body["error"].(string); !strings.HasPrefix(e, "content encoding must be identity") {
+				t.Errorf("error = %q, want the content encoding error", e)
+			}
+		}},
 	)
 
 	deep := func(n int) func(string) string {

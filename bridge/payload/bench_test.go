@@ -41,3 +41,16 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCanonicalNumber measures the canonical form of typical literals: already canonical (the
+// common case, no allocation) and not.
+func BenchmarkCanonicalNumber(b *testing.B) {
+	for _, in := range []string{"87", "0.231", "1764058443", "1e2", "1.50", "-1.5e-7"} {
+		b.Run(in, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				payload.CanonicalNumber(in)
+			}
+		})
+	}
+}

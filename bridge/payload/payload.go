@@ -1,6 +1,6 @@
 // Package payload parses webhook bodies into generic JSON values (map[string]any, []any, string,
-// json.Number, bool, nil) under limits that a hostile body cannot exceed, and resolves JSON Pointers
-// in them.
+// json.Number, bool, nil) under limits that a hostile body cannot exceed, resolves JSON Pointers
+// in them, and gives numbers their canonical form (CanonicalNumber) for what leaves the process.
 //
 // Unlike encoding/json it refuses, rather than repairs or ignores, what makes a body ambiguous:
 // invalid UTF-8 and lone surrogates (which encoding/json silently replaces), duplicate object keys
@@ -247,7 +247,8 @@ func (p *parser) number() (any, error) {
 			p.i++
 		}
 	}
-	if p.i < len(d) && (d[p.i] == 'e' || d[p.i] == 'E') {
+	hasExp := p.i < len(d) && (d[p.i] == 'e' || d[p.i] == 'E')
+	if hasExp {
 		p.i++
 		if p.i < len(d) && (d[p.i] == '+' || d[p.i] == '-') {
 			p.i++
@@ -261,7 +262,7 @@ func (p *parser) number() (any, error) {
 		}
 		// An exponent past float64's range would make big-number comparisons (schema minimum,
 		// maximum) allocate without bound.
-		if exp, err := strconv.Atoi(string(d[expAt:p.i])); err != nil || exp > 400 {
+		if exp, err := strconv.Atoi(string(d[expAt:p.i])); err != nil || exp > maxExponent {
 			p.i = start
 			return nil, p.limit("number out of range")
 		}
@@ -270,8 +271,21 @@ func (p *parser) number() (any, error) {
 		p.i = start
 		return nil, p.limit("number too long")
 	}
-	return json.Number(d[start:p.i]), nil
+	n := json.Number(d[start:p.i])
+	// The value's exponent, not only the literal's, is bounded too (10e400 is 1e+401): so the
+	// canonical form of every number Parse takes is one Parse takes as well.
+	if hasExp || p.i-start > maxExponent {
+		if sn, _ := splitNumber(string(n)); sn.len() > 0 && (sn.point-1 > maxExponent || sn.point-1 < -maxExponent) {
+			p.i = start
+			return nil, p.limit("number out of range")
+		}
+	}
+	return n, nil
 }
+
+// maxExponent bounds a number's decimal exponent, as written and as a value: past float64's range
+// (about 308), big-number comparisons (schema minimum, maximum) would allocate without bound.
+const maxExponent = 400
 
 func (p *parser) string() (string, error) {
 	p.i++ // opening quote
@@ -435,13 +449,14 @@ func arrayIndex(t string) (int, bool) {
 }
 
 // Scalar returns the text of a string, number or boolean value; ok is false for null, objects and
-// arrays.
+// arrays. A number's text is its canonical form (CanonicalNumber), so that 100, 1e2 and 100.0 are
+// one event id, one pseudonym and one topic level, as they are one value.
 func Scalar(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true
 	case json.Number:
-		return string(x), true
+		return canonicalScalar(x), true
 	case bool:
 		return strconv.FormatBool(x), true
 	}

@@ -1,10 +1,11 @@
-// Package pipeline runs an authenticated webhook through Hookbridge's stages: verify, parse,
+// Package pipeline runs a webhook through Hookbridge's stages: verify, vendor rate, parse,
 // identify, replay guard, validate, route (minimize and pseudonymize), publish. It knows nothing of
 // HTTP: the receiver translates requests into Events and errors into statuses.
 package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,13 +15,15 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/payload"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/publish"
+	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/route"
 	"github.com/hookbridge/hookbridge/bridge/store"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
 var (
-	// ErrNoEventID reports an event with no id in the scheme's header nor at the policy's pointer.
+	// ErrNoEventID reports an event whose scheme signs no id and whose body has none at the
+	// policy's event.id pointer.
 	ErrNoEventID = errors.New("no event id")
 	// ErrBadEventID reports an event id that is too long, not text, or holds control characters.
 	ErrBadEventID = errors.New("invalid event id")
@@ -40,8 +43,12 @@ type Event struct {
 	Body     []byte
 	Received time.Time
 
-	ID    string // the vendor's event id; never logged or stored in clear
-	Token string // pseudonymized event id
+	// Verified is set once the signature check passed: only then may the event spend the
+	// vendor's rate budget, and only then is its source known to speak for the vendor.
+	Verified bool
+
+	ID    string // the replay key in clear (see identify); never logged or stored
+	Token string // pseudonymized replay key: the event id everything outside sees
 	Type  string
 	Doc   any
 
@@ -88,6 +95,9 @@ func (p *Pipeline) Process(ctx context.Context, ev *Event) error {
 	if err := p.verify(ctx, ev); err != nil {
 		return err
 	}
+	if err := p.spend(ctx, ev); err != nil {
+		return err
+	}
 	if err := p.parse(ctx, ev); err != nil {
 		return err
 	}
@@ -115,11 +125,25 @@ func (p *Pipeline) verify(_ context.Context, ev *Event) error {
 	if ev.Vendor.Verifier == nil {
 		return ErrNoVerifier
 	}
-	id, err := ev.Vendor.Verifier.Verify(ev.Header, ev.Body, ev.Received)
+	signedID, err := ev.Vendor.Verifier.Verify(ev.Header, ev.Body, ev.Received)
 	if err != nil {
 		return err
 	}
-	ev.ID = id
+	ev.Verified = true
+	ev.ID = signedID
+	return nil
+}
+
+// spend takes one token of the vendor's rate budget. It runs after verify, so that only requests
+// the vendor signed spend it: junk from anywhere cannot turn the vendor's webhooks into 429s
+// (unverified requests have budgets of their own, in the receiver).
+func (p *Pipeline) spend(_ context.Context, ev *Event) error {
+	if ev.Vendor.Limiter == nil {
+		return nil
+	}
+	if ok, wait := ratelimit.Allow(ev.Vendor.Limiter, ev.Received); !ok {
+		return &ratelimit.LimitError{Budget: ratelimit.BudgetVendor, RetryAfter: wait}
+	}
 	return nil
 }
 
@@ -137,24 +161,56 @@ func (p *Pipeline) parse(_ context.Context, ev *Event) error {
 	return nil
 }
 
+// identify sets the event's replay key. It comes from signed bytes only, in this order:
+//
+//  1. the id the scheme signs (Standard Webhooks' webhook-id), as verify returned it. When the
+//     body also holds an id at event.id and it differs, the signed one still wins: both are
+//     signed, and the scheme's own id is the one its sender keeps across redeliveries;
+//  2. else, when the policy names event.id, the body's id there (400 "no event id" without one);
+//  3. else a digest of the raw body. The body, not the whole signed string: senders that sign a
+//     timestamp re-sign a retry with a fresh one, and a retry must stay a duplicate.
+//
+// An unsigned header (X-GitHub-Delivery, a policy's id_header) never enters the key: whoever
+// captured a request could resend it with a new one. Nor does an unsigned event type header. For
+// a bearer token, which signs nothing, "signed" means the body that came with the token.
 func (p *Pipeline) identify(_ context.Context, ev *Event) error {
-	if ev.ID == "" && len(ev.Vendor.idTokens) > 0 {
-		if v, ok := payload.Resolve(ev.Doc, ev.Vendor.idTokens); ok {
-			s, scalar := payload.Scalar(v)
-			if !scalar {
-				return fmt.Errorf("%w: not a string or number", ErrBadEventID)
-			}
-			ev.ID = s
+	switch {
+	case ev.ID != "":
+	case len(ev.Vendor.idTokens) > 0:
+		v, ok := payload.Resolve(ev.Doc, ev.Vendor.idTokens)
+		if !ok {
+			return ErrNoEventID
 		}
-	}
-	if ev.ID == "" {
-		return ErrNoEventID
+		s, scalar := payload.Scalar(v) // a number in its canonical form: 100 and 1e2 are one id
+		if !scalar {
+			return fmt.Errorf("%w: not a string or number", ErrBadEventID)
+		}
+		if s == "" {
+			return ErrNoEventID
+		}
+		ev.ID = s
+	default:
+		ev.ID = BodyKey(ev.Body)
+		ev.Token = p.pseudo.Token(pseudo.DomainEvent, ev.Vendor.Name, ev.ID)
+		return nil
 	}
 	if err := CheckEventID(ev.ID); err != nil {
 		return err
 	}
 	ev.Token = p.pseudo.Token(pseudo.DomainEvent, ev.Vendor.Name, ev.ID)
 	return nil
+}
+
+// bodyKeyPrefix starts every body digest key. A vendor's id can hold no control character
+// (CheckEventID), so no id can ever equal a digest key.
+const bodyKeyPrefix = "\x00sha256:"
+
+// BodyKey returns the replay key of an event that has no id: the SHA-256 of its raw body, under a
+// prefix no event id can have. Like an id, it is only ever used through a keyed, per-vendor
+// pseudonym (pseudo.DomainEvent), so neither the body nor its plain digest is kept anywhere.
+func BodyKey(body []byte) string {
+	sum := sha256.Sum256(body)
+	return bodyKeyPrefix + string(sum[:])
 }
 
 // CheckEventID reports what is wrong with an event id, if anything.

@@ -25,8 +25,12 @@ type Vendor struct {
 	Verifier verify.Verifier // nil when the vendor has no secret (it cannot be enabled)
 	Routes   *route.Table
 	CIDRs    []netip.Prefix // empty = any source
-	Limiter  *rate.Limiter
-	Enabled  bool // the option's value
+	// Limiter is the vendor's rate (rate_per_minute), spent only by requests that verified.
+	Limiter *rate.Limiter
+	// FailLimiter counts the vendor's failed authentications, from any source: when it is empty
+	// the vendor is flooded (ratelimit.VendorFailures).
+	FailLimiter *rate.Limiter
+	Enabled     bool // the option's value
 
 	idTokens   []string
 	typeTokens []string
@@ -65,14 +69,15 @@ func CompileVendors(o *options.Options, cat *catalog.Catalog, ps *pseudo.Pseudon
 			continue
 		}
 		v := &Vendor{
-			Name:       ov.Name,
-			Policy:     cv.Policy,
-			Schema:     cv.Schema,
-			Routes:     route.Compile(o.TopicPrefix, cv.Policy, ps),
-			Limiter:    ratelimit.PerMinute(ov.RatePerMinute),
-			Enabled:    ov.Enabled,
-			idTokens:   policy.SplitPointer(cv.Policy.Event.ID),
-			typeTokens: policy.SplitPointer(cv.Policy.Event.Type),
+			Name:        ov.Name,
+			Policy:      cv.Policy,
+			Schema:      cv.Schema,
+			Routes:      route.Compile(o.TopicPrefix, cv.Policy, ps),
+			Limiter:     ratelimit.PerMinute(ov.RatePerMinute),
+			FailLimiter: ratelimit.VendorFailures(ov.RatePerMinute),
+			Enabled:     ov.Enabled,
+			idTokens:    policy.SplitPointer(cv.Policy.Event.ID),
+			typeTokens:  policy.SplitPointer(cv.Policy.Event.Type),
 		}
 		for j, c := range ov.AllowedCIDRs {
 			if p, err := options.ParsePrefix(c); err == nil {

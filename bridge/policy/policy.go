@@ -58,11 +58,18 @@ type Auth struct {
 	Header   string `yaml:"header"`
 	Encoding string `yaml:"encoding"`
 	Prefix   string `yaml:"prefix"`
-	// IDHeader names a header holding the event id, for schemes that have none of their own.
+	// IDHeader names a header in which the vendor sends an event id. No scheme signs such a
+	// header, so it never keys replays (a captured request resent with a new one would look new):
+	// the key is the id the scheme signs, else the body's id at event.id, else a digest of the
+	// body. It is accepted for 0.1 policies, with a warning, and used by `send` only.
 	IDHeader string `yaml:"id_header"`
 }
 
 // Event locates the event id and type in a payload, as JSON Pointers.
+//
+// ID is optional. With it, the id at that pointer keys replays, and a body without it is refused
+// (400 "no event id"); without it, a digest of the raw body does. Either way a scheme's signed id
+// (Standard Webhooks' webhook-id) comes first.
 type Event struct {
 	ID   string `yaml:"id"`
 	Type string `yaml:"type"`
@@ -285,12 +292,19 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 		add(at("retention_days"), "retention_days must be between 1 and 3650")
 	}
 	checkAuth(p, add, at)
-	if p.Event.ID != "" {
-		if err := CheckPointer(p.Event.ID); err != nil {
-			add(at("event", "id"), "event.id: %v", err)
+	if err := CheckPointer(p.Event.ID); err != nil {
+		add(at("event", "id"), "event.id: %v", err)
+	}
+	if p.Auth.IDHeader != "" {
+		key := "a digest of the body"
+		switch {
+		case p.Auth.Scheme == SchemeStandardWebhooks:
+			key = "the signed webhook-id"
+		case p.Event.ID != "":
+			key = "the body's id at event.id " + p.Event.ID
 		}
-	} else if p.Auth.Scheme != SchemeStandardWebhooks && p.Auth.Scheme != SchemeGitHub && p.Auth.IDHeader == "" {
-		add(at("event"), "event.id is required: scheme %s has no id header", p.Auth.Scheme)
+		problems = append(problems, Problem{File: file, Line: at("auth", "id_header"), Warning: true,
+			Message: fmt.Sprintf("auth.id_header %s is not signed, so it does not key replays (%s does); remove it", p.Auth.IDHeader, key)})
 	}
 	if p.Event.Type == "" {
 		add(at("event"), "event.type is required")

@@ -96,8 +96,10 @@ func TestParseSchemeDefaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := replaceBlock(goodPolicy, "auth:\n  scheme: standard-webhooks", tt.auth)
 			p, problems := policy.Parse("p.yaml", []byte(doc))
-			if len(problems) > 0 {
-				t.Fatalf("Parse(%s) problems = %v, want none", tt.name, problems)
+			for _, pr := range problems {
+				if !pr.Warning { // the id_header case warns: TestParseIDHeaderWarns
+					t.Fatalf("Parse(%s) problems = %v, want no error", tt.name, problems)
+				}
 			}
 			if p.Auth != tt.want {
 				t.Errorf("Parse(%s).Auth = %+v, want %+v", tt.name, p.Auth, tt.want)
@@ -151,8 +153,10 @@ var problemTests = []struct {
 	{"bad pointer in event.id", "  id: /id", "  id: id", []want{{11, "event.id"}}},
 	{"bad pointer in event.type", "  type: /type", "  type: /ty~pe", []want{{12, "event.type"}}},
 	{"missing event.type", "  type: /type", "", []want{{11, "event.type is required"}}},
-	{"missing event.id for stripe", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: stripe\nevent:\n", []want{{11, "event.id is required: scheme stripe has no id header"}}},
-	{"event.id from an id header", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: bearer\n  id_header: X-Id\nevent:\n", []want{}},
+	// event.id is optional for every scheme: without it a digest of the body keys replays.
+	{"no event.id for stripe", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: stripe\nevent:\n", []want{}},
+	{"no event.id for bearer", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: bearer\nevent:\n", []want{}},
+	{"no event.id for hmac-sha256", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: hmac-sha256\nevent:\n", []want{}},
 	{"missing from", "{from: /data/device_id, pseudonymize: true}", "{pseudonymize: true}", []want{{20, "routes[0].fields.device: from is required"}}},
 	{"bad field name", "      state: /data/state", "      st-ate: /data/state", []want{{21, "must be letters, digits and _"}}},
 	{"placeholder not filling a level", "locks/{device}/state", "locks/dev-{device}/state", []want{{15, "must fill a whole level"}}},
@@ -201,6 +205,34 @@ func TestParseProblems(t *testing.T) {
 			doc := replaceBlock(goodPolicy, tt.old, tt.new)
 			_, problems := policy.Parse("p.yaml", []byte(doc))
 			checkProblems(t, tt.name, problems, tt.want)
+		})
+	}
+}
+
+// TestParseIDHeaderWarns checks that an id_header is accepted (0.1 policies have one) with a
+// warning that says it does not key replays, and names what does.
+func TestParseIDHeaderWarns(t *testing.T) {
+	tests := []struct {
+		name, old, new string
+		key            string // what the warning says keys replays
+	}{
+		{"bearer with event.id", "  scheme: standard-webhooks", "  scheme: bearer\n  id_header: X-Id", "the body's id at event.id /id"},
+		{"hmac without event.id", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: hmac-sha256\n  id_header: X-Id\nevent:\n", "a digest of the body"},
+		{"standard-webhooks", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  id_header: X-Id", "the signed webhook-id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, problems := policy.Parse("p.yaml", []byte(replaceBlock(goodPolicy, tt.old, tt.new)))
+			if len(problems) != 1 {
+				t.Fatalf("Parse = %v, want one warning", problems)
+			}
+			w := problems[0]
+			if !w.Warning || w.Line != 10 || !strings.Contains(w.Message, "auth.id_header X-Id is not signed") || !strings.Contains(w.Message, tt.key) {
+				t.Errorf("Parse problem = %+v, want a warning on line 10 that X-Id is not signed and that %s keys replays", w, tt.key)
+			}
+			if p == nil || p.Auth.IDHeader != "X-Id" {
+				t.Errorf("Parse policy = %+v, want it usable with IDHeader X-Id", p)
+			}
 		})
 	}
 }

@@ -1,8 +1,10 @@
-// Package ratelimit holds the token buckets of the partner listener: one per vendor and one per
-// source address, the latter in a bounded table so a flood of addresses cannot grow memory.
+// Package ratelimit holds the token buckets of the partner listener: one per vendor, spent only by
+// requests that verified; one per source address, in a bounded table so a flood of addresses cannot
+// grow memory; and the failure budgets (Failures) that bound what unverified requests may cost.
 package ratelimit
 
 import (
+	"errors"
 	"math"
 	"net/netip"
 	"sync"
@@ -10,6 +12,28 @@ import (
 
 	"golang.org/x/time/rate"
 )
+
+// ErrLimited reports a request refused by a rate budget.
+var ErrLimited = errors.New("rate limited")
+
+// Budgets a LimitError names.
+const (
+	BudgetSource         = "source"          // the source address's request rate
+	BudgetSourceFailures = "source failures" // the source address's authentication failures
+	BudgetVendorFailures = "vendor failures" // a flooded vendor's, for sources that failed
+	BudgetVendor         = "vendor"          // the vendor's rate, spent by verified requests
+)
+
+// LimitError is a refusal by one budget, with the wait a Retry-After header should give.
+type LimitError struct {
+	Budget     string
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string { return "rate limited: " + e.Budget + " budget" }
+
+// Is makes errors.Is(err, ErrLimited) true.
+func (e *LimitError) Is(target error) bool { return target == ErrLimited }
 
 // PerMinute returns a limiter allowing n events per minute, with a burst of a tenth of a minute's
 // worth (at least 1).
@@ -56,13 +80,12 @@ func NewSources(perMinute, maxEntries int) *Sources {
 	return &Sources{perMinute: perMinute, maxEntries: maxEntries, entries: map[netip.Addr]*entry{}}
 }
 
+// PerMinute returns the requests a minute each source may send.
+func (s *Sources) PerMinute() int { return s.perMinute }
+
 // Allow takes one token for a source.
 func (s *Sources) Allow(a netip.Addr, now time.Time) (bool, time.Duration) {
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		a = p.Addr()
-	}
+	a = sourceKey(a)
 	s.mu.Lock()
 	e := s.entries[a]
 	if e == nil {
@@ -75,6 +98,16 @@ func (s *Sources) Allow(a netip.Addr, now time.Time) (bool, time.Duration) {
 	e.seen = now
 	s.mu.Unlock()
 	return Allow(e.lim, now)
+}
+
+// sourceKey is the key of an address in the source tables: IPv4 as is, IPv6 by its /64.
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		a = p.Addr()
+	}
+	return a
 }
 
 // evict drops entries idle long enough to have refilled their bucket; if none is, it drops the

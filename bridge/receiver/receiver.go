@@ -1,6 +1,21 @@
 // Package receiver is the partner-facing HTTP listener. It serves only POST /hooks/{vendor}, runs
-// the cheap refusals first (method, vendor, kill switch, source, rate, content type, size), hands
-// the rest to the pipeline, and translates the outcome into the status table of DESIGN.md.
+// the cheap refusals first, hands the rest to the pipeline, and translates the outcome into the
+// status table of DESIGN.md.
+//
+// The order, so that a cheap refusal never costs an expensive one and unverified traffic never
+// spends what the vendor's real webhooks need:
+//
+//  1. method, vendor, kill switch, source CIDR;
+//  2. source rate: the source address's own request budget (source_rate_per_minute);
+//  3. failure budgets (ratelimit.Failures): a source that failed authentication too often (a
+//     tenth of source_rate_per_minute), or that failed recently while its vendor is flooded with
+//     failures (a tenth of its rate_per_minute), is refused here, before its body is read;
+//  4. content type and content encoding, then size (the declared length, then the bounded read);
+//  5. in the pipeline: signature and timestamp, then the vendor's rate (rate_per_minute), which
+//     only verified requests spend; then parse, event id, replay, schema, routing, publish.
+//
+// So an unverified request costs at most one bounded body read and one MAC check, and spends only
+// its source's budgets: junk from one address, or from many, never turns real webhooks into 429s.
 package receiver
 
 import (
@@ -37,15 +52,20 @@ var (
 	ErrUnknownVendor  = errors.New("unknown vendor")
 	ErrDisabled       = errors.New("vendor disabled")
 	ErrSourceDenied   = errors.New("source address not allowed")
-	ErrRateLimited    = errors.New("rate limited")
 	ErrContentType    = errors.New("content type must be application/json")
 	ErrTooLarge       = errors.New("body too large")
 	ErrBadBody        = errors.New("could not read body")
 	ErrShuttingDown   = errors.New("shutting down")
-	errVendorRate     = errors.New("vendor rate")
-	errSourceRate     = errors.New("source rate")
 	disabledRetryWait = 2 * time.Minute
 )
+
+// ErrRateLimited reports a request refused by a rate or failure budget; the error is a
+// *ratelimit.LimitError that says which budget and how long to wait.
+var ErrRateLimited = ratelimit.ErrLimited
+
+// ErrContentEncoding reports a body sent with a Content-Encoding other than identity. Signatures
+// cover the bytes as sent, and a decompressor is a cost and an attack surface no sender needs.
+var ErrContentEncoding = errors.New("content encoding must be identity")
 
 // retryError carries a Retry-After wait with its cause.
 type retryError struct {
@@ -67,8 +87,10 @@ type Outcome struct {
 	Skipped       int // routes that matched but published nothing
 	Unrouted      bool
 	UnknownFields int
-	Received      time.Time
-	Latency       time.Duration
+	// Verified reports whether the request passed the vendor's signature check.
+	Verified bool
+	Received time.Time
+	Latency  time.Duration
 	// PublishLatency is the publish stage's share of Latency; zero when the event did not reach it.
 	PublishLatency time.Duration
 }
@@ -86,8 +108,12 @@ type Config struct {
 	MaxBody        int64
 	TrustedProxies []netip.Prefix
 	Sources        *ratelimit.Sources
-	Observers      []Observer
-	Log            zerolog.Logger
+	// Failures bounds the requests of each source that fail authentication; nil takes
+	// ratelimit.NewFailures(ratelimit.FailureLimitsFor(Sources.PerMinute())): a tenth of what a
+	// source may send may fail.
+	Failures  *ratelimit.Failures
+	Observers []Observer
+	Log       zerolog.Logger
 }
 
 // Receiver is the partner listener's handler.
@@ -97,13 +123,22 @@ type Receiver struct {
 	draining atomic.Bool
 	bufs     sync.Pool
 	now      func() time.Time
+	logs     logSampler
 }
 
 var _ http.Handler = (*Receiver)(nil)
 
 // New returns a Receiver.
 func New(cfg Config) *Receiver {
-	return &Receiver{cfg: cfg, now: time.Now, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+	if cfg.Failures == nil {
+		lim := ratelimit.DefaultFailureLimits
+		if cfg.Sources != nil {
+			lim = ratelimit.FailureLimitsFor(cfg.Sources.PerMinute())
+		}
+		cfg.Failures = ratelimit.NewFailures(lim)
+	}
+	return &Receiver{cfg: cfg, now: time.Now, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		logs: logSampler{budgets: map[string]*logBudget{}}}
 }
 
 // AddObserver adds an observer of outcomes. Call it before serving.
@@ -182,16 +217,17 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 		return ErrSourceDenied
 	}
 	now := rc.now()
-	// The source's bucket first: a request it refuses must not spend a token of the vendor's, or
-	// one flooding source would use up the vendor's budget for every other source.
 	if ok, wait := rc.cfg.Sources.Allow(src, now); !ok {
-		return &retryError{err: errors.Join(ErrRateLimited, errSourceRate), wait: wait}
+		return &ratelimit.LimitError{Budget: ratelimit.BudgetSource, RetryAfter: wait}
 	}
-	if ok, wait := ratelimit.Allow(v.Limiter, now); !ok {
-		return &retryError{err: errors.Join(ErrRateLimited, errVendorRate), wait: wait}
+	if err := rc.cfg.Failures.Allow(v.FailLimiter, src, now); err != nil {
+		return err
 	}
 	if !jsonContentType(r.Header.Values("Content-Type")) {
 		return ErrContentType
+	}
+	if !identityEncoding(r.Header.Values("Content-Encoding")) {
+		return ErrContentEncoding
 	}
 	if r.ContentLength > rc.cfg.MaxBody {
 		return ErrTooLarge
@@ -207,6 +243,8 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 		buf.Grow(int(r.ContentLength))
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBody)); err != nil {
+		// The read cost what a failed signature check costs: it counts as a failure.
+		rc.cfg.Failures.Fail(v.FailLimiter, src, now)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return ErrTooLarge
@@ -215,6 +253,13 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 	}
 	ev := &pipeline.Event{Vendor: v, Header: r.Header, Body: buf.Bytes(), Received: now}
 	err := rc.cfg.Pipeline.Process(r.Context(), ev)
+	out.Verified = ev.Verified
+	switch {
+	case ev.Verified:
+		rc.cfg.Failures.Verified(src)
+	case errors.Is(err, verify.ErrBadSignature), errors.Is(err, verify.ErrTimestamp):
+		rc.cfg.Failures.Fail(v.FailLimiter, src, now)
+	}
 	out.Token = ev.Token
 	out.UnknownFields = ev.UnknownFields
 	out.Skipped = len(ev.Routed.Skipped)
@@ -234,6 +279,20 @@ func jsonContentType(values []string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(values[0])
 	return err == nil && mt == "application/json"
+}
+
+// identityEncoding reports whether the Content-Encoding headers name no coding but identity: in
+// any of the header's copies, any element of a comma list, gzip or any other coding is refused
+// (RFC 9110 section 8.4 lets a sender list several codings, applied in order).
+func identityEncoding(values []string) bool {
+	for _, v := range values {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // source returns the request's client address: the peer, or, when the peer is a trusted proxy, the
@@ -308,6 +367,8 @@ func Status(err error) (status int, body map[string]string, reason string) {
 		return http.StatusTooManyRequests, errBody("rate limited; retry later"), "rate_limited"
 	case errors.Is(err, ErrContentType):
 		return http.StatusUnsupportedMediaType, errBody("content type must be application/json"), "content_type"
+	case errors.Is(err, ErrContentEncoding):
+		return http.StatusUnsupportedMediaType, errBody("content encoding must be identity: send the body uncompressed"), "content_type"
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, errBody("body too large"), "too_large"
 	case errors.Is(err, ErrBadBody):
@@ -345,14 +406,19 @@ func (rc *Receiver) respond(w http.ResponseWriter, out *Outcome, err error) {
 		body["event"] = out.Token
 	}
 	var re *retryError
+	var le *ratelimit.LimitError
 	var ue *publish.UnavailableError
 	switch {
+	case errors.As(err, &le):
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(le.RetryAfter)))
 	case errors.As(err, &re):
 		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(re.wait)))
 	case errors.As(err, &ue):
 		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(max(ue.RetryAfter, time.Second))))
 	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "30")
+	case status == http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", "60") // every 429 says when to come back
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -364,6 +430,10 @@ func (rc *Receiver) respond(w http.ResponseWriter, out *Outcome, err error) {
 }
 
 func (rc *Receiver) log(out *Outcome, err error) {
+	suppressed, ok := rc.logs.allow(out)
+	if !ok {
+		return
+	}
 	ev := rc.cfg.Log.Info()
 	if out.Status >= 500 {
 		ev = rc.cfg.Log.Warn()
@@ -381,6 +451,9 @@ func (rc *Receiver) log(out *Outcome, err error) {
 	}
 	if err != nil && out.Status >= 400 {
 		ev = ev.Str("error", err.Error())
+	}
+	if suppressed > 0 {
+		ev = ev.Uint64("suppressed", suppressed)
 	}
 	ev.Msg("webhook")
 }

@@ -40,6 +40,7 @@ type field struct {
 	name         string
 	tokens       []string
 	pseudonymize bool
+	inTopic      bool // a topic level is built from it
 }
 
 type level struct {
@@ -80,6 +81,7 @@ func Compile(prefix string, p *policy.Policy, ps *pseudo.Pseudonymizer) *Table {
 		}
 		for _, l := range strings.Split(pr.Topic, "/") {
 			if name, ok := policy.Placeholder(l); ok {
+				r.fields[index[name]].inTopic = true
 				r.levels = append(r.levels, level{field: index[name]})
 			} else {
 				r.levels = append(r.levels, level{text: l, field: -1})
@@ -138,10 +140,8 @@ func (t *Table) build(r *Route, doc any) (Message, error) {
 			values[i] = AppendJSON(nil, tok)
 			continue
 		}
-		if s, ok := payload.Scalar(v); ok {
-			scalars[i] = s
-		} else {
-			scalars[i] = ""
+		if f.inTopic {
+			scalars[i], _ = payload.Scalar(v) // "" for null, objects and arrays: not usable
 		}
 		values[i] = AppendJSON(nil, v)
 	}
@@ -226,7 +226,8 @@ func unreserved(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
-// AppendJSON appends the JSON encoding of a parsed value (objects with sorted keys).
+// AppendJSON appends the JSON encoding of a parsed value: objects with sorted keys, numbers in
+// their canonical form (payload.CanonicalNumber).
 func AppendJSON(dst []byte, v any) []byte {
 	switch x := v.(type) {
 	case nil:
@@ -234,7 +235,12 @@ func AppendJSON(dst []byte, v any) []byte {
 	case bool:
 		return strconv.AppendBool(dst, x)
 	case json.Number:
-		return append(dst, x...)
+		// The canonical form, not the vendor's spelling: 1e2 is published as 100, -0 as 0.
+		if out, ok := payload.AppendCanonicalNumber(dst, string(x)); ok {
+			return out
+		}
+		return append(dst, "null"...) // not a number literal: payload.Parse never makes one
+
 	case string:
 		return appendString(dst, x)
 	case []any:

@@ -217,8 +217,31 @@ func TestApply(t *testing.T) {
 				{"hb/acme-locks/all/lock.raw", map[string]any{"kind": "lock.raw"}, false, 2},
 				{"hb/acme-locks/raw/true/x", map[string]any{"name": true, "extra": map[string]any{
 					"a": "x", "b": []any{json.Number("1"), map[string]any{"c": nil}}}}, false, 0},
-				{"hb/acme-locks/fixed/events", map[string]any{"count": json.Number("-1.5e3"),
+				{"hb/acme-locks/fixed/events", map[string]any{"count": json.Number("-1500"),
 					"tags": []any{"t1", "t2"}, "first_tag": "t1"}, false, 0},
+			},
+		},
+		{
+			name:    "numbers published in canonical form",
+			event:   `{"type":"lock.raw","data":{"name":4.20e1,"extra":{"lvl":0.000000000000000000000000000000001e33},"count":1e2,"tags":[1.50,-0,12345678901234567890]}}`,
+			typ:     "lock.raw",
+			matched: 3,
+			messages: []msg{
+				{"hb/acme-locks/all/lock.raw", map[string]any{"kind": "lock.raw"}, false, 2},
+				{"hb/acme-locks/raw/42/x", map[string]any{"name": json.Number("42"), "extra": map[string]any{"lvl": json.Number("1")}}, false, 0},
+				{"hb/acme-locks/fixed/events", map[string]any{"count": json.Number("100"),
+					"tags":      []any{json.Number("1.5"), json.Number("0"), json.Number("12345678901234567890")},
+					"first_tag": json.Number("1.5")}, false, 0},
+			},
+		},
+		{
+			name:    "a pseudonymized number is one pseudonym whatever its spelling",
+			event:   `{"type":"lock.state_changed","data":{"device_id":1e2,"user":{"n":100.0}}}`,
+			typ:     "lock.state_changed",
+			matched: 2,
+			messages: []msg{
+				{"hb/acme-locks/locks/" + tok("100") + "/state", map[string]any{"device": tok("100"), "actor": tok(`{"n":100}`)}, true, 1},
+				{"hb/acme-locks/all/lock.state_changed", map[string]any{"kind": "lock.state_changed"}, false, 2},
 			},
 		},
 		{
@@ -481,8 +504,39 @@ func FuzzSegment(f *testing.F) {
 	})
 }
 
+// canon returns a parsed value with its numbers in canonical form: what AppendJSON writes.
+func canon(t testing.TB, v any) any {
+	t.Helper()
+	switch x := v.(type) {
+	case json.Number:
+		c, ok := payload.CanonicalNumber(string(x))
+		if !ok {
+			t.Fatalf("CanonicalNumber(%q) refused a number Parse took", x)
+		}
+		return json.Number(c)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = canon(t, e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = canon(t, e)
+		}
+		return out
+	}
+	return v
+}
+
+// publishedLimits reads what AppendJSON wrote: the canonical form of a number may be longer than
+// the literal (1e20 is 21 digits), so only its length is not bounded.
+var publishedLimits = payload.Limits{MaxDepth: payload.DefaultLimits.MaxDepth, MaxKeys: payload.DefaultLimits.MaxKeys}
+
 var jsonValues = []string{
 	`null`, `true`, `false`, `0`, `-1.5e-7`, `123456789012345678901234567890`,
+	`-0`, `1e2`, `1.50`, `[1E+2,100.0,0.000000000000000000000000000000001e33]`, `1e400`,
 	`""`, `"plain"`, `"quote \" backslash \\ slash /"`, `"\b\f\n\r\t"`, `"\u0000\u0001\u001f\u007f"`,
 	`"\u2028\u2029"`, `"é 世界 😀"`, `"\ufffd"`, `"<script>&amp;"`,
 	`[]`, `{}`, `[1,[2,[3]]]`, `{"b":1,"a":{"d":[true,null],"c":"x"}}`, `{"":{"":""}}`,
@@ -497,8 +551,8 @@ func TestAppendJSON(t *testing.T) {
 			if !utf8.Valid(out) {
 				t.Errorf("AppendJSON(%s) = %q, not valid UTF-8", in, out)
 			}
-			if got := stdParse(t, out); !reflect.DeepEqual(got, v) {
-				t.Errorf("AppendJSON(%s) = %s, which reads back as %#v, want %#v", in, out, got, v)
+			if got, want := stdParse(t, out), canon(t, v); !reflect.DeepEqual(got, want) {
+				t.Errorf("AppendJSON(%s) = %s, which reads back as %#v, want %#v", in, out, got, want)
 			}
 			// Appends, keeping what dst held.
 			if got := route.AppendJSON([]byte("x"), v); !bytes.Equal(got, append([]byte("x"), out...)) {
@@ -506,6 +560,16 @@ func TestAppendJSON(t *testing.T) {
 			}
 		})
 	}
+	t.Run("canonical numbers", func(t *testing.T) {
+		for in, want := range map[string]string{
+			`1e2`: `100`, `-0`: `0`, `1.50`: `1.5`, `-0.0e7`: `0`, `0.000000000000000000000000000000001e33`: `1`,
+			`12345678901234567890`: `12345678901234567890`, `1e21`: `1e+21`, `1E-7`: `1e-7`, `[5e-1,{"a":2.0}]`: `[0.5,{"a":2}]`,
+		} {
+			if got := string(route.AppendJSON(nil, parse(t, in))); got != want {
+				t.Errorf("AppendJSON(%s) = %s, want %s", in, got, want)
+			}
+		}
+	})
 	t.Run("sorted keys", func(t *testing.T) {
 		got := string(route.AppendJSON(nil, parse(t, `{"b":1,"c":2,"a":3}`)))
 		if want := `{"a":3,"b":1,"c":2}`; got != want {
@@ -527,12 +591,16 @@ func FuzzAppendJSON(f *testing.F) {
 		if !utf8.Valid(out) {
 			t.Fatalf("AppendJSON(%q) = %q, not valid UTF-8", data, out)
 		}
-		if got := stdParse(t, out); !reflect.DeepEqual(got, v) {
-			t.Fatalf("AppendJSON(%q) = %q, which reads back as %#v, want %#v", data, out, got, v)
+		want := canon(t, v)
+		if got := stdParse(t, out); !reflect.DeepEqual(got, want) {
+			t.Fatalf("AppendJSON(%q) = %q, which reads back as %#v, want %#v", data, out, got, want)
 		}
-		again, err := payload.Parse(out, payload.DefaultLimits)
-		if err != nil || !reflect.DeepEqual(again, v) {
-			t.Fatalf("payload.Parse(AppendJSON(%q)) = %#v, %v, want %#v", data, again, err, v)
+		again, err := payload.Parse(out, publishedLimits)
+		if err != nil || !reflect.DeepEqual(again, want) {
+			t.Fatalf("payload.Parse(AppendJSON(%q)) = %#v, %v, want %#v", data, again, err, want)
+		}
+		if twice := route.AppendJSON(nil, again); !bytes.Equal(twice, out) {
+			t.Fatalf("AppendJSON(Parse(AppendJSON(%q))) = %q, want %q: the output is not canonical", data, twice, out)
 		}
 	})
 }

@@ -35,9 +35,15 @@ type Header interface {
 	Values(key string) []string
 }
 
-// Verifier authenticates one request. It returns the event id the scheme carries in a header, or "".
+// Verifier authenticates one request.
+//
+// It returns an event id only when its signature covers that id: Standard Webhooks' webhook-id,
+// which is part of the signed string. Every other scheme returns "": GitHub's X-GitHub-Delivery, a
+// policy's id_header and the like travel outside the signature, and whoever captured a request can
+// resend it with a new one, so such a header must never make a request new to the replay guard.
+// The caller keys replays by the returned id, else by the signed body (see bridge/pipeline).
 type Verifier interface {
-	Verify(h Header, body []byte, now time.Time) (id string, err error)
+	Verify(h Header, body []byte, now time.Time) (signedID string, err error)
 }
 
 // New builds the verifier for a policy's auth section and the vendor's secrets (several during a
@@ -63,9 +69,9 @@ func New(a policy.Auth, secrets []string) (Verifier, error) {
 	case policy.SchemeStripe:
 		return &stripe{macs: newMACs(keys), tolerance: tol}, nil
 	case policy.SchemeHMACSHA256:
-		return &genericHMAC{macs: newMACs(keys), header: a.Header, base64: a.Encoding == "base64", prefix: a.Prefix, idHeader: a.IDHeader}, nil
+		return &genericHMAC{macs: newMACs(keys), header: a.Header, base64: a.Encoding == "base64", prefix: a.Prefix}, nil
 	case policy.SchemeBearer:
-		return newBearer(keys, a.Header, a.IDHeader), nil
+		return newBearer(keys, a.Header), nil
 	}
 	return nil, fmt.Errorf("unknown auth scheme %q", a.Scheme)
 }
@@ -135,14 +141,6 @@ func single(h Header, key string) (string, error) {
 	return "", fmt.Errorf("%w: %s header repeated", ErrBadSignature, key)
 }
 
-// optional returns a header's value, "" when absent; repeated is an error.
-func optional(h Header, key string) (string, error) {
-	if key == "" || len(h.Values(key)) == 0 {
-		return "", nil
-	}
-	return single(h, key)
-}
-
 func checkTime(ts int64, now time.Time, tol time.Duration) error {
 	// Compare times, not their difference: time.Sub saturates at the smallest Duration for a time
 	// more than 292 years ahead, and negating that overflows back to a negative, "in tolerance"
@@ -196,6 +194,7 @@ func (v *standardWebhooks) Verify(h Header, body []byte, now time.Time) (string,
 	if err := checkTime(ts, now, v.tolerance); err != nil {
 		return "", err
 	}
+	// The signed string is "id.timestamp.body": the id is covered, so it may key replays.
 	return id, nil
 }
 
@@ -240,11 +239,8 @@ func (v *gitHub) Verify(h Header, body []byte, _ time.Time) (string, error) {
 	if !v.macs.match([][]byte{sig}, body) {
 		return "", ErrBadSignature
 	}
-	id, err := optional(h, "X-GitHub-Delivery")
-	if err != nil {
-		return "", err
-	}
-	return id, nil
+	// X-GitHub-Delivery is not signed: it is not an id this signature vouches for.
+	return "", nil
 }
 
 // ParseGitHubSignature decodes "sha256=<64 hex digits>".
@@ -316,11 +312,10 @@ func ParseStripeHeader(header string) (ts string, sigs [][]byte, ok bool) {
 
 // genericHMAC verifies an HMAC-SHA256 of the body in a configurable header.
 type genericHMAC struct {
-	macs     macs
-	header   string
-	base64   bool
-	prefix   string
-	idHeader string
+	macs   macs
+	header string
+	base64 bool
+	prefix string
 }
 
 func (v *genericHMAC) Verify(h Header, body []byte, _ time.Time) (string, error) {
@@ -344,7 +339,7 @@ func (v *genericHMAC) Verify(h Header, body []byte, _ time.Time) (string, error)
 	if !v.macs.match([][]byte{sig}, body) {
 		return "", ErrBadSignature
 	}
-	return optional(h, v.idHeader)
+	return "", nil // the MAC covers the body only; a policy's id_header is not signed
 }
 
 // decodeBase64 decodes standard or URL-safe base64, padded or not. The alphabet is chosen by the
@@ -361,13 +356,12 @@ func decodeBase64(s string) ([]byte, error) {
 // bearer compares a token in a header with the secrets; digests first, so the comparison takes the
 // same time whatever the token's length.
 type bearer struct {
-	digests  [][]byte
-	header   string
-	idHeader string
+	digests [][]byte
+	header  string
 }
 
-func newBearer(keys [][]byte, header, idHeader string) *bearer {
-	b := &bearer{header: header, idHeader: idHeader}
+func newBearer(keys [][]byte, header string) *bearer {
+	b := &bearer{header: header}
 	for _, k := range keys {
 		b.digests = append(b.digests, digest(sha256.New(), k))
 	}
@@ -401,7 +395,7 @@ func (v *bearer) Verify(h Header, _ []byte, _ time.Time) (string, error) {
 	if !ok {
 		return "", ErrBadSignature
 	}
-	return optional(h, v.idHeader)
+	return "", nil // a token signs nothing: the id, if any, comes from the body
 }
 
 // Signer produces the headers a scheme expects, for `hookbridge send`, the load tool and tests.

@@ -564,35 +564,57 @@ func TestStandardWebhooksHeaders(t *testing.T) {
 	})
 }
 
-func TestIDHeaders(t *testing.T) {
+// TestOnlySignedIDs checks the Verifier contract: an id comes back only when the signature covers
+// it. An unsigned id header (X-GitHub-Delivery, a policy's id_header) is ignored whatever it holds,
+// so resending a captured request with a new one cannot make it look new.
+func TestOnlySignedIDs(t *testing.T) {
 	tests := []struct {
 		name     string
 		auth     policy.Auth
-		idHeader string // header holding the id, "" when the scheme returns none
+		idHeader string // the header a sender puts its id in
+		signed   bool   // the signature covers that header
 	}{
-		{"github delivery", policy.Auth{Scheme: policy.SchemeGitHub}, "X-GitHub-Delivery"},
-		{"hmac id header", policy.Auth{Scheme: policy.SchemeHMACSHA256, Header: "X-Signature", Encoding: "hex", IDHeader: "X-Event-Id"}, "X-Event-Id"},
-		{"bearer id header", policy.Auth{Scheme: policy.SchemeBearer, Header: "Authorization", IDHeader: "X-Event-Id"}, "X-Event-Id"},
-		{"stripe has none", policy.Auth{Scheme: policy.SchemeStripe, Tolerance: policy.Duration(tol)}, ""},
+		{"standard-webhooks webhook-id", policy.Auth{Scheme: policy.SchemeStandardWebhooks, Tolerance: policy.Duration(tol)}, "Webhook-Id", true},
+		{"github delivery", policy.Auth{Scheme: policy.SchemeGitHub}, "X-GitHub-Delivery", false},
+		{"hmac id header", policy.Auth{Scheme: policy.SchemeHMACSHA256, Header: "X-Signature", Encoding: "hex", IDHeader: "X-Event-Id"}, "X-Event-Id", false},
+		{"bearer id header", policy.Auth{Scheme: policy.SchemeBearer, Header: "Authorization", IDHeader: "X-Event-Id"}, "X-Event-Id", false},
+		{"stripe has none", policy.Auth{Scheme: policy.SchemeStripe, Tolerance: policy.Duration(tol)}, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := mustNew(t, tt.auth, plain1)
-			h := sign(t, tt.auth, plain1, body, epoch)
-			id, err := v.Verify(h, body, epoch)
+			secret := plain1
+			if tt.auth.Scheme == policy.SchemeStandardWebhooks {
+				secret = swSecret1
+			}
+			v := mustNew(t, tt.auth, secret)
+			h := sign(t, tt.auth, secret, body, epoch)
+			if tt.idHeader != "" && h.Get(tt.idHeader) != "evt_1" {
+				t.Fatalf("Sign set %s = %q, want evt_1 (as the sender does)", tt.idHeader, h.Get(tt.idHeader))
+			}
 			want := ""
-			if tt.idHeader != "" {
+			if tt.signed {
 				want = "evt_1"
 			}
-			if err != nil || id != want {
+			if id, err := v.Verify(h, body, epoch); err != nil || id != want {
 				t.Fatalf("Verify = %q, %v, want %q, nil", id, err, want)
 			}
 			if tt.idHeader == "" {
 				return
 			}
+			h.Set(tt.idHeader, "evt_new")
+			id, err := v.Verify(h, body, epoch)
+			switch {
+			case tt.signed && !errors.Is(err, verify.ErrBadSignature):
+				t.Errorf("Verify(%s changed) = %q, %v, want ErrBadSignature: the id is signed", tt.idHeader, id, err)
+			case !tt.signed && (err != nil || id != ""):
+				t.Errorf("Verify(%s changed) = %q, %v, want \"\", nil: an unsigned header is not an id", tt.idHeader, id, err)
+			}
+			if tt.signed {
+				return
+			}
 			h.Add(tt.idHeader, "evt_2")
-			if _, err := v.Verify(h, body, epoch); !errors.Is(err, verify.ErrBadSignature) {
-				t.Errorf("Verify(repeated %s) = %v, want ErrBadSignature", tt.idHeader, err)
+			if id, err := v.Verify(h, body, epoch); err != nil || id != "" {
+				t.Errorf("Verify(repeated %s) = %q, %v, want \"\", nil", tt.idHeader, id, err)
 			}
 			h.Del(tt.idHeader)
 			if id, err := v.Verify(h, body, epoch); err != nil || id != "" {
