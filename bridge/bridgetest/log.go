@@ -1,7 +1,6 @@
 package bridgetest
 
 import (
-	"bufio"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -50,11 +49,9 @@ func (b *LogBuffer) Take() string {
 // shape are skipped.
 func LogEntries[T any](log string) []T {
 	var out []T
-	sc := bufio.NewScanner(strings.NewReader(log))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	for _, line := range strings.Split(log, "\n") {
 		var v T
-		if json.Unmarshal(sc.Bytes(), &v) == nil {
+		if json.Unmarshal([]byte(line), &v) == nil {
 			out = append(out, v)
 		}
 	}

@@ -78,7 +78,9 @@ func subscribeWith(tb testing.TB, addr, user, password, clientID string, clean b
 	if err != nil {
 		tb.Fatalf("connect %s: %v", user, err)
 	}
-	s.LiveOnly = liveOnly
+	if liveOnly {
+		s.LiveOnly = true // before any message can arrive: the session is clean
+	}
 	if code := s.Subscribe(filter); code > 2 {
 		tb.Fatalf("subscribe %q as %s: refused with 0x%02x", filter, user, code)
 	}
