@@ -7,6 +7,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
