@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"encoding/json"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
 // A headless Chromium driven over the Chrome DevTools protocol: enough of it to load a page, read
@@ -61,7 +63,7 @@ func startChromium(t *testing.T) *browser {
 		t.Fatalf("chromium is not installed: run scripts/test, which installs it (Debian package chromium), instead of go test alone")
 	}
 	dir := t.TempDir()
-	stderr := &syncBuffer{}
+	stderr := &bridgetest.LogBuffer{}
 	cmd := exec.Command(bin, append(append([]string{}, chromiumArgs...), "--user-data-dir="+dir, "about:blank")...)
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers are stopped with it
@@ -73,7 +75,7 @@ func startChromium(t *testing.T) *browser {
 
 	// Chromium writes the port it picked to DevToolsActivePort in its profile.
 	var port int
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	bridgetest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		raw, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort"))
 		if err == nil {
 			port, err = strconv.Atoi(strings.SplitN(string(raw), "\n", 2)[0])
@@ -87,7 +89,7 @@ func startChromium(t *testing.T) *browser {
 		Type string `json:"type"`
 		URL  string `json:"webSocketDebuggerUrl"`
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	bridgetest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/json/list", port))
 		if err != nil {
 			return err
@@ -229,7 +231,7 @@ func (b *browser) mark() int {
 // waitEvent waits for an event of method that arrived after mark.
 func (b *browser) waitEvent(method string, mark int) {
 	b.t.Helper()
-	checkFor(b.t, 30*time.Second, 10*time.Millisecond, func() error {
+	bridgetest.CheckFor(b.t, 30*time.Second, 10*time.Millisecond, func() error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		for _, e := range b.evts[mark:] {
