@@ -191,7 +191,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if posts != 3 {
 		t.Errorf("%d form posts through ingress, want 3: %v", posts, proxy.requests())
 	}
-	for _, l := range b.logs() {
+	for _, l := range b.logEntries() {
 		if strings.Contains(l, "Content Security Policy") || strings.Contains(l, "Refused") || strings.Contains(l, "exception") {
 			t.Errorf("browser log: %s", l)
 		}
