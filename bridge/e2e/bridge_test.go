@@ -34,7 +34,7 @@ func bridgeMosquitto(t *testing.T) *mosquittotest.Broker {
 	return b
 }
 
-// bridgeTopics returns a mutate function for startTestApp that sets bridge_topics (ha_mqtt stays
+// bridgeTopics returns a mutate function for bridgetest.Start that sets bridge_topics (ha_mqtt stays
 // auto, broker embedded).
 func bridgeTopics(filters ...string) func(*options.Options) {
 	return func(o *options.Options) { o.BridgeTopics = filters }

@@ -142,7 +142,7 @@ func (s *vendorSender) send(ctx context.Context, round, i int) {
 	}
 }
 
-// crashDevice is a device with a persistent QoS 1 session that records each message before its
+// deviceRecorder is a device with a persistent QoS 1 session that records each message before its
 // handler returns (so before paho acknowledges it), and re-subscribes on every reconnect like real
 // devices do.
 type deviceRecorder struct {
