@@ -1,13 +1,16 @@
 package app
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/hookbridge/hookbridge/addon/hamqtt"
+	"github.com/hookbridge/hookbridge/bridge/audit"
 	"github.com/hookbridge/hookbridge/bridge/broker"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/store"
+	"github.com/hookbridge/hookbridge/bridge/uplink"
 )
 
 // The narrow accessors below are for the end-to-end tests and the bench, which drive an App from
@@ -56,3 +59,19 @@ func (a *App) StoreStats() store.Stats { return a.store.Stats() }
 // MQTTBridge returns the MQTT bridge: where Home Assistant's topics go and the link to the
 // Supervisor's broker.
 func (a *App) MQTTBridge() *hamqtt.Bridge { return a.mqtt }
+
+// Handler returns the partner listener's handler, so that a fuzz target or a benchmark can drive
+// whole webhooks without the network; nil before Start.
+func (a *App) Handler() http.Handler {
+	if a.recv == nil {
+		return nil
+	}
+	return a.recv
+}
+
+// AuditTrail returns the audit trail; nil before Start.
+func (a *App) AuditTrail() *audit.Log { return a.auditTrail() }
+
+// Uplink returns the connection to the outside broker that events go to; nil with broker:
+// embedded.
+func (a *App) Uplink() *uplink.Uplink { return a.events }

@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 // End-to-end tests of the MQTT bridge (ha_mqtt and bridge_topics) against a real Mosquitto started
 // by the test, standing for the Mosquitto app, with a stand-in Supervisor API that offers it. They
@@ -19,6 +19,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/addon/hamqtt"
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/uplink/mosquittotest"
 )
@@ -33,17 +34,17 @@ func bridgeMosquitto(t *testing.T) *mosquittotest.Broker {
 	return b
 }
 
-// bridgeTopics returns a mutate function for startTestApp that sets bridge_topics (ha_mqtt stays
+// bridgeTopics returns a mutate function for bridgetest.Start that sets bridge_topics (ha_mqtt stays
 // auto, broker embedded).
 func bridgeTopics(filters ...string) func(*options.Options) {
 	return func(o *options.Options) { o.BridgeTopics = filters }
 }
 
 // bridgeHealth returns the /healthz status and body.
-func bridgeHealth(t *testing.T, ta *testApp) (int, map[string]any) {
+func bridgeHealth(t *testing.T, ta *bridgetest.Instance) (int, map[string]any) {
 	t.Helper()
-	r := doRequest(t, http.MethodGet, ta.adminURL+"/healthz", nil, nil)
-	return r.status, r.body
+	r := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/healthz", nil, nil)
+	return r.Status, r.Body
 }
 
 // bridgeField returns a nested field of a JSON object, such as "supervisor_mqtt.connected".
@@ -79,7 +80,7 @@ func bridgePub(t *testing.T, b *mosquittotest.Broker, topic, payload string) {
 func bridgeVendorMessages(msgs []mosquittotest.Message) []mosquittotest.Message {
 	var out []mosquittotest.Message
 	for _, m := range msgs {
-		if strings.HasPrefix(m.Topic, testTopicPrefix+"/") && !strings.HasPrefix(m.Topic, testTopicPrefix+"/_") {
+		if strings.HasPrefix(m.Topic, bridgetest.TopicPrefix+"/") && !strings.HasPrefix(m.Topic, bridgetest.TopicPrefix+"/_") {
 			out = append(out, m)
 		}
 	}
@@ -98,7 +99,7 @@ func bridgeBatteryLow(id, device string, battery int) []byte {
 func TestBridgeDiscoveryOnMosquitto(t *testing.T) {
 	b := bridgeMosquitto(t)
 	ha := b.Subscribe(t, "bridge-ha", "#", false)
-	ta := startTestApp(t, "", nil)
+	ta := bridgetest.Start(t, "", nil)
 	if got := ta.MQTTBridge().Target(); got != hamqtt.Supervisor {
 		t.Fatalf("ha_mqtt auto with the service offered: Home Assistant's topics go to %s, want the Supervisor's broker", got)
 	}
@@ -111,7 +112,7 @@ func TestBridgeDiscoveryOnMosquitto(t *testing.T) {
 		}
 		return mosquittotest.Message{}, false
 	}
-	ha.WaitFor(t, waitForDeliveries, "every discovery config and online", func(m []mosquittotest.Message) bool {
+	ha.WaitFor(t, bridgetest.WaitForDeliveries, "every discovery config and online", func(m []mosquittotest.Message) bool {
 		for _, topic := range topics {
 			if r, ok := last(m, topic); !ok || r.Payload == "" {
 				return false
@@ -122,7 +123,7 @@ func TestBridgeDiscoveryOnMosquitto(t *testing.T) {
 	})
 	// Retained: Home Assistant connecting later finds them.
 	late := b.Subscribe(t, "bridge-ha-late", "homeassistant/#", false)
-	late.WaitFor(t, waitForDeliveries, "retained configs", func(m []mosquittotest.Message) bool {
+	late.WaitFor(t, bridgetest.WaitForDeliveries, "retained configs", func(m []mosquittotest.Message) bool {
 		n := 0
 		for _, x := range m {
 			if x.Retained {
@@ -135,14 +136,14 @@ func TestBridgeDiscoveryOnMosquitto(t *testing.T) {
 	// Nothing of it on the embedded broker.
 	emb := haClient(t, ta, "bridge-embedded-ha")
 	id := "evt_bridge_disc"
-	if r := ta.sendEvent("acme-locks", id, acmeEvent(id, "lock-disc", 70)); r.status != http.StatusAccepted {
-		t.Fatalf("event = %d %s", r.status, r.raw)
+	if r := ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "lock-disc", 70)); r.Status != http.StatusAccepted {
+		t.Fatalf("event = %d %s", r.Status, r.Raw)
 	}
-	if code := emb.subscribe("hookbridge/acme-locks/#"); code > 2 {
+	if code := emb.Subscribe("hookbridge/acme-locks/#"); code > 2 {
 		t.Fatalf("subscribe: 0x%02x", code)
 	}
-	emb.waitCount(1) // the retained state: everything published before it has arrived
-	for _, m := range emb.messages() {
+	emb.WaitCount(1) // the retained state: everything published before it has arrived
+	for _, m := range emb.Messages() {
 		if strings.HasPrefix(m.Topic, "homeassistant/") || strings.HasPrefix(m.Topic, "hookbridge/_") {
 			t.Errorf("Home Assistant's topics go to Mosquitto, yet %s is on the embedded broker", m.Topic)
 		}
@@ -158,8 +159,8 @@ func TestBridgeDiscoveryOnMosquitto(t *testing.T) {
 		t.Error("/healthz shows the broker's password")
 	}
 
-	ta.shutdown()
-	ha.WaitFor(t, waitForDeliveries, "offline after a clean stop", func(m []mosquittotest.Message) bool {
+	ta.Stop()
+	ha.WaitFor(t, bridgetest.WaitForDeliveries, "offline after a clean stop", func(m []mosquittotest.Message) bool {
 		r, ok := last(m, "hookbridge/_ha/availability")
 		return ok && r.Payload == "offline"
 	})
@@ -171,25 +172,25 @@ func TestBridgeDiscoveryOnMosquitto(t *testing.T) {
 func TestBridgeTopicsForward(t *testing.T) {
 	b := bridgeMosquitto(t)
 	live := b.Subscribe(t, "bridge-live", "hookbridge/#", false)
-	ta := startTestApp(t, "", bridgeTopics("acme-locks/locks/+/state", "+/locks/+/state"))
-	panel := newSubscriber(t, ta.mqttAddr, panelUser, panelPassword, "bridge-panel", true, "hookbridge/acme-locks/locks/+/state")
+	ta := bridgetest.Start(t, "", bridgeTopics("acme-locks/locks/+/state", "+/locks/+/state"))
+	panel := bridgetest.Subscribe(t, ta.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "bridge-panel", true, "hookbridge/acme-locks/locks/+/state")
 	emb := haClient(t, ta, "bridge-embedded-ha")
-	if code := emb.subscribe("hookbridge/acme-locks/#"); code > 2 {
+	if code := emb.Subscribe("hookbridge/acme-locks/#"); code > 2 {
 		t.Fatalf("subscribe: 0x%02x", code)
 	}
 
 	for i, body := range [][]byte{
-		acmeEvent("evt_fwd_1", "lock-fwd", 81),
+		bridgetest.AcmeEvent("evt_fwd_1", "lock-fwd", 81),
 		bridgeBatteryLow("evt_fwd_2", "lock-fwd", 9),
-		acmeEvent("evt_fwd_3", "lock-fwd", 80),
+		bridgetest.AcmeEvent("evt_fwd_3", "lock-fwd", 80),
 	} {
 		id := fmt.Sprint("evt_fwd_", i+1)
-		if r := ta.sendEvent("acme-locks", id, body); r.status != http.StatusAccepted {
-			t.Fatalf("POST %s = %d %s", id, r.status, r.raw)
+		if r := ta.Send("acme-locks", id, body); r.Status != http.StatusAccepted {
+			t.Fatalf("POST %s = %d %s", id, r.Status, r.Raw)
 		}
 	}
-	want := panel.waitCount(2)
-	all := emb.waitCount(3)
+	want := panel.WaitCount(2)
+	all := emb.WaitCount(3)
 	var battery string
 	for _, m := range all {
 		if strings.HasSuffix(m.Topic, "/battery") {
@@ -199,7 +200,7 @@ func TestBridgeTopicsForward(t *testing.T) {
 	if battery == "" {
 		t.Fatalf("the embedded broker has no battery message: %v", all)
 	}
-	got := live.WaitFor(t, waitForDeliveries, "2 forwarded states", func(m []mosquittotest.Message) bool {
+	got := live.WaitFor(t, bridgetest.WaitForDeliveries, "2 forwarded states", func(m []mosquittotest.Message) bool {
 		return len(bridgeVendorMessages(m)) >= 2
 	})
 	time.Sleep(300 * time.Millisecond) // a sibling, a second copy or an echo would arrive by now
@@ -217,7 +218,7 @@ func TestBridgeTopicsForward(t *testing.T) {
 	}
 	// The retain flag: a subscriber connecting now gets the last state, retained, and no battery.
 	late := b.Subscribe(t, "bridge-late", "hookbridge/acme-locks/#", false)
-	late.WaitFor(t, waitForDeliveries, "the retained state", func(m []mosquittotest.Message) bool { return len(m) >= 1 })
+	late.WaitFor(t, bridgetest.WaitForDeliveries, "the retained state", func(m []mosquittotest.Message) bool { return len(m) >= 1 })
 	time.Sleep(200 * time.Millisecond)
 	if m := late.Messages(); len(m) != 1 || !m[0].Retained || m[0].Payload != want[1].Payload {
 		t.Errorf("late subscriber got %v, want only the last state, retained", m)
@@ -225,14 +226,14 @@ func TestBridgeTopicsForward(t *testing.T) {
 
 	// Nothing flows back: a message someone publishes on Mosquitto under the prefix never reaches
 	// the embedded broker.
-	before := len(emb.messages())
+	before := len(emb.Messages())
 	bridgePub(t, b, want[0].Topic, `{"state":"unlocked"}`)
 	bridgePub(t, b, "hookbridge/acme-locks/locks/injected/state", `{"state":"unlocked"}`)
 	time.Sleep(300 * time.Millisecond)
-	if n := len(emb.messages()); n != before {
-		t.Errorf("the embedded broker got %d messages published on Mosquitto: %v", n-before, emb.messages()[before:])
+	if n := len(emb.Messages()); n != before {
+		t.Errorf("the embedded broker got %d messages published on Mosquitto: %v", n-before, emb.Messages()[before:])
 	}
-	if n := len(panel.messages()); n != 2 {
+	if n := len(panel.Messages()); n != 2 {
 		t.Errorf("the panel got %d messages, want 2", n)
 	}
 }
@@ -243,16 +244,16 @@ func TestBridgeTopicsForward(t *testing.T) {
 func TestBridgeNoEcho(t *testing.T) {
 	b := bridgeMosquitto(t)
 	live := b.Subscribe(t, "bridge-live", "hookbridge/#", false)
-	ta := startTestApp(t, "", bridgeTopics("#"))
+	ta := bridgetest.Start(t, "", bridgeTopics("#"))
 	emb := haClient(t, ta, "bridge-embedded-ha")
-	if err := mqttPublish(emb, "hookbridge/_switch/acme-locks/set", "OFF", false); err != nil {
+	if err := emb.Publish("hookbridge/_switch/acme-locks/set", "OFF", false); err != nil {
 		t.Fatal(err)
 	}
 	id := "evt_echo_1"
-	if r := ta.sendEvent("acme-locks", id, bridgeBatteryLow(id, "lock-echo", 5)); r.status != http.StatusAccepted {
-		t.Fatalf("POST = %d %s (the command on the embedded broker must not switch the vendor off)", r.status, r.raw)
+	if r := ta.Send("acme-locks", id, bridgeBatteryLow(id, "lock-echo", 5)); r.Status != http.StatusAccepted {
+		t.Fatalf("POST = %d %s (the command on the embedded broker must not switch the vendor off)", r.Status, r.Raw)
 	}
-	live.WaitFor(t, waitForDeliveries, "the battery message", func(m []mosquittotest.Message) bool {
+	live.WaitFor(t, bridgetest.WaitForDeliveries, "the battery message", func(m []mosquittotest.Message) bool {
 		return len(bridgeVendorMessages(m)) >= 1
 	})
 	time.Sleep(300 * time.Millisecond)
@@ -264,7 +265,7 @@ func TestBridgeNoEcho(t *testing.T) {
 	if n := len(bridgeVendorMessages(live.Messages())); n != 1 {
 		t.Errorf("Mosquitto got %d vendor messages, want 1: %v", n, live.Messages())
 	}
-	if st, _ := ta.switches.Get("acme-locks"); st.Mode != killswitch.Enabled {
+	if st, _ := ta.Switches().Get("acme-locks"); st.Mode != killswitch.Enabled {
 		t.Errorf("acme-locks is %s, want enabled", st.Mode)
 	}
 }
@@ -275,11 +276,11 @@ func TestBridgeNoEcho(t *testing.T) {
 func TestBridgeOutage(t *testing.T) {
 	b := bridgeMosquitto(t)
 	sub := b.Subscribe(t, "bridge-automation", "hookbridge/acme-locks/#", true)
-	ta := startTestApp(t, "", func(o *options.Options) {
+	ta := bridgetest.Start(t, "", func(o *options.Options) {
 		o.LogLevel = "info"
 		o.BridgeTopics = []string{"acme-locks/locks/+/state"}
 	})
-	panel := newSubscriber(t, ta.mqttAddr, panelUser, panelPassword, "bridge-outage-panel", true, "hookbridge/acme-locks/locks/+/state")
+	panel := bridgetest.Subscribe(t, ta.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "bridge-outage-panel", true, "hookbridge/acme-locks/locks/+/state")
 
 	var sent atomic.Int64
 	stop := make(chan struct{})
@@ -294,9 +295,9 @@ func TestBridgeOutage(t *testing.T) {
 			default:
 			}
 			id := fmt.Sprintf("evt_out_%05d", i)
-			body := acmeEvent(id, fmt.Sprintf("lock-%05d", i), i%101)
-			hdr := signed(t, ta, "acme-locks", id, body, time.Now())
-			r, err := bridgeRawPost(ta.url+"/hooks/acme-locks", hdr, body)
+			body := bridgetest.AcmeEvent(id, fmt.Sprintf("lock-%05d", i), i%101)
+			hdr := ta.Sign("acme-locks", id, body, time.Now())
+			r, err := bridgeRawPost(ta.URL+"/hooks/acme-locks", hdr, body)
 			if err != nil || r != http.StatusAccepted {
 				done <- fmt.Errorf("POST %s = %d, %v; want 202 (the embedded broker keeps serving)", id, r, err)
 				return
@@ -345,7 +346,7 @@ func TestBridgeOutage(t *testing.T) {
 	n := int(sent.Load())
 
 	// The embedded broker's device: every event, in order.
-	want := panel.waitFor(fmt.Sprint(n, " states on the embedded broker"), 30*time.Second, func(m []received) bool { return len(m) >= n })
+	want := panel.WaitFor(fmt.Sprint(n, " states on the embedded broker"), 30*time.Second, func(m []bridgetest.Message) bool { return len(m) >= n })
 	if len(want) != n {
 		t.Fatalf("the panel got %d messages for %d events", len(want), n)
 	}
@@ -398,7 +399,7 @@ func TestBridgeOutage(t *testing.T) {
 		n, back.Sub(outage).Round(time.Millisecond), s1-s0, int(queued), n, drained.Round(time.Millisecond), dups, redelivered)
 	// The last batch is deleted from the queue once its acknowledgements are in, a moment after
 	// the subscriber has it.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	bridgetest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if _, body := bridgeHealth(t, ta); bridgeField(body, "bridge_topics.queued") != float64(0) {
 			return fmt.Errorf("/healthz after every message arrived: %v, want nothing queued", body["bridge_topics"])
 		}
@@ -432,28 +433,27 @@ func TestBridgeRestart(t *testing.T) {
 	sub := b.Subscribe(t, "bridge-restart", "hookbridge/acme-locks/#", true)
 	dir := t.TempDir()
 	mutate := bridgeTopics("acme-locks/locks/+/state")
-	ta := startTestApp(t, dir, mutate)
+	ta := bridgetest.Start(t, dir, mutate)
 	send := func(from, to int) {
 		t.Helper()
 		for i := from; i < to; i++ {
 			id := fmt.Sprintf("evt_rs_%03d", i)
-			if r := ta.sendEvent("acme-locks", id, acmeEvent(id, fmt.Sprintf("lock-rs-%03d", i), i)); r.status != http.StatusAccepted {
-				t.Fatalf("POST %s = %d %s", id, r.status, r.raw)
+			if r := ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, fmt.Sprintf("lock-rs-%03d", i), i)); r.Status != http.StatusAccepted {
+				t.Fatalf("POST %s = %d %s", id, r.Status, r.Raw)
 			}
 		}
 	}
 	send(0, 5)
-	sub.WaitFor(t, waitForDeliveries, "5 states", func(m []mosquittotest.Message) bool { return len(m) >= 5 })
+	sub.WaitFor(t, bridgetest.WaitForDeliveries, "5 states", func(m []mosquittotest.Message) bool { return len(m) >= 5 })
 	b.Stop()
 	send(5, 12)
 	// Stop with Mosquitto away: discovery cannot say offline there, and stop reports it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ta.App.Stop(ctx)
-	ta.App = nil
+	ta.Shutdown(ctx)
 	b.StartAgain()
-	ta = startTestApp(t, dir, mutate)
-	sub.WaitFor(t, waitForDeliveries, "12 states", func(m []mosquittotest.Message) bool { return len(m) >= 12 })
+	ta = bridgetest.Start(t, dir, mutate)
+	sub.WaitFor(t, bridgetest.WaitForDeliveries, "12 states", func(m []mosquittotest.Message) bool { return len(m) >= 12 })
 	time.Sleep(500 * time.Millisecond) // a second copy would arrive by now
 	msgs := sub.Messages()
 	if len(msgs) != 12 {
@@ -472,7 +472,7 @@ func TestBridgeRestart(t *testing.T) {
 func TestBridgeKillSwitch(t *testing.T) {
 	b := bridgeMosquitto(t)
 	state := b.Subscribe(t, "bridge-switch-state", "hookbridge/_switch/acme-locks/state", false)
-	ta := startTestApp(t, "", nil)
+	ta := bridgetest.Start(t, "", nil)
 	lastState := func() string {
 		m := state.Messages()
 		if len(m) == 0 {
@@ -482,55 +482,55 @@ func TestBridgeKillSwitch(t *testing.T) {
 	}
 	waitState := func(want string) {
 		t.Helper()
-		state.WaitFor(t, waitForDeliveries, "switch state "+want, func([]mosquittotest.Message) bool { return lastState() == want })
+		state.WaitFor(t, bridgetest.WaitForDeliveries, "switch state "+want, func([]mosquittotest.Message) bool { return lastState() == want })
 	}
 	waitMode := func(want killswitch.Mode) {
 		t.Helper()
-		checkFor(t, waitForDeliveries, 10*time.Millisecond, func() error {
-			if st, _ := ta.switches.Get("acme-locks"); st.Mode != want {
+		bridgetest.CheckFor(t, bridgetest.WaitForDeliveries, 10*time.Millisecond, func() error {
+			if st, _ := ta.Switches().Get("acme-locks"); st.Mode != want {
 				return fmt.Errorf("acme-locks is %s, want %s", st.Mode, want)
 			}
 			return nil
 		})
 	}
-	event := func() response {
+	event := func() bridgetest.Response {
 		id := fmt.Sprintf("evt_ks_%d", time.Now().UnixNano())
-		return ta.sendEvent("acme-locks", id, acmeEvent(id, "lock-ks", 60))
+		return ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "lock-ks", 60))
 	}
 	waitState("ON")
 
 	bridgePub(t, b, "hookbridge/_switch/acme-locks/set", "OFF")
 	waitMode(killswitch.Disabled)
 	waitState("OFF")
-	if st, _ := ta.switches.Get("acme-locks"); st.By != killswitch.ByMQTT {
+	if st, _ := ta.Switches().Get("acme-locks"); st.By != killswitch.ByMQTT {
 		t.Errorf("disabled by %q, want %q", st.By, killswitch.ByMQTT)
 	}
-	if r := event(); r.status != http.StatusServiceUnavailable {
-		t.Errorf("event while switched off = %d, want 503", r.status)
+	if r := event(); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("event while switched off = %d, want 503", r.Status)
 	}
 	bridgePub(t, b, "hookbridge/_switch/acme-locks/set", "ON")
 	waitMode(killswitch.Enabled)
 	waitState("ON")
-	if r := event(); r.status != http.StatusAccepted {
-		t.Errorf("event after switching on again = %d %s, want 202", r.status, r.raw)
+	if r := event(); r.Status != http.StatusAccepted {
+		t.Errorf("event after switching on again = %d %s, want 202", r.Status, r.Raw)
 	}
 
-	if err := ta.switches.Quarantine("acme-locks", "test: bad signatures"); err != nil {
+	if err := ta.Switches().Quarantine("acme-locks", "test: bad signatures"); err != nil {
 		t.Fatal(err)
 	}
 	waitState("OFF")
 	bridgePub(t, b, "hookbridge/_switch/acme-locks/set", "ON")
-	checkFor(t, waitForDeliveries, 10*time.Millisecond, func() error {
-		if !strings.Contains(ta.logs.String(), "enable a quarantined vendor: refused") {
+	bridgetest.CheckFor(t, bridgetest.WaitForDeliveries, 10*time.Millisecond, func() error {
+		if !strings.Contains(ta.Logs.String(), "enable a quarantined vendor: refused") {
 			return errors.New("the refused command is not logged")
 		}
 		return nil
 	})
-	if st, _ := ta.switches.Get("acme-locks"); st.Mode != killswitch.Quarantined {
+	if st, _ := ta.Switches().Get("acme-locks"); st.Mode != killswitch.Quarantined {
 		t.Errorf("after ON from Mosquitto acme-locks is %s, want still quarantined", st.Mode)
 	}
-	if r := event(); r.status != http.StatusServiceUnavailable {
-		t.Errorf("event while quarantined = %d, want 503", r.status)
+	if r := event(); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("event while quarantined = %d, want 503", r.Status)
 	}
 	waitState("OFF")
 }

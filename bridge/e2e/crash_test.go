@@ -1,18 +1,12 @@
-package app
+package e2e_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,80 +16,35 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/hookbridge/hookbridge/bridge/policy"
+	"github.com/hookbridge/hookbridge/bridge/app"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-)
-
-// hookbridgeBinary builds the real binary once per test run.
-func hookbridgeBinary(t *testing.T) string {
-	t.Helper()
-	binaryOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hookbridge-bin-")
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		binaryPath = filepath.Join(dir, "hookbridge")
-		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/hookbridge/hookbridge").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// proc is the real binary running in a child process.
-type proc struct {
-	t        *testing.T
-	dir      string
-	http     string
-	admin    string
-	mqtt     string
-	cmd      *exec.Cmd
-	logPaths []string
-	exited   chan error
-	// This run's own acme-locks secret, panel password and pseudonym key (see newProc).
+// crashProc is the real binary with the test options and its own credentials.
+type crashProc struct {
+	*bridgetest.Process
+	// This run's own acme-locks secret, panel password and pseudonym key (see newCrashProc).
 	secret, password, key string
 }
 
-// newProc prepares a data dir with the test options and fixed ports.
-func newProc(t *testing.T) *proc {
+// newCrashProc prepares a data dir with the test options, logging at level info.
+func newCrashProc(t *testing.T) *crashProc {
 	t.Helper()
-	p := &proc{t: t, dir: t.TempDir(), http: freePort(t), admin: freePort(t), mqtt: freePort(t)}
-	o := testOptions()
+	p := &crashProc{}
+	o := bridgetest.DefaultOptions()
 	o.LogLevel = "info"
 	// Fresh credentials and pseudonym key for every run. The ports are only free, not held, until
 	// the binary takes them again after a kill: a crash test running beside this one (in another
 	// checkout) may take one meanwhile, and with the same secrets its bridge would pass for this
 	// one and mix their events; with its own, a stray connection is refused.
 	var err error
-	if p.secret, err = newSecret(policy.SchemeStandardWebhooks); err != nil {
+	p.secret = bridgetest.NewSecret(t)
+	if p.password, err = app.RandomHex(16); err != nil {
 		t.Fatal(err)
 	}
-	if p.password, err = RandomHex(16); err != nil {
-		t.Fatal(err)
-	}
-	if p.key, err = RandomHex(16); err != nil {
+	if p.key, err = app.RandomHex(16); err != nil {
 		t.Fatal(err)
 	}
 	o.PseudonymKey = p.key
@@ -105,96 +54,24 @@ func newProc(t *testing.T) *proc {
 		}
 	}
 	for i := range o.Devices {
-		if o.Devices[i].Username == panelUser {
+		if o.Devices[i].Username == bridgetest.PanelUser {
 			o.Devices[i].Password = p.password
 		}
 	}
-	if err := WriteOptions(filepath.Join(p.dir, "options.json"), o); err != nil {
-		t.Fatal(err)
-	}
+	p.Process = bridgetest.NewProcess(t, o)
 	return p
 }
 
-// start runs the binary and waits until it is healthy.
-func (p *proc) start() {
-	p.t.Helper()
-	logPath := filepath.Join(p.dir, fmt.Sprintf("run-%d.log", len(p.logPaths)))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.logPaths = append(p.logPaths, logPath)
-	p.cmd = exec.Command(hookbridgeBinary(p.t), "serve", "--data", p.dir, "--options", filepath.Join(p.dir, "options.json"),
-		"--policies", testRoot+"/testdata/catalog/policies", "--http-addr", p.http, "--admin-addr", p.admin, "--mqtt-addr", p.mqtt)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	p.exited = exited
-	go func(cmd *exec.Cmd) { exited <- cmd.Wait(); logf.Close() }(p.cmd)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.admin + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case err := <-exited:
-			p.t.Fatalf("hookbridge exited at start: %v\n%s", err, p.logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("hookbridge not healthy after 20s\n%s", p.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill sends SIGKILL and waits for the process to die.
-func (p *proc) kill() {
-	p.t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
-}
-
-// terminate sends SIGTERM and returns the exit error and how long the exit took.
-func (p *proc) terminate() (error, time.Duration) {
-	start := time.Now()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		return err, time.Since(start)
-	case <-time.After(30 * time.Second):
-		p.kill()
-		return errors.New("did not exit within 30s of SIGTERM"), time.Since(start)
-	}
-}
-
-func (p *proc) logs() string {
-	var b strings.Builder
-	for _, path := range p.logPaths {
-		data, _ := os.ReadFile(path)
-		b.Write(data)
-	}
-	return b.String()
-}
-
 // accepted202 counts, per event token, the 202 answers the bridge logged over all its runs.
-func (p *proc) accepted202() map[string]int {
+func (p *crashProc) accepted202() map[string]int {
+	type record struct {
+		Message string `json:"message"`
+		Status  int    `json:"status"`
+		Event   string `json:"event"`
+	}
 	out := map[string]int{}
-	sc := bufio.NewScanner(strings.NewReader(p.logs()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var rec struct {
-			Message string `json:"message"`
-			Status  int    `json:"status"`
-			Event   string `json:"event"`
-		}
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Message == "webhook" && rec.Status == 202 {
+	for _, rec := range bridgetest.LogEntries[record](p.Logs()) {
+		if rec.Message == "webhook" && rec.Status == 202 {
 			out[rec.Event]++
 		}
 	}
@@ -215,14 +92,10 @@ type vendorSender struct {
 	status map[int][]int // event index -> statuses seen, in order
 }
 
-func newVendorSender(t *testing.T, ta *proc) *vendorSender {
-	cat, _, err := Files{Builtin: os.DirFS(testRoot), Policies: testPolicies}.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := cat.Vendor("acme-locks")
-	return &vendorSender{t: t, url: "http://" + ta.http + "/hooks/acme-locks",
-		signer: verify.Signer{Auth: v.Policy.Auth, Secret: ta.secret},
+func newVendorSender(t *testing.T, p *crashProc) *vendorSender {
+	v, _ := p.Catalog.Vendor("acme-locks")
+	return &vendorSender{t: t, url: "http://" + p.HTTPAddr + "/hooks/acme-locks",
+		signer: verify.Signer{Auth: v.Policy.Auth, Secret: p.secret},
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		status: map[int][]int{}}
 }
@@ -233,7 +106,7 @@ func crashDevice(i int) string         { return fmt.Sprintf("dev-%d", i) }
 // send delivers event i, retrying until a 2xx; it fails the test on any 4xx.
 func (s *vendorSender) send(ctx context.Context, round, i int) {
 	id := crashEventID(round, i)
-	body := acmeEvent(id, crashDevice(i), i%101)
+	body := bridgetest.AcmeEvent(id, crashDevice(i), i%101)
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
 			s.retries.Add(1)
@@ -269,7 +142,7 @@ func (s *vendorSender) send(ctx context.Context, round, i int) {
 	}
 }
 
-// crashDevice is a device with a persistent QoS 1 session that records each message before its
+// deviceRecorder is a device with a persistent QoS 1 session that records each message before its
 // handler returns (so before paho acknowledges it), and re-subscribes on every reconnect like real
 // devices do.
 type deviceRecorder struct {
@@ -282,7 +155,7 @@ func startCrashDevice(t *testing.T, addr, password string) (*deviceRecorder, pah
 	d := &deviceRecorder{got: map[string][]bool{}}
 	const filter = "hookbridge/acme-locks/locks/+/state"
 	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("crash-panel").
-		SetUsername(panelUser).SetPassword(password).SetCleanSession(false).
+		SetUsername(bridgetest.PanelUser).SetPassword(password).SetCleanSession(false).
 		SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).SetConnectRetry(true).
 		SetConnectRetryInterval(100 * time.Millisecond).SetOrderMatters(true).SetKeepAlive(5 * time.Second)
 	handler := func(_ paho.Client, m paho.Message) {
@@ -338,18 +211,18 @@ func TestCrashDurability(t *testing.T) {
 	}
 	for r, round := range rounds {
 		t.Run(round.name, func(t *testing.T) {
-			p := newProc(t)
+			p := newCrashProc(t)
 			ps, err := pseudo.New([]byte(p.key))
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.start()
+			p.Start()
 			defer func() {
-				if p.cmd.ProcessState == nil {
-					p.kill()
+				if p.Running() {
+					p.Kill()
 				}
 			}()
-			dev, client := startCrashDevice(t, p.mqtt, p.password)
+			dev, client := startCrashDevice(t, p.MQTTAddr, p.password)
 			defer client.Disconnect(100)
 			sender := newVendorSender(t, p)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -373,8 +246,8 @@ func TestCrashDurability(t *testing.T) {
 					for sender.ok.Load() < int64(at) && ctx.Err() == nil {
 						time.Sleep(time.Millisecond)
 					}
-					p.kill()
-					p.start()
+					p.Kill()
+					p.Start()
 				}
 			}()
 			for i := 0; i < events; i++ {
@@ -407,7 +280,7 @@ func TestCrashDurability(t *testing.T) {
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("%d of %d acknowledged events never reached the device; the bridge's warnings:\n%s",
-						missing, events, grepLines(p.logs(), `"level":"warn"`, `"level":"error"`))
+						missing, events, bridgetest.GrepLines(p.Logs(), `"level":"warn"`, `"level":"error"`))
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
@@ -459,8 +332,8 @@ func TestCrashDurability(t *testing.T) {
 // connection still in the kernel's accept queue when the listener closes is reset unread, and the
 // vendor, with no answer, retries it like any other failure.
 func TestSIGTERMUnderLoad(t *testing.T) {
-	p := newProc(t)
-	p.start()
+	p := newCrashProc(t)
+	p.Start()
 	sender := newVendorSender(t, p)
 	// One connection per request: a request on a kept-alive connection that the server closes as
 	// idle at the very moment the client reuses it was never taken, yet looks like a cut request.
@@ -476,7 +349,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
 				id := fmt.Sprintf("evt_term_%d_%d", w, i)
-				body := acmeEvent(id, "dev-term", i%100)
+				body := bridgetest.AcmeEvent(id, "dev-term", i%100)
 				hdr, _ := sender.signer.Sign(body, id, time.Now())
 				req, _ := http.NewRequest(http.MethodPost, sender.url, bytes.NewReader(body))
 				for k, v := range hdr {
@@ -502,59 +375,19 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	for answered.Load() < 300 {
 		time.Sleep(time.Millisecond)
 	}
-	err, took := p.terminate()
+	took, err := p.Terminate()
 	cancel()
 	wg.Wait()
 	if err != nil {
-		t.Errorf("exit after SIGTERM: %v, want status 0\n%s", err, tail(p.logs(), 20))
+		t.Errorf("exit after SIGTERM: %v, want status 0\n%s", err, bridgetest.Tail(p.Logs(), 20))
 	}
 	if took > 10*time.Second {
 		t.Errorf("exit took %v, want within 10s", took)
 	}
-	handled := strings.Count(p.logs(), `"message":"webhook"`)
+	handled := strings.Count(p.Logs(), `"message":"webhook"`)
 	if int64(handled) != answered.Load() {
 		t.Errorf("the bridge handled %d requests but only %d got an answer", handled, answered.Load())
 	}
 	t.Logf("SIGTERM: exit in %v; %d handled and answered; %d refused after the listener closed; %d reset unread in the accept queue (last: %v)",
 		took, answered.Load(), refused.Load(), broken.Load(), brokenErr.Load())
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// grepLines returns the lines of s that contain any of the words, at most 20.
-func grepLines(s string, words ...string) string {
-	var out []string
-	for _, line := range strings.Split(s, "\n") {
-		for _, w := range words {
-			if strings.Contains(line, w) && len(out) < 20 {
-				out = append(out, line)
-				break
-			}
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
-// runBinary runs the real binary with args, in the repository's root as the tests' paths expect,
-// and returns its exit code.
-func runBinary(t *testing.T, args []string, stdout, stderr io.Writer) int {
-	t.Helper()
-	cmd := exec.Command(hookbridgeBinary(t), args...)
-	cmd.Dir = testRoot
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatalf("run %v: %v", args, err)
-	}
-	return 0
 }

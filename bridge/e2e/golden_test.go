@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/app"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden from what the bridge does now")
@@ -33,12 +36,12 @@ type goldenMessage struct {
 // TestGolden sends each golden request to a running bridge and compares the status, topics, payloads,
 // QoS and retained state with the file. Run with -update to rewrite the files.
 func TestGolden(t *testing.T) {
-	files, err := filepath.Glob(testRoot + "/testdata/golden/*.json")
+	files, err := filepath.Glob(bridgetest.Path(t, "testdata", "golden", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden files: %v", err)
 	}
-	ta := startTestApp(t, "", nil)
-	sub := newLiveSubscriber(t, ta.mqttAddr, "homeassistant", haPassword, "golden-ha", "hookbridge/+/#")
+	ta := bridgetest.Start(t, "", nil)
+	sub := bridgetest.SubscribeLive(t, ta.MQTTAddr, "homeassistant", bridgetest.HAPassword, "golden-ha", "hookbridge/+/#")
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
 		t.Run(name, func(t *testing.T) {
@@ -52,45 +55,45 @@ func TestGolden(t *testing.T) {
 			if err := dec.Decode(&gc); err != nil {
 				t.Fatalf("%s: %v", file, err)
 			}
-			body := readTestdata(t, gc.Payload)
+			body := bridgetest.ReadTestdata(t, gc.Payload)
 			id := gc.EventID
 			if id == "" {
-				id = EventID(ta.vendors[gc.Vendor].Policy, body)
+				id = app.EventID(ta.Policy(gc.Vendor), body)
 			}
-			before := len(sub.messages())
-			r := ta.post("/hooks/"+gc.Vendor, signed(t, ta, gc.Vendor, id, body, time.Now()), body)
+			before := len(sub.Messages())
+			r := ta.Post("/hooks/"+gc.Vendor, ta.Sign(gc.Vendor, id, body, time.Now()), body)
 			var got []goldenMessage
-			if r.status == 202 {
+			if r.Status == 202 {
 				want := len(gc.Messages)
 				if *update {
-					want = len(ta.lastTopics(t, gc.Vendor))
+					want = len(lastTopics(ta, gc.Vendor))
 				}
-				for _, m := range sub.waitCount(before + want)[before:] {
+				for _, m := range sub.WaitCount(before + want)[before:] {
 					got = append(got, goldenMessage{Topic: m.Topic, Payload: json.RawMessage(m.Payload), QoS: m.QoS})
 				}
 			}
-			retained := ta.broker.Server().Topics.Retained.GetAll()
+			retained := ta.Broker().Server().Topics.Retained.GetAll()
 			for i := range got {
 				pk, ok := retained[got[i].Topic]
 				got[i].Retain = ok && string(pk.Payload) == string(got[i].Payload)
 			}
 			if *update {
-				gc.Status, gc.Messages = r.status, got
+				gc.Status, gc.Messages = r.Status, got
 				out, _ := json.MarshalIndent(gc, "", "  ")
 				if err := os.WriteFile(file, append(out, '\n'), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return
 			}
-			if r.status != gc.Status {
-				t.Fatalf("status = %d, want %d (body %s)", r.status, gc.Status, r.raw)
+			if r.Status != gc.Status {
+				t.Fatalf("status = %d, want %d (body %s)", r.Status, gc.Status, r.Raw)
 			}
 			var wantTopics []string
 			for _, m := range gc.Messages {
 				wantTopics = append(wantTopics, m.Topic)
 			}
-			if r.status == 202 && strings.Join(ta.lastTopics(t, gc.Vendor), " ") != strings.Join(wantTopics, " ") {
-				t.Errorf("published topics (log) = %v, want %v", ta.lastTopics(t, gc.Vendor), wantTopics)
+			if r.Status == 202 && strings.Join(lastTopics(ta, gc.Vendor), " ") != strings.Join(wantTopics, " ") {
+				t.Errorf("published topics (log) = %v, want %v", lastTopics(ta, gc.Vendor), wantTopics)
 			}
 			if len(got) != len(gc.Messages) {
 				t.Fatalf("got %d messages, want %d: %+v", len(got), len(gc.Messages), got)
@@ -110,17 +113,16 @@ func TestGolden(t *testing.T) {
 }
 
 // lastTopics returns the topics the last accepted webhook of a vendor published, from the log.
-func (ta *testApp) lastTopics(t *testing.T, vendor string) []string {
-	t.Helper()
+func lastTopics(ta *bridgetest.Instance, vendor string) []string {
+	type record struct {
+		Message string   `json:"message"`
+		Vendor  string   `json:"vendor"`
+		Status  int      `json:"status"`
+		Topics  []string `json:"topics"`
+	}
 	var topics []string
-	for _, line := range strings.Split(ta.logs.String(), "\n") {
-		var rec struct {
-			Message string   `json:"message"`
-			Vendor  string   `json:"vendor"`
-			Status  int      `json:"status"`
-			Topics  []string `json:"topics"`
-		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Message == "webhook" && rec.Vendor == vendor && rec.Status == 202 {
+	for _, rec := range bridgetest.LogEntries[record](ta.Logs.String()) {
+		if rec.Message == "webhook" && rec.Vendor == vendor && rec.Status == 202 {
 			topics = rec.Topics
 		}
 	}

@@ -1,9 +1,8 @@
-package app
+package e2e_test
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -20,22 +19,14 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
-// hostileTake returns what the buffer holds and empties it.
-func (b *syncBuffer) hostileTake() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	b.buf.Reset()
-	return s
-}
-
 // hostileHeaderBlock joins header lines as a fuzz input: "Key: value" lines separated by "\n".
-func hostileHeaderBlock(hs []hostileHeader) string {
+func hostileHeaderBlock(hs []bridgetest.Header) string {
 	var b strings.Builder
 	for _, h := range hs {
-		b.WriteString(h.key + ": " + h.value + "\n")
+		b.WriteString(h.Key + ": " + h.Value + "\n")
 	}
 	return b.String()
 }
@@ -55,7 +46,7 @@ var (
 	hostileTokenRE   = regexp.MustCompile(`^[0-9a-f]{32}$`)
 )
 
-// FuzzHandler drives the partner listener's whole handler, as start() wires it to the pipeline,
+// FuzzHandler drives the partner listener's whole handler, as App.Start wires it to the pipeline,
 // the replay store and the embedded broker, with requests that Go's HTTP parser accepts. The
 // inputs are the request line, a block of header lines, the body, and sign: bit 0 adds a fresh
 // signature for the addressed vendor (bit 1: under another vendor's secret; bits 2-3: the
@@ -67,23 +58,23 @@ var (
 // pseudonymized fields as tokens; only a 202 adds a replay record; and neither the answer nor the
 // log holds a secret, or the signature and event id the harness made.
 func FuzzHandler(f *testing.F) {
-	a, o, _, logs := hostileLaunch(f, func(o *options.Options) {
+	a := hostileLaunch(f, func(o *options.Options) {
 		o.LogLevel = hostileLogLevel
 		o.MaxBodyKB = hostileMaxBodyKB
 	})
-	f.Cleanup(func() { a.Stop(context.Background()) })
-	s := hostileSigner{vendors: a.vendors}
+	o, logs, handler := a.Options, a.Logs, a.Handler()
+	s := hostileSigner{cat: a.Catalog}
 
 	for i, c := range hostileCases() {
 		r := c.build(s, fmt.Sprintf("evt_seed_%d", i))
-		if r.method == "" {
-			r.method = http.MethodPost
+		if r.Method == "" {
+			r.Method = http.MethodPost
 		}
-		if r.target == "" {
-			r.target = "/hooks/acme-locks"
+		if r.Target == "" {
+			r.Target = "/hooks/acme-locks"
 		}
-		f.Add(r.method, r.target, hostileHeaderBlock(r.header), r.body, uint8(0))
-		f.Add(r.method, r.target, hostileHeaderBlock(hostileDel(hostileDel(hostileDel(r.header, "Webhook-Signature"), "Webhook-Id"), "Webhook-Timestamp")), r.body, uint8(1))
+		f.Add(r.Method, r.Target, hostileHeaderBlock(r.Header), r.Body, uint8(0))
+		f.Add(r.Method, r.Target, hostileHeaderBlock(hostileDel(hostileDel(hostileDel(r.Header, "Webhook-Signature"), "Webhook-Id"), "Webhook-Timestamp")), r.Body, uint8(1))
 	}
 	f.Add("POST", "/hooks/locked-down", "Content-Type: application/json\n", hostileAcme("evt_seed_ld"), uint8(1|16))
 	f.Add("POST", "/hooks/bearer-vendor", "Content-Type: application/json\n", hostileAcme("evt_seed_bv"), uint8(1))
@@ -95,7 +86,7 @@ func FuzzHandler(f *testing.F) {
 	var mu sync.Mutex
 	var published []packets.Packet
 	for i, v := range o.Vendors {
-		err := a.broker.Server().Subscribe(testTopicPrefix+"/"+v.Name+"/#", 9000+i, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		err := a.Broker().Server().Subscribe(bridgetest.TopicPrefix+"/"+v.Name+"/#", 9000+i, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 			mu.Lock()
 			published = append(published, pk)
 			mu.Unlock()
@@ -104,8 +95,8 @@ func FuzzHandler(f *testing.F) {
 			f.Fatal(err)
 		}
 	}
-	secrets := []string{testPseudonymKey, panelPassword, haPassword}
-	for _, v := range testSecrets {
+	secrets := []string{bridgetest.PseudonymKey, bridgetest.PanelPassword, bridgetest.HAPassword}
+	for _, v := range bridgetest.Secrets() {
 		secrets = append(secrets, v)
 	}
 	vendorNames := make([]string, 0, len(o.Vendors))
@@ -117,16 +108,16 @@ func FuzzHandler(f *testing.F) {
 		// The vendor the request addresses, if it is one.
 		vendor := "acme-locks"
 		if rest, ok := strings.CutPrefix(target, "/hooks/"); ok {
-			if _, known := a.vendors[rest]; known {
+			if _, known := a.Vendor(rest); known {
 				vendor = rest
 			}
 		}
-		var signed []hostileHeader
+		var signed []bridgetest.Header
 		var made []string // signatures and ids the harness made: never in the log
 		if sign&1 != 0 {
-			secret := testSecrets[vendor]
+			secret := bridgetest.Secrets()[vendor]
 			if sign&2 != 0 {
-				secret = testSecrets[vendorNames[(hostileIndex(vendorNames, vendor)+1)%len(vendorNames)]]
+				secret = bridgetest.Secrets()[vendorNames[(hostileIndex(vendorNames, vendor)+1)%len(vendorNames)]]
 			}
 			sum := sha256.Sum256(append([]byte(headers+"\x00"), body...))
 			id := "fz-" + hex.EncodeToString(sum[:8])
@@ -150,8 +141,8 @@ func FuzzHandler(f *testing.F) {
 			made = append(made, id)
 			for _, h := range signed {
 				for _, k := range hostileSecretHeaders {
-					if strings.EqualFold(h.key, k) {
-						made = append(made, h.value)
+					if strings.EqualFold(h.Key, k) {
+						made = append(made, h.Value)
 					}
 				}
 			}
@@ -160,7 +151,7 @@ func FuzzHandler(f *testing.F) {
 		fmt.Fprintf(&raw, "%s %s HTTP/1.1\r\nHost: hookbridge.test\r\n", method, target)
 		framed := false
 		for _, h := range signed {
-			fmt.Fprintf(&raw, "%s: %s\r\n", h.key, h.value)
+			fmt.Fprintf(&raw, "%s: %s\r\n", h.Key, h.Value)
 		}
 		for _, line := range strings.Split(headers, "\n") {
 			line = strings.TrimSuffix(line, "\r")
@@ -190,10 +181,10 @@ func FuzzHandler(f *testing.F) {
 		mu.Lock()
 		before := len(published)
 		mu.Unlock()
-		seen := a.store.Stats().Seen
-		logs.hostileTake()
+		seen := a.StoreStats().Seen
+		logs.Take()
 		rec := httptest.NewRecorder()
-		a.recv.ServeHTTP(rec, req)
+		handler.ServeHTTP(rec, req)
 
 		status := rec.Code
 		switch status {
@@ -246,7 +237,7 @@ func FuzzHandler(f *testing.F) {
 		mu.Lock()
 		msgs := append([]packets.Packet(nil), published[before:]...)
 		mu.Unlock()
-		grew := a.store.Stats().Seen - seen
+		grew := a.StoreStats().Seen - seen
 		if status != 202 {
 			if len(msgs) > 0 || grew != 0 {
 				t.Fatalf("status %d, yet %d messages published and %d replay records added", status, len(msgs), grew)
@@ -255,7 +246,7 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("202 added %d replay records, want 1", grew)
 		}
 		for _, m := range msgs {
-			if !strings.HasPrefix(m.TopicName, testTopicPrefix+"/"+vendor+"/") {
+			if !strings.HasPrefix(m.TopicName, bridgetest.TopicPrefix+"/"+vendor+"/") {
 				t.Fatalf("a request to %s published on %q", vendor, m.TopicName)
 			}
 			hostileCheckTopic(t, m.TopicName)
@@ -273,7 +264,7 @@ func FuzzHandler(f *testing.F) {
 		}
 
 		// The log of this request.
-		log := logs.hostileTake()
+		log := logs.Take()
 		for _, v := range append(made, secrets...) {
 			for _, form := range hostileForms(v) {
 				if len(v) >= 6 && strings.Contains(log, form) {

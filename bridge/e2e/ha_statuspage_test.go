@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 )
 
@@ -65,19 +66,19 @@ func (p *ingressProxy) requests() []string {
 // clicking the page's buttons with the mouse: disable, enable, and lift a quarantine. A screenshot
 // is kept under artifacts/.
 func TestStatusPageInChromium(t *testing.T) {
-	ta := startTestApp(t, "", haOn)
+	ta := bridgetest.Start(t, "", haOn)
 	// Something to count: one accepted event and one bad signature.
 	id := "evt_page_1"
-	if r := ta.sendEvent("acme-locks", id, acmeEvent(id, "lock-page", 90)); r.status != http.StatusAccepted {
-		t.Fatalf("event = %d %s", r.status, r.raw)
+	if r := ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "lock-page", 90)); r.Status != http.StatusAccepted {
+		t.Fatalf("event = %d %s", r.Status, r.Raw)
 	}
-	body := acmeEvent("evt_page_2", "lock-page", 91)
-	h := signWith(t, ta, "acme-locks", "whsec_d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC0w", "evt_page_2", body, time.Now())
-	if r := ta.post("/hooks/acme-locks", h, body); r.status != http.StatusUnauthorized {
-		t.Fatalf("bad signature = %d", r.status)
+	body := bridgetest.AcmeEvent("evt_page_2", "lock-page", 91)
+	h := ta.SignWith("acme-locks", "whsec_d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC0w", "evt_page_2", body, time.Now())
+	if r := ta.Post("/hooks/acme-locks", h, body); r.Status != http.StatusUnauthorized {
+		t.Fatalf("bad signature = %d", r.Status)
 	}
 
-	proxy := newIngressProxy(t, ta.adminURL)
+	proxy := newIngressProxy(t, ta.AdminURL)
 	b := startChromium(t)
 	page := proxy.URL + proxy.prefix + "/"
 	b.navigate(page)
@@ -101,7 +102,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	event := func() int {
 		id := fmt.Sprintf("evt_page_%d", time.Now().UnixNano())
-		return ta.sendEvent("acme-locks", id, acmeEvent(id, "lock-page", 50)).status
+		return ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "lock-page", 50)).Status
 	}
 
 	v := read("acme-locks")
@@ -131,7 +132,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if !strings.Contains(notice, "acme-locks is disabled") {
 		t.Errorf("notice = %q", notice)
 	}
-	if st, _ := ta.switches.Get("acme-locks"); st.Mode != killswitch.Disabled || st.By != killswitch.ByAPI {
+	if st, _ := ta.Switches().Get("acme-locks"); st.Mode != killswitch.Disabled || st.By != killswitch.ByAPI {
 		t.Fatalf("switch = %+v, want disabled by api", st)
 	}
 	if s := event(); s != http.StatusServiceUnavailable {
@@ -154,7 +155,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 
 	// A quarantine shows, and a person lifts it here.
-	if err := ta.switches.Quarantine("gridwise-energy", "20 signature failures in 5m0s (threshold 20)"); err != nil {
+	if err := ta.Switches().Quarantine("gridwise-energy", "20 signature failures in 5m0s (threshold 20)"); err != nil {
 		t.Fatal(err)
 	}
 	b.navigate(page)
@@ -169,7 +170,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if v = read("gridwise-energy"); v.State != "enabled" {
 		t.Fatalf("gridwise-energy after Lift = %+v", v)
 	}
-	if st, _ := ta.switches.Get("gridwise-energy"); st.Mode != killswitch.Enabled {
+	if st, _ := ta.Switches().Get("gridwise-energy"); st.Mode != killswitch.Enabled {
 		t.Fatalf("switch after lift = %+v", st)
 	}
 
@@ -190,7 +191,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if posts != 3 {
 		t.Errorf("%d form posts through ingress, want 3: %v", posts, proxy.requests())
 	}
-	for _, l := range b.logs() {
+	for _, l := range b.logEntries() {
 		if strings.Contains(l, "Content Security Policy") || strings.Contains(l, "Refused") || strings.Contains(l, "exception") {
 			t.Errorf("browser log: %s", l)
 		}

@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"io/fs"
@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/app"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
 // canaries are values in the sample payloads that must never leave the process in clear: the
@@ -22,51 +25,51 @@ var canaries = []string{
 // TestCanaries feeds the sample payloads through a bridge logging at debug level, then looks for the
 // canaries in every MQTT message, the whole log, the admin API and every file of the data dir.
 func TestCanaries(t *testing.T) {
-	ta := startTestApp(t, "", nil)
-	sub, err := connectMQTT(t, ta.mqttAddr, "homeassistant", haPassword, "canary-ha", true)
+	ta := bridgetest.Start(t, "", nil)
+	sub, err := bridgetest.Connect(t, ta.MQTTAddr, "homeassistant", bridgetest.HAPassword, "canary-ha", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub.internal = true // every topic, Hookbridge's own included
-	if code := sub.subscribe("hookbridge/#"); code > 2 {
+	sub.Internal = true // every topic, Hookbridge's own included
+	if code := sub.Subscribe("hookbridge/#"); code > 2 {
 		t.Fatalf("subscribe hookbridge/#: 0x%02x", code)
 	}
-	if code := sub.subscribe("homeassistant/#"); code > 2 {
+	if code := sub.Subscribe("homeassistant/#"); code > 2 {
 		t.Fatalf("subscribe homeassistant/#: 0x%02x", code)
 	}
 	// An offline persistent session, so queued messages are written to the store too.
-	offline := newSubscriber(t, ta.mqttAddr, panelUser, panelPassword, "canary-offline-panel", false, "hookbridge/acme-locks/locks/+/state")
-	offline.client.Disconnect(50)
+	offline := bridgetest.Subscribe(t, ta.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "canary-offline-panel", false, "hookbridge/acme-locks/locks/+/state")
+	offline.Client.Disconnect(50)
 	// A failure path too: the same payloads with a bad signature and a schema violation.
 	for _, c := range []struct{ vendor, file string }{
 		{"acme-locks", "payloads/acme-locks.json"},
 		{"porchlight-cams", "payloads/porchlight-cams.json"},
 		{"gridwise-energy", "payloads/gridwise-energy.json"},
 	} {
-		body := readTestdata(t, c.file)
-		id := EventID(ta.vendors[c.vendor].Policy, body)
-		if r := ta.sendEvent(c.vendor, id, body); r.status != http.StatusAccepted {
-			t.Fatalf("%s: status %d %s", c.vendor, r.status, r.raw)
+		body := bridgetest.ReadTestdata(t, c.file)
+		id := app.EventID(ta.Policy(c.vendor), body)
+		if r := ta.Send(c.vendor, id, body); r.Status != http.StatusAccepted {
+			t.Fatalf("%s: status %d %s", c.vendor, r.Status, r.Raw)
 		}
-		if r := ta.sendEvent(c.vendor, id, body); r.status != http.StatusOK {
-			t.Fatalf("%s again: status %d %s", c.vendor, r.status, r.raw)
+		if r := ta.Send(c.vendor, id, body); r.Status != http.StatusOK {
+			t.Fatalf("%s again: status %d %s", c.vendor, r.Status, r.Raw)
 		}
-		h := signed(t, ta, c.vendor, id, body, time.Now())
+		h := ta.Sign(c.vendor, id, body, time.Now())
 		bad := []byte(strings.Replace(string(body), "{", `{"unexpected":"Jane Doe",`, 1))
-		if r := ta.post("/hooks/"+c.vendor, h, bad); r.status != http.StatusUnauthorized {
-			t.Fatalf("%s tampered: status %d", c.vendor, r.status)
+		if r := ta.Post("/hooks/"+c.vendor, h, bad); r.Status != http.StatusUnauthorized {
+			t.Fatalf("%s tampered: status %d", c.vendor, r.Status)
 		}
 		bad = []byte(strings.ReplaceAll(string(bad), id, id+"x")) // a new event, so the replay guard lets it through
-		if r := ta.post("/hooks/"+c.vendor, signed(t, ta, c.vendor, id+"x", bad, time.Now()), bad); r.status != http.StatusUnprocessableEntity {
-			t.Fatalf("%s schema violation: status %d %s", c.vendor, r.status, r.raw)
+		if r := ta.Post("/hooks/"+c.vendor, ta.Sign(c.vendor, id+"x", bad, time.Now()), bad); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("%s schema violation: status %d %s", c.vendor, r.Status, r.Raw)
 		}
 	}
-	msgs := sub.waitCount(4)
-	admin := doRequest(t, http.MethodGet, ta.adminURL+"/api/vendors", nil, nil)
-	ta.shutdown() // flush the store to disk before reading it
+	msgs := sub.WaitCount(4)
+	admin := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/api/vendors", nil, nil)
+	ta.Stop() // flush the store to disk before reading it
 
 	var files []string
-	err = filepath.WalkDir(ta.dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(ta.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			files = append(files, p)
 		}
@@ -75,18 +78,18 @@ func TestCanaries(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("data dir: %v %v", files, err)
 	}
-	logs := ta.logs.String()
+	logs := ta.Logs.String()
 	if !strings.Contains(logs, `"level":"debug"`) && !strings.Contains(logs, "webhook") {
 		t.Fatalf("log looks empty: %q", logs)
 	}
 	for _, c := range canaries {
-		if contains(msgs, c) {
+		if bridgetest.Contains(msgs, c) {
 			t.Errorf("canary %q found in MQTT traffic", c)
 		}
 		if strings.Contains(logs, c) {
 			t.Errorf("canary %q found in the log", c)
 		}
-		if strings.Contains(admin.raw, c) {
+		if strings.Contains(admin.Raw, c) {
 			t.Errorf("canary %q found in the admin API", c)
 		}
 		for _, f := range files {

@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"encoding/json"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/hookbridge/hookbridge/addon/admin"
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/app"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 )
 
@@ -31,23 +33,23 @@ func opsInventory(t *testing.T, raw string) []admin.VendorInfo {
 // server and from the command on the files: metadata, data flows, auth, state, counters, and no
 // secret anywhere.
 func TestOpsInventory(t *testing.T) {
-	ta := startTestApp(t, "", nil)
-	if err := WriteOptions(ta.dir+"/options.json", ta.opts); err != nil {
+	ta := bridgetest.Start(t, "", nil)
+	if err := app.WriteOptions(ta.Dir+"/options.json", ta.Options); err != nil {
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("evt_ops_inv_%d", time.Now().UnixNano())
-	if r := ta.sendEvent("acme-locks", id, acmeEvent(id, "LCK-INV-1", 77)); r.status != http.StatusAccepted {
-		t.Fatalf("acme-locks: %d %s", r.status, r.raw)
+	if r := ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "LCK-INV-1", 77)); r.Status != http.StatusAccepted {
+		t.Fatalf("acme-locks: %d %s", r.Status, r.Raw)
 	}
-	if r := doRequest(t, http.MethodPost, ta.adminURL+"/api/vendors/gridwise-energy/disable", nil, nil); r.status != http.StatusOK {
-		t.Fatalf("disable: %d %s", r.status, r.raw)
+	if r := bridgetest.Do(t, http.MethodPost, ta.AdminURL+"/api/vendors/gridwise-energy/disable", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.Status, r.Raw)
 	}
 
-	api := doRequest(t, http.MethodGet, ta.adminURL+"/api/vendors", nil, nil)
-	if api.status != http.StatusOK {
-		t.Fatalf("GET /api/vendors = %d", api.status)
+	api := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/api/vendors", nil, nil)
+	if api.Status != http.StatusOK {
+		t.Fatalf("GET /api/vendors = %d", api.Status)
 	}
-	inv := opsInventory(t, api.raw)
+	inv := opsInventory(t, api.Raw)
 	var names []string
 	for _, v := range inv {
 		names = append(names, v.Name)
@@ -90,11 +92,11 @@ func TestOpsInventory(t *testing.T) {
 			t.Errorf("acme-locks inventory %s = %v, want %v", c.what, c.got, c.want)
 		}
 	}
-	if one := doRequest(t, http.MethodGet, ta.adminURL+"/api/vendors/acme-locks", nil, nil); one.status != http.StatusOK || !strings.Contains(one.raw, `"flows"`) {
-		t.Errorf("GET /api/vendors/acme-locks = %d %s", one.status, one.raw)
+	if one := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/api/vendors/acme-locks", nil, nil); one.Status != http.StatusOK || !strings.Contains(one.Raw, `"flows"`) {
+		t.Errorf("GET /api/vendors/acme-locks = %d %s", one.Status, one.Raw)
 	}
-	if r := doRequest(t, http.MethodGet, ta.adminURL+"/api/vendors/nobody", nil, nil); r.status != http.StatusNotFound {
-		t.Errorf("GET /api/vendors/nobody = %d, want 404", r.status)
+	if r := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/api/vendors/nobody", nil, nil); r.Status != http.StatusNotFound {
+		t.Errorf("GET /api/vendors/nobody = %d, want 404", r.Status)
 	}
 
 	code, live, stderr := opsRun(t, "inventory", "--json", "--admin-addr", ta.Addrs().Admin)
@@ -112,11 +114,11 @@ func TestOpsInventory(t *testing.T) {
 			t.Errorf("inventory table = %d %q (stderr %s), want it to contain %q", code, table, stderr, want)
 		}
 	}
-	ta.shutdown()
+	ta.Stop()
 
 	// Without a server: the same inventory from the files, states from the state file.
-	code, offline, stderr := opsRun(t, "inventory", "--json", "--admin-addr", "127.0.0.1:1", "--data", ta.dir,
-		"--options", filepath.Join(ta.dir, "options.json"), "--policies", testRoot+"/testdata/catalog/policies")
+	code, offline, stderr := opsRun(t, "inventory", "--json", "--admin-addr", "127.0.0.1:1", "--data", ta.Dir,
+		"--options", filepath.Join(ta.Dir, "options.json"), "--policies", bridgetest.TestPolicies(t))
 	if code != 0 {
 		t.Fatalf("inventory on the files = %d, stderr %s", code, stderr)
 	}
@@ -128,13 +130,13 @@ func TestOpsInventory(t *testing.T) {
 		t.Errorf("offline flows = %v, want %v", off[0].Flows, acme.Flows)
 	}
 
-	for name, out := range map[string]string{"admin API": api.raw, "command via server": live, "table": table, "command on files": offline} {
-		for v, s := range testSecrets {
+	for name, out := range map[string]string{"admin API": api.Raw, "command via server": live, "table": table, "command on files": offline} {
+		for v, s := range bridgetest.Secrets() {
 			if strings.Contains(out, s) {
 				t.Errorf("%s: inventory holds the secret of %s", name, v)
 			}
 		}
-		for _, s := range []string{testPseudonymKey, haPassword, panelPassword, "LCK-INV-1", id} {
+		for _, s := range []string{bridgetest.PseudonymKey, bridgetest.HAPassword, bridgetest.PanelPassword, "LCK-INV-1", id} {
 			if strings.Contains(out, s) {
 				t.Errorf("%s: inventory holds %q", name, s)
 			}
@@ -146,17 +148,17 @@ func TestOpsInventory(t *testing.T) {
 // disabled across a restart, and that a quarantine survives a restart even when the Supervisor
 // option was toggled meanwhile; lifting it then leaves the vendor as the option says.
 func TestOpsKillSwitchPersists(t *testing.T) {
-	ta := startTestApp(t, "", nil)
-	dir := ta.dir
-	if r := doRequest(t, http.MethodPost, ta.adminURL+"/api/vendors/acme-locks/disable", nil, nil); r.status != http.StatusOK {
-		t.Fatalf("disable: %d %s", r.status, r.raw)
+	ta := bridgetest.Start(t, "", nil)
+	dir := ta.Dir
+	if r := bridgetest.Do(t, http.MethodPost, ta.AdminURL+"/api/vendors/acme-locks/disable", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.Status, r.Raw)
 	}
-	if err := ta.switches.Quarantine("porchlight-cams", "anomaly: test"); err != nil {
+	if err := ta.Switches().Quarantine("porchlight-cams", "anomaly: test"); err != nil {
 		t.Fatal(err)
 	}
-	ta.shutdown()
+	ta.Stop()
 
-	ta = startTestApp(t, dir, func(o *options.Options) {
+	ta = bridgetest.Start(t, dir, func(o *options.Options) {
 		for i := range o.Vendors {
 			if o.Vendors[i].Name == "porchlight-cams" {
 				o.Vendors[i].Enabled = false // toggled in the Supervisor UI while stopped
@@ -164,23 +166,23 @@ func TestOpsKillSwitchPersists(t *testing.T) {
 		}
 	})
 	id := fmt.Sprintf("evt_ops_ks_%d", time.Now().UnixNano())
-	r := ta.sendEvent("acme-locks", id, acmeEvent(id, "LCK-KS-1", 60))
-	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-		t.Errorf("disabled acme-locks after restart = %d (Retry-After %q), want 503 with Retry-After", r.status, r.header.Get("Retry-After"))
+	r := ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "LCK-KS-1", 60))
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Errorf("disabled acme-locks after restart = %d (Retry-After %q), want 503 with Retry-After", r.Status, r.Header.Get("Retry-After"))
 	}
 	if s := opsVendorState(t, ta, "porchlight-cams"); s.Mode != killswitch.Quarantined {
 		t.Errorf("porchlight-cams after restart with the option toggled = %s, want %s", s.Mode, killswitch.Quarantined)
 	}
-	if r := doRequest(t, http.MethodPost, ta.adminURL+"/api/vendors/porchlight-cams/lift", nil, nil); r.status != http.StatusOK {
-		t.Fatalf("lift: %d %s", r.status, r.raw)
+	if r := bridgetest.Do(t, http.MethodPost, ta.AdminURL+"/api/vendors/porchlight-cams/lift", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("lift: %d %s", r.Status, r.Raw)
 	}
 	if s := opsVendorState(t, ta, "porchlight-cams"); s.Mode != killswitch.Disabled || s.By != killswitch.ByOption {
 		t.Errorf("porchlight-cams after lift = %+v, want disabled by the option", s)
 	}
-	if r := doRequest(t, http.MethodPost, ta.adminURL+"/api/vendors/acme-locks/enable", nil, nil); r.status != http.StatusOK {
-		t.Fatalf("enable: %d %s", r.status, r.raw)
+	if r := bridgetest.Do(t, http.MethodPost, ta.AdminURL+"/api/vendors/acme-locks/enable", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("enable: %d %s", r.Status, r.Raw)
 	}
-	if r := ta.sendEvent("acme-locks", id, acmeEvent(id, "LCK-KS-1", 60)); r.status != http.StatusAccepted {
-		t.Errorf("acme-locks after enable = %d %s, want 202", r.status, r.raw)
+	if r := ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "LCK-KS-1", 60)); r.Status != http.StatusAccepted {
+		t.Errorf("acme-locks after enable = %d %s, want 202", r.Status, r.Raw)
 	}
 }

@@ -1,8 +1,7 @@
-package app
+package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/app"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/loadgen"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/verify"
@@ -22,8 +23,8 @@ import (
 // benchDevice is the device account of BenchmarkPipeline's subscriber.
 const benchDevice = "bench-device"
 
-// BenchmarkPipeline measures whole webhooks through the receiver's ServeHTTP (no network on the
-// HTTP side), with the bridge as `serve` builds it: the embedded broker with one subscriber (paho,
+// BenchmarkPipeline measures whole webhooks through the partner listener's handler
+// (App.Handler; no network on the HTTP side), with the bridge as `serve` builds it: the embedded broker with one subscriber (paho,
 // QoS 1, persistent session) and the store. Requests are signed before the clock starts. Per
 // vendor without fsync, for the CPU and allocations of one event; then all vendors from 32
 // goroutines, without and with fsync, where events share commits.
@@ -69,7 +70,7 @@ func BenchmarkPipeline(b *testing.B) {
 
 // benchPipeline is a bridge started in the test process for BenchmarkPipeline.
 type benchPipeline struct {
-	a        *App
+	h        http.Handler // the partner listener's handler
 	samples  []*loadgen.Sample
 	signers  map[string]verify.Signer
 	run      string
@@ -79,11 +80,8 @@ type benchPipeline struct {
 
 func benchStartPipeline(b *testing.B, vendors []string, noSync bool) *benchPipeline {
 	b.Helper()
-	cat, _, err := testFiles().Catalog()
-	if err != nil {
-		b.Fatal(err)
-	}
-	o, err := FreshOptions(cat)
+	cat := bridgetest.Catalog(b, "")
+	o, err := app.FreshOptions(cat)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,20 +91,15 @@ func benchStartPipeline(b *testing.B, vendors []string, noSync bool) *benchPipel
 		o.Vendors[i].RatePerMinute = 1_000_000
 	}
 	o.Devices = []options.Device{{Username: benchDevice, Password: "bench-device-password", Allow: []string{"#"}}}
-	a, err := startLoopback(context.Background(), b.TempDir(), "", o, noSync, io.Discard)
+	a, err := bridgetest.Launch(b, bridgetest.Config{Options: o, NoSync: noSync, Log: io.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.Stop(ctx)
-	})
 	ps, err := pseudo.New([]byte(o.PseudonymKey))
 	if err != nil {
 		b.Fatal(err)
 	}
-	bp := &benchPipeline{a: a, signers: map[string]verify.Signer{}, run: "pipe"}
+	bp := &benchPipeline{h: a.Handler(), signers: map[string]verify.Signer{}, run: "pipe"}
 	if bp.samples, err = loadgen.NewSamples(vendors, ps); err != nil {
 		b.Fatal(err)
 	}
@@ -114,7 +107,7 @@ func benchStartPipeline(b *testing.B, vendors []string, noSync bool) *benchPipel
 		cv, _ := cat.Vendor(v.Name)
 		bp.signers[v.Name] = verify.Signer{Auth: cv.Policy.Auth, Secret: v.Secrets[0]}
 	}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + a.broker.Addr()).SetClientID("bench-pipeline-sub").
+	opts := paho.NewClientOptions().AddBroker("tcp://" + a.MQTTAddr).SetClientID("bench-pipeline-sub").
 		SetUsername(benchDevice).SetPassword(o.Devices[0].Password).SetCleanSession(false).SetAutoReconnect(false)
 	opts.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 		if !strings.HasSuffix(m.Topic(), "/activity") { // porchlight's second, catch-all route
@@ -162,7 +155,7 @@ func (bp *benchPipeline) requests(b *testing.B, n int) []*http.Request {
 func (bp *benchPipeline) serve(b *testing.B, w *benchWriter, r *http.Request) {
 	clear(w.h)
 	w.status = 0
-	bp.a.recv.ServeHTTP(w, r)
+	bp.h.ServeHTTP(w, r)
 	if w.status != http.StatusAccepted {
 		b.Errorf("status %d, want 202", w.status)
 	}

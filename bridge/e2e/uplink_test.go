@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 // End-to-end tests of the outside-broker modes (broker: supervisor and external) against a real
 // Mosquitto, which they start themselves. They need Debian's mosquitto and mosquitto-clients
@@ -26,6 +26,7 @@ import (
 	"github.com/hookbridge/hookbridge/addon/hamqtt"
 	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/addon/supervisor"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/uplink/mosquittotest"
 	"github.com/hookbridge/hookbridge/bridge/verify"
@@ -37,37 +38,11 @@ const (
 	uplinkToken        = "uplink-test-supervisor-token"
 )
 
-// uplinkLogTail keeps the last part of the process log: enough to explain a failure, bounded so
-// that it does not count as memory growth.
-type uplinkLogTail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (l *uplinkLogTail) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	const keep = 64 << 10
-	l.buf = append(l.buf, p...)
-	if len(l.buf) > 2*keep {
-		l.buf = append(l.buf[:0], l.buf[len(l.buf)-keep:]...)
-	}
-	return len(p), nil
-}
-
-func (l *uplinkLogTail) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf)
-}
-
 // uplinkApp is Hookbridge running in the test process with an outside broker.
 type uplinkApp struct {
-	*App
-	url      string
-	adminURL string
-	logs     *uplinkLogTail
-	client   *http.Client
+	*bridgetest.Instance
+	url    string // acme-locks' endpoint
+	client *http.Client
 }
 
 // uplinkOptions returns options with the acme-locks vendor and no rate limit in the way.
@@ -84,23 +59,23 @@ func uplinkOptions(mode string) *options.Options {
 }
 
 // uplinkStartApp starts Hookbridge with o in a fresh data dir and stops it at the end of the test.
+// Its log keeps only the last part: enough to explain a failure, bounded so that it does not count
+// as memory growth.
 func uplinkStartApp(tb testing.TB, o *options.Options, noSync bool) (*uplinkApp, error) {
 	tb.Helper()
-	logs := &uplinkLogTail{}
-	a, err := startLoopback(context.Background(), tb.TempDir(), "", o, noSync, logs)
+	ta, err := bridgetest.Launch(tb, bridgetest.Config{Options: o, NoSync: noSync, Log: &bridgetest.LogBuffer{Max: 64 << 10}})
 	if err != nil {
 		return nil, err
 	}
-	ua := &uplinkApp{App: a, url: "http://" + a.Addrs().HTTP + "/hooks/acme-locks",
-		adminURL: "http://" + a.Addrs().Admin, logs: logs,
+	ua := &uplinkApp{Instance: ta, url: ta.URL + "/hooks/acme-locks",
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		a.Stop(ctx)
+		ta.Shutdown(ctx)
 		ua.client.CloseIdleConnections()
 		if tb.Failed() {
-			tb.Logf("hookbridge log (tail):\n%s", logs)
+			tb.Logf("hookbridge log (tail):\n%s", ta.Logs)
 		}
 	})
 	return ua, nil
@@ -148,8 +123,7 @@ func (ua *uplinkApp) uplinkPost(tb testing.TB, id, device string, battery int) (
 }
 
 func (ua *uplinkApp) uplinkPostBody(tb testing.TB, id string, body []byte) (int, string) {
-	v := ua.vendors["acme-locks"]
-	hdr, err := verify.Signer{Auth: v.Policy.Auth, Secret: uplinkAcmeSecret}.Sign(body, id, time.Now())
+	hdr, err := verify.Signer{Auth: ua.Policy("acme-locks").Auth, Secret: uplinkAcmeSecret}.Sign(body, id, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -171,7 +145,7 @@ func (ua *uplinkApp) uplinkPostBody(tb testing.TB, id string, body []byte) (int,
 // uplinkHealth returns the readiness status: /readyz fails while events cannot be published
 // (/healthz, liveness, never fails for a broker outage).
 func (ua *uplinkApp) uplinkHealth(tb testing.TB) int {
-	resp, err := ua.client.Get(ua.adminURL + "/readyz")
+	resp, err := ua.client.Get(ua.AdminURL + "/readyz")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -211,7 +185,7 @@ func TestUplinkSupervisorMode(t *testing.T) {
 	if calls.Load() == 0 {
 		t.Error("the Supervisor's MQTT service was never asked")
 	}
-	if ua.broker != nil {
+	if ua.Broker() != nil {
 		t.Error("the embedded broker runs in broker mode supervisor")
 	}
 	if got := ua.uplinkHealth(t); got != http.StatusOK {
@@ -250,11 +224,11 @@ func TestUplinkSupervisorMode(t *testing.T) {
 		t.Errorf("late subscriber got %v, want only the retained state %v", got, want)
 	}
 	for _, secret := range []string{b.Password, uplinkToken, "Jane Doe"} {
-		if strings.Contains(ua.logs.String(), secret) {
+		if strings.Contains(ua.Logs.String(), secret) {
 			t.Errorf("the log holds %q", secret)
 		}
 	}
-	if !strings.Contains(ua.logs.String(), "device ACLs are that broker's job") {
+	if !strings.Contains(ua.Logs.String(), "device ACLs are that broker's job") {
 		t.Error("the log does not say that device ACLs are the outside broker's job")
 	}
 }
@@ -314,7 +288,7 @@ func TestUplinkNoBrokerApp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	if !strings.Contains(ua.logs.String(), "install and start the Mosquitto broker app") {
+	if !strings.Contains(ua.Logs.String(), "install and start the Mosquitto broker app") {
 		t.Error("the log does not say that no broker app runs")
 	}
 	if st, ra := ua.uplinkPost(t, "evt-1", "LCK-1", 1); st != http.StatusServiceUnavailable || ra == "" {
@@ -325,7 +299,7 @@ func TestUplinkNoBrokerApp(t *testing.T) {
 	}
 	offered.Store(true)
 	deadline := time.Now().Add(40 * time.Second)
-	for !ua.events.Connected() && time.Now().Before(deadline) {
+	for !ua.Uplink().Connected() && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if st, _ := ua.uplinkPost(t, "evt-1", "LCK-1", 1); st != http.StatusAccepted {
@@ -465,7 +439,7 @@ func TestUplinkOutage(t *testing.T) {
 	waitUntil("200 accepted webhooks", 30*time.Second, func() bool { return accepted.Load() >= 200 })
 
 	b.Stop()
-	waitUntil("the uplink to notice the outage", 10*time.Second, func() bool { return !ua.events.Connected() })
+	waitUntil("the uplink to notice the outage", 10*time.Second, func() bool { return !ua.Uplink().Connected() })
 	if got := ua.uplinkHealth(t); got != http.StatusServiceUnavailable {
 		t.Errorf("GET /readyz = %d during the outage, want 503", got)
 	}
@@ -632,7 +606,7 @@ func TestUplinkCheckSaysACLs(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out, errOut bytes.Buffer
-			if code := runBinary(t, []string{"check", "--options", path}, &out, &errOut); code != 0 {
+			if code := bridgetest.RunBinary(t, []string{"check", "--options", path}, &out, &errOut); code != 0 {
 				t.Fatalf("check exit code = %d, want 0; output:\n%s%s", code, out.String(), errOut.String())
 			}
 			if !strings.Contains(out.String(), "device ACLs are that broker's job") {
@@ -646,12 +620,12 @@ func TestUplinkCheckSaysACLs(t *testing.T) {
 // read) and shows the outside broker's connection state.
 func TestUplinkMetricsShowConnection(t *testing.T) {
 	m := mosquittotest.Start(t, mosquittotest.Options{})
-	ta := startTestApp(t, "", func(o *options.Options) {
+	ta := bridgetest.Start(t, "", func(o *options.Options) {
 		o.Broker = options.BrokerExternal
 		o.ExternalBroker = options.ExternalBroker{URL: m.URL(), Username: m.Username, Password: m.Password}
 	})
-	r := doRequest(t, http.MethodGet, ta.adminURL+"/metrics", nil, nil)
-	if r.status != http.StatusOK || !strings.Contains(r.raw, "hookbridge_uplink_connected 1") {
-		t.Fatalf("/metrics = %d, want 200 with hookbridge_uplink_connected 1:\n%.2000s", r.status, r.raw)
+	r := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/metrics", nil, nil)
+	if r.Status != http.StatusOK || !strings.Contains(r.Raw, "hookbridge_uplink_connected 1") {
+		t.Fatalf("/metrics = %d, want 200 with hookbridge_uplink_connected 1:\n%.2000s", r.Status, r.Raw)
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
 // hostileClient is an HTTP client whose connections come from a given loopback address, so one
@@ -29,14 +30,14 @@ func hostileClient(ip string) *http.Client {
 }
 
 // hostilePost sends a request through c and returns the answer.
-func hostilePost(t testing.TB, c *http.Client, url string, header []hostileHeader, body []byte) hostileResponse {
+func hostilePost(t testing.TB, c *http.Client, url string, header []bridgetest.Header, body []byte) bridgetest.RawResponse {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range header {
-		req.Header.Add(h.key, h.value)
+		req.Header.Add(h.Key, h.Value)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -44,8 +45,8 @@ func hostilePost(t testing.TB, c *http.Client, url string, header []hostileHeade
 	}
 	defer resp.Body.Close()
 	text, _ := io.ReadAll(resp.Body)
-	r := hostileResponse{status: resp.StatusCode, header: resp.Header, text: string(text), raw: string(text)}
-	_ = json.Unmarshal(text, &r.body)
+	r := bridgetest.RawResponse{Status: resp.StatusCode, Header: resp.Header, Text: string(text), Raw: string(text)}
+	_ = json.Unmarshal(text, &r.Body)
 	return r
 }
 
@@ -54,7 +55,7 @@ func hostilePost(t testing.TB, c *http.Client, url string, header []hostileHeade
 // while they are open, that the server drops them on its own timeouts, and that memory comes back.
 func TestHostileSlowClients(t *testing.T) {
 	h := hostileStart(t, nil)
-	addr := h.httpLn.Addr().String()
+	addr := h.Addrs().HTTP
 	const slowHeaders, slowBodies = 200, 50
 	heapBefore := hostileHeap()
 	goroutinesBefore := runtime.NumGoroutine()
@@ -112,8 +113,8 @@ func TestHostileSlowClients(t *testing.T) {
 		body := hostileAcme(id)
 		var b strings.Builder
 		b.WriteString("POST /hooks/acme-locks HTTP/1.1\r\nHost: hookbridge.test\r\n")
-		for _, hd := range (hostileSigner{vendors: h.vendors}).signed("acme-locks", id, body) {
-			fmt.Fprintf(&b, "%s: %s\r\n", hd.key, hd.value)
+		for _, hd := range (hostileSigner{cat: h.Catalog}).signed("acme-locks", id, body) {
+			fmt.Fprintf(&b, "%s: %s\r\n", hd.Key, hd.Value)
 		}
 		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(body)+4096)
 		open(b.String(), true)
@@ -134,8 +135,8 @@ func TestHostileSlowClients(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		id := h.nextID()
 		start := time.Now()
-		if r := h.sendEvent("acme-locks", id, hostileAcme(id)); r.status != http.StatusAccepted {
-			t.Fatalf("normal webhook during the slow clients: %d %s", r.status, r.raw)
+		if r := h.Send("acme-locks", id, hostileAcme(id)); r.Status != http.StatusAccepted {
+			t.Fatalf("normal webhook during the slow clients: %d %s", r.Status, r.Raw)
 		}
 		lat = append(lat, time.Since(start))
 	}
@@ -183,8 +184,8 @@ func TestHostileSlowClients(t *testing.T) {
 			t.Errorf("slow-body connection answered %q, want 400 could not read body", hostileClip(answer))
 		}
 	}
-	h.expectNothingPublished(t, len(h.sub.messages()))
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	h.expectNothingPublished(t, len(h.sub.Messages()))
+	bridgetest.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		if n := runtime.NumGoroutine(); n > goroutinesBefore+20 {
 			return fmt.Errorf("%d goroutines after the slow clients left, %d before", n, goroutinesBefore)
 		}
@@ -219,14 +220,14 @@ func TestHostileFlood(t *testing.T) {
 			}
 		}
 	})
-	s := hostileSigner{vendors: h.vendors}
-	url := h.url + "/hooks/"
+	s := hostileSigner{cat: h.Catalog}
+	url := h.URL + "/hooks/"
 	heapBefore := hostileHeap()
-	seen := h.store.Stats().Seen
-	published := len(h.sub.messages())
+	seen := h.StoreStats().Seen
+	published := len(h.sub.Messages())
 	accepted := 0
 
-	send := func(c *http.Client, vendor string, extra ...hostileHeader) hostileResponse {
+	send := func(c *http.Client, vendor string, extra ...bridgetest.Header) bridgetest.RawResponse {
 		id := h.nextID()
 		var body []byte
 		switch vendor {
@@ -237,17 +238,17 @@ func TestHostileFlood(t *testing.T) {
 		}
 		hdr := append(s.signed(vendor, id, body), extra...)
 		r := hostilePost(t, c, url+vendor, hdr, body)
-		switch r.status {
+		switch r.Status {
 		case http.StatusAccepted:
 		case http.StatusTooManyRequests:
-			if r.header.Get("Retry-After") == "" {
+			if r.Header.Get("Retry-After") == "" {
 				t.Errorf("429 without Retry-After")
 			}
-			if e, _ := r.body["error"].(string); e == "" {
-				t.Errorf("429 body %q has no JSON error", r.text)
+			if e, _ := r.Body["error"].(string); e == "" {
+				t.Errorf("429 body %q has no JSON error", r.Text)
 			}
 		default:
-			t.Errorf("flood request: status %d %s, want 202 or 429", r.status, r.text)
+			t.Errorf("flood request: status %d %s, want 202 or 429", r.Status, r.Text)
 		}
 		return r
 	}
@@ -262,7 +263,7 @@ func TestHostileFlood(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 10; i++ {
-				if send(flooder, "acme-locks").status == http.StatusAccepted {
+				if send(flooder, "acme-locks").Status == http.StatusAccepted {
 					ok.Add(1)
 				} else {
 					limited.Add(1)
@@ -284,8 +285,8 @@ func TestHostileFlood(t *testing.T) {
 		{"127.0.0.4", "gridwise-energy"}, {"127.0.0.4", "gridwise-energy"}, {"127.0.0.4", "gridwise-energy"},
 		{"127.0.0.5", "acme-locks"}, {"127.0.0.5", "acme-locks"}, {"127.0.0.5", "acme-locks"},
 	} {
-		if r := send(hostileClient(c.ip), c.vendor); r.status != http.StatusAccepted {
-			t.Errorf("%s from %s after the flood: status %d, want 202 (the flood must not spend its budget)", c.vendor, c.ip, r.status)
+		if r := send(hostileClient(c.ip), c.vendor); r.Status != http.StatusAccepted {
+			t.Errorf("%s from %s after the flood: status %d, want 202 (the flood must not spend its budget)", c.vendor, c.ip, r.Status)
 		} else {
 			accepted++
 		}
@@ -296,7 +297,7 @@ func TestHostileFlood(t *testing.T) {
 	spoofOK := 0
 	spoofStart := time.Now()
 	for i := 0; i < 20; i++ {
-		if send(spoofer, "gridwise-energy", hostileHeader{"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1)}).status == http.StatusAccepted {
+		if send(spoofer, "gridwise-energy", bridgetest.Header{Key: "X-Forwarded-For", Value: fmt.Sprintf("198.51.100.%d", i+1)}).Status == http.StatusAccepted {
 			spoofOK++
 		}
 	}
@@ -316,7 +317,7 @@ func TestHostileFlood(t *testing.T) {
 			}
 		}()
 		for i := 0; i < 10; i++ {
-			if send(proxy, "gridwise-energy", hostileHeader{"X-Forwarded-For", client}).status == http.StatusAccepted {
+			if send(proxy, "gridwise-energy", bridgetest.Header{Key: "X-Forwarded-For", Value: client}).Status == http.StatusAccepted {
 				n++
 			}
 		}
@@ -325,10 +326,10 @@ func TestHostileFlood(t *testing.T) {
 	accepted += proxied("198.51.100.7")
 	accepted += proxied("198.51.100.8") // after .7 was held: its own bucket
 
-	if got := h.store.Stats().Seen - seen; got != int64(accepted) {
+	if got := h.StoreStats().Seen - seen; got != int64(accepted) {
 		t.Errorf("replay records grew by %d, want %d (one per accepted request only)", got, accepted)
 	}
-	msgs := h.sub.waitCount(published + accepted)
+	msgs := h.sub.WaitCount(published + accepted)
 	h.expectNothingPublished(t, len(msgs))
 	heapAfter := hostileHeap()
 	t.Logf("memory: heap in use %.1f MiB before the floods, %.1f MiB after", mib(heapBefore), mib(heapAfter))
@@ -342,54 +343,54 @@ func TestHostileFlood(t *testing.T) {
 // 127.0.0.2; requests from 127.0.0.1 are from an untrusted peer.
 func TestHostileTrustedProxies(t *testing.T) {
 	h := hostileStart(t, func(o *options.Options) { o.TrustedProxies = []string{"127.0.0.2"} })
-	s := hostileSigner{vendors: h.vendors}
-	seen := h.store.Stats().Seen
-	published := len(h.sub.messages())
+	s := hostileSigner{cat: h.Catalog}
+	seen := h.StoreStats().Seen
+	published := len(h.sub.Messages())
 	accepted := 0
 	cases := []struct {
 		name   string
 		peer   string
-		header []hostileHeader
+		header []bridgetest.Header
 		status int
 	}{
-		{"untrusted peer, X-Forwarded-For inside the CIDR", "127.0.0.1", []hostileHeader{{"X-Forwarded-For", "10.1.2.3"}}, 403},
-		{"untrusted peer, X-Real-IP and Forwarded inside the CIDR", "127.0.0.1", []hostileHeader{{"X-Real-IP", "10.1.2.3"}, {"Forwarded", "for=10.1.2.3"}}, 403},
-		{"untrusted peer, a chain ending inside the CIDR", "127.0.0.1", []hostileHeader{{"X-Forwarded-For", "10.1.2.3, 10.9.9.9"}}, 403},
-		{"untrusted peer inside loopback, spoofing the trusted proxy", "127.0.0.1", []hostileHeader{{"X-Forwarded-For", "10.1.2.3, 127.0.0.2"}}, 403},
+		{"untrusted peer, X-Forwarded-For inside the CIDR", "127.0.0.1", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3"}}, 403},
+		{"untrusted peer, X-Real-IP and Forwarded inside the CIDR", "127.0.0.1", []bridgetest.Header{{Key: "X-Real-IP", Value: "10.1.2.3"}, {Key: "Forwarded", Value: "for=10.1.2.3"}}, 403},
+		{"untrusted peer, a chain ending inside the CIDR", "127.0.0.1", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3, 10.9.9.9"}}, 403},
+		{"untrusted peer inside loopback, spoofing the trusted proxy", "127.0.0.1", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3, 127.0.0.2"}}, 403},
 		{"trusted proxy, no X-Forwarded-For", "127.0.0.2", nil, 403},
-		{"trusted proxy, client inside the CIDR", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", "10.1.2.3"}}, 202},
-		{"trusted proxy, client-supplied hop before an outside client", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", "10.1.2.3, 203.0.113.9"}}, 403},
-		{"trusted proxy, repeated headers ending outside", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", "10.1.2.3"}, {"X-Forwarded-For", "203.0.113.9"}}, 403},
-		{"trusted proxy chain, client inside", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", "10.1.2.3, 127.0.0.2"}}, 202},
-		{"trusted proxy, malformed hop", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", "10.1.2.3, not-an-address"}}, 403},
-		{"trusted proxy, hop with a port", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", "10.1.2.3:4711"}}, 403},
-		{"trusted proxy, IPv4-mapped IPv6 client inside", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", "::ffff:10.1.2.3"}}, 202},
-		{"trusted proxy, IPv6 client with a zone", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", "fe80::1%eth0"}}, 403},
-		{"trusted proxy, X-Forwarded-For of 20 KiB", "127.0.0.2", []hostileHeader{{"X-Forwarded-For", strings.Repeat("10.1.2.3, ", 2000) + "203.0.113.9"}}, 403},
+		{"trusted proxy, client inside the CIDR", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3"}}, 202},
+		{"trusted proxy, client-supplied hop before an outside client", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3, 203.0.113.9"}}, 403},
+		{"trusted proxy, repeated headers ending outside", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3"}, {Key: "X-Forwarded-For", Value: "203.0.113.9"}}, 403},
+		{"trusted proxy chain, client inside", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3, 127.0.0.2"}}, 202},
+		{"trusted proxy, malformed hop", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3, not-an-address"}}, 403},
+		{"trusted proxy, hop with a port", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "10.1.2.3:4711"}}, 403},
+		{"trusted proxy, IPv4-mapped IPv6 client inside", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "::ffff:10.1.2.3"}}, 202},
+		{"trusted proxy, IPv6 client with a zone", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: "fe80::1%eth0"}}, 403},
+		{"trusted proxy, X-Forwarded-For of 20 KiB", "127.0.0.2", []bridgetest.Header{{Key: "X-Forwarded-For", Value: strings.Repeat("10.1.2.3, ", 2000) + "203.0.113.9"}}, 403},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id := h.nextID()
 			body := hostileAcme(id)
 			hdr := append(s.signed("locked-down", id, body), c.header...)
-			r := hostilePost(t, hostileClient(c.peer), h.url+"/hooks/locked-down", hdr, body)
-			if r.status != c.status {
-				t.Fatalf("status %d %s, want %d", r.status, r.text, c.status)
+			r := hostilePost(t, hostileClient(c.peer), h.URL+"/hooks/locked-down", hdr, body)
+			if r.Status != c.status {
+				t.Fatalf("status %d %s, want %d", r.Status, r.Text, c.status)
 			}
-			if e, _ := r.body["error"].(string); c.status >= 400 && e == "" {
-				t.Errorf("body %q has no JSON error", r.text)
+			if e, _ := r.Body["error"].(string); c.status >= 400 && e == "" {
+				t.Errorf("body %q has no JSON error", r.Text)
 			}
-			if strings.Contains(r.text, "10.1.2.3") || strings.Contains(r.text, "127.0.0") {
-				t.Errorf("the answer names an address: %s", r.text)
+			if strings.Contains(r.Text, "10.1.2.3") || strings.Contains(r.Text, "127.0.0") {
+				t.Errorf("the answer names an address: %s", r.Text)
 			}
 			if c.status == http.StatusAccepted {
 				accepted++
 			}
 		})
 	}
-	if got := h.store.Stats().Seen - seen; got != int64(accepted) {
+	if got := h.StoreStats().Seen - seen; got != int64(accepted) {
 		t.Errorf("replay records grew by %d, want %d", got, accepted)
 	}
-	msgs := h.sub.waitCount(published + accepted)
+	msgs := h.sub.WaitCount(published + accepted)
 	h.expectNothingPublished(t, len(msgs))
 }

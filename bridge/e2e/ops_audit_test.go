@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"bufio"
@@ -11,14 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/app"
 	"github.com/hookbridge/hookbridge/bridge/audit"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
-// opsRun runs a command in process and returns its exit code, stdout and stderr.
+// opsRun runs a command with the real binary and returns its exit code, stdout and stderr.
 func opsRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := runBinary(t, args, &out, &errOut)
+	code := bridgetest.RunBinary(t, args, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -44,49 +46,49 @@ func opsRecords(t *testing.T, jsonl string) []audit.Record {
 // API, the command through a running server, the command on the state file after a stop) and
 // looks for the canaries, the secrets and the payloads in each export.
 func TestOpsAuditExport(t *testing.T) {
-	ta := startTestApp(t, "", nil)
+	ta := bridgetest.Start(t, "", nil)
 	var tokens []string
 	for _, c := range []struct{ vendor, file string }{
 		{"acme-locks", "payloads/acme-locks.json"},
 		{"porchlight-cams", "payloads/porchlight-cams.json"},
 		{"gridwise-energy", "payloads/gridwise-energy.json"},
 	} {
-		body := readTestdata(t, c.file)
-		id := EventID(ta.vendors[c.vendor].Policy, body)
-		r := ta.sendEvent(c.vendor, id, body)
-		if r.status != http.StatusAccepted {
-			t.Fatalf("%s: status %d %s", c.vendor, r.status, r.raw)
+		body := bridgetest.ReadTestdata(t, c.file)
+		id := app.EventID(ta.Policy(c.vendor), body)
+		r := ta.Send(c.vendor, id, body)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("%s: status %d %s", c.vendor, r.Status, r.Raw)
 		}
-		tokens = append(tokens, r.body["event"].(string))
-		if r := ta.sendEvent(c.vendor, id, body); r.status != http.StatusOK {
-			t.Fatalf("%s again: status %d", c.vendor, r.status)
+		tokens = append(tokens, r.Body["event"].(string))
+		if r := ta.Send(c.vendor, id, body); r.Status != http.StatusOK {
+			t.Fatalf("%s again: status %d", c.vendor, r.Status)
 		}
 		bad := []byte(strings.Replace(string(body), "{", `{"unexpected":"Jane Doe",`, 1))
-		if r := ta.post("/hooks/"+c.vendor, signed(t, ta, c.vendor, id, body, time.Now()), bad); r.status != http.StatusUnauthorized {
-			t.Fatalf("%s tampered: status %d", c.vendor, r.status)
+		if r := ta.Post("/hooks/"+c.vendor, ta.Sign(c.vendor, id, body, time.Now()), bad); r.Status != http.StatusUnauthorized {
+			t.Fatalf("%s tampered: status %d", c.vendor, r.Status)
 		}
 		bad = []byte(strings.ReplaceAll(string(bad), id, id+"x"))
-		if r := ta.post("/hooks/"+c.vendor, signed(t, ta, c.vendor, id+"x", bad, time.Now()), bad); r.status != http.StatusUnprocessableEntity {
-			t.Fatalf("%s schema violation: status %d", c.vendor, r.status)
+		if r := ta.Post("/hooks/"+c.vendor, ta.Sign(c.vendor, id+"x", bad, time.Now()), bad); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("%s schema violation: status %d", c.vendor, r.Status)
 		}
 	}
 	// A request naming a vendor that does not exist, with a canary in the path.
-	if r := ta.post("/hooks/jane-doe-usr-5521", nil, []byte(`{}`)); r.status != http.StatusNotFound {
-		t.Fatalf("unknown vendor: status %d", r.status)
+	if r := ta.Post("/hooks/jane-doe-usr-5521", nil, []byte(`{}`)); r.Status != http.StatusNotFound {
+		t.Fatalf("unknown vendor: status %d", r.Status)
 	}
 	const wantRecords = 13
 
 	// The audit writes are asynchronous: poll the admin API until every record is there.
 	var api string
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		r := doRequest(t, http.MethodGet, ta.adminURL+"/api/audit?since=1h", nil, nil)
-		api = r.raw
-		if r.status != http.StatusOK || strings.Count(api, "\n") < wantRecords {
-			return fmt.Errorf("admin API export = %d, %d lines, want %d records: %s", r.status, strings.Count(api, "\n"), wantRecords, r.raw)
+	bridgetest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		r := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/api/audit?since=1h", nil, nil)
+		api = r.Raw
+		if r.Status != http.StatusOK || strings.Count(api, "\n") < wantRecords {
+			return fmt.Errorf("admin API export = %d, %d lines, want %d records: %s", r.Status, strings.Count(api, "\n"), wantRecords, r.Raw)
 		}
 		return nil
 	})
-	code, live, stderr := opsRun(t, "audit", "export", "--since", "1h", "--admin-addr", ta.Addrs().Admin, "--data", ta.dir)
+	code, live, stderr := opsRun(t, "audit", "export", "--since", "1h", "--admin-addr", ta.Addrs().Admin, "--data", ta.Dir)
 	if code != 0 {
 		t.Fatalf("audit export through the server = %d, stderr %s", code, stderr)
 	}
@@ -95,19 +97,19 @@ func TestOpsAuditExport(t *testing.T) {
 		t.Errorf("audit export --vendor gridwise-energy = %d, %d records, want 4", code, len(opsRecords(t, vendorOnly)))
 	}
 	// Without the admin API, the command reads the trail's files, even while the server runs.
-	code, running, stderr := opsRun(t, "audit", "export", "--offline", "--since", "1h", "--data", ta.dir)
+	code, running, stderr := opsRun(t, "audit", "export", "--offline", "--since", "1h", "--data", ta.Dir)
 	if code != 0 || len(opsRecords(t, running)) < wantRecords-1 {
 		t.Errorf("audit export --offline while the server runs = %d, %d records %q", code, len(opsRecords(t, running)), stderr)
 	}
-	ta.shutdown()
-	code, offline, stderr := opsRun(t, "audit", "export", "--since", "1h", "--data", ta.dir, "--admin-addr", "127.0.0.1:1")
+	ta.Stop()
+	code, offline, stderr := opsRun(t, "audit", "export", "--since", "1h", "--data", ta.Dir, "--admin-addr", "127.0.0.1:1")
 	if code != 0 {
 		t.Fatalf("audit export on the state file = %d, stderr %s", code, stderr)
 	}
 
 	forbidden := append([]string{}, canaries...)
-	forbidden = append(forbidden, "jane-doe-usr-5521", testPseudonymKey, haPassword, panelPassword, `"unexpected"`, "lock.state_changed")
-	for _, s := range testSecrets {
+	forbidden = append(forbidden, "jane-doe-usr-5521", bridgetest.PseudonymKey, bridgetest.HAPassword, bridgetest.PanelPassword, `"unexpected"`, "lock.state_changed")
+	for _, s := range bridgetest.Secrets() {
 		forbidden = append(forbidden, s)
 	}
 	for name, export := range map[string]string{"admin API": api, "command via server": live, "command on file": offline} {
@@ -138,20 +140,20 @@ func TestOpsAuditExport(t *testing.T) {
 // TestOpsAuditPurge checks that each vendor's records are purged after its own retention:
 // acme-locks keeps 7 days, gridwise-energy 30, requests naming no vendor the options' 7.
 func TestOpsAuditPurge(t *testing.T) {
-	ta := startTestApp(t, "", nil)
+	ta := bridgetest.Start(t, "", nil)
 	now := time.Now()
 	old := now.Add(-10 * 24 * time.Hour)
 	for _, v := range []string{"acme-locks", "gridwise-energy", ""} {
 		for _, at := range []time.Time{old, now.Add(-time.Hour)} {
 			rec, _ := json.Marshal(audit.Record{Time: at, Vendor: v, Status: 401, Outcome: "rejected", Reason: "bad_signature"})
-			if err := ta.auditTrail().Append(at, v, rec); err != nil {
+			if err := ta.AuditTrail().Append(at, v, rec); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	ta.Purge(now)
 	var buf bytes.Buffer
-	if _, err := audit.Export(&buf, ta.auditTrail(), audit.Filter{}); err != nil {
+	if _, err := audit.Export(&buf, ta.AuditTrail(), audit.Filter{}); err != nil {
 		t.Fatal(err)
 	}
 	left := map[string]int{}

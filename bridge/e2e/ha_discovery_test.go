@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"encoding/json"
@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/hookbridge/hookbridge/addon/discovery"
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/store"
 )
@@ -38,51 +41,31 @@ func configTopics(vendors ...string) []string {
 // default is.
 func haOn(o *options.Options) { o.HAMQTT = options.HAMQTTEmbedded }
 
-// testVendorNames are the vendors of testOptions, sorted.
+// testVendorNames are the vendors of bridgetest.DefaultOptions, sorted.
 func testVendorNames() []string {
 	var out []string
-	for _, v := range testOptions().Vendors {
+	for _, v := range bridgetest.DefaultOptions().Vendors {
 		out = append(out, v.Name)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// lastOn returns the last message received on topic.
-func lastOn(msgs []received, topic string) (received, bool) {
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].Topic == topic {
-			return msgs[i], true
-		}
-	}
-	return received{}, false
-}
-
 // haClient connects as Home Assistant does and subscribes to discovery and Hookbridge's own
 // topics, which it keeps (internal).
-func haClient(t *testing.T, ta *testApp, id string) *subscriber {
+func haClient(t *testing.T, ta *bridgetest.Instance, id string) *bridgetest.Subscriber {
 	t.Helper()
-	sub, err := connectMQTT(t, ta.mqttAddr, options.HomeAssistantUser, haPassword, id, true)
+	sub, err := bridgetest.Connect(t, ta.MQTTAddr, options.HomeAssistantUser, bridgetest.HAPassword, id, true)
 	if err != nil {
 		t.Fatalf("connect homeassistant: %v", err)
 	}
-	sub.internal = true
+	sub.Internal = true
 	for _, f := range []string{"homeassistant/#", "hookbridge/_ha/#", "hookbridge/_switch/#", "hookbridge/_status/#"} {
-		if code := sub.subscribe(f); code > 2 {
+		if code := sub.Subscribe(f); code > 2 {
 			t.Fatalf("homeassistant subscribe %s: 0x%02x", f, code)
 		}
 	}
 	return sub
-}
-
-// mqttPublish publishes at QoS 1 and waits for the broker's acknowledgement.
-func mqttPublish(s *subscriber, topic, payload string, retain bool) error {
-	s.t.Helper()
-	tok := s.client.Publish(topic, 1, retain, payload)
-	if !tok.WaitTimeout(5 * time.Second) {
-		return fmt.Errorf("publish %s: timed out", topic)
-	}
-	return tok.Error()
 }
 
 // TestHADiscovery checks, with a real MQTT client logged in as Home Assistant, the retained
@@ -90,18 +73,18 @@ func mqttPublish(s *subscriber, topic, payload string, retain bool) error {
 // from a device account, and never lifting a quarantine), and the re-publish on Home Assistant's
 // online announcement.
 func TestHADiscovery(t *testing.T) {
-	ta := startTestApp(t, "", haOn)
+	ta := bridgetest.Start(t, "", haOn)
 	ha := haClient(t, ta, "ha-discovery")
 	vendors := testVendorNames()
 	topics := configTopics(vendors...)
 
-	msgs := ha.waitFor("every discovery config, retained", waitForDeliveries, func(m []received) bool {
+	msgs := ha.WaitFor("every discovery config, retained", bridgetest.WaitForDeliveries, func(m []bridgetest.Message) bool {
 		for _, topic := range topics {
-			if r, ok := lastOn(m, topic); !ok || !r.Retained || r.Payload == "" {
+			if r, ok := bridgetest.LastOn(m, topic); !ok || !r.Retained || r.Payload == "" {
 				return false
 			}
 		}
-		r, ok := lastOn(m, "hookbridge/_ha/availability")
+		r, ok := bridgetest.LastOn(m, "hookbridge/_ha/availability")
 		return ok && r.Payload == "online" && r.Retained
 	})
 	for _, m := range msgs {
@@ -113,7 +96,7 @@ func TestHADiscovery(t *testing.T) {
 	t.Run("payloads", func(t *testing.T) {
 		seen := map[string]bool{}
 		for _, topic := range topics {
-			r, _ := lastOn(msgs, topic)
+			r, _ := bridgetest.LastOn(msgs, topic)
 			var c map[string]any
 			if err := json.Unmarshal([]byte(r.Payload), &c); err != nil {
 				t.Fatalf("%s: %v", topic, err)
@@ -138,7 +121,7 @@ func TestHADiscovery(t *testing.T) {
 				t.Errorf("%s: no state_topic or name: %v", topic, c)
 			}
 		}
-		r, _ := lastOn(msgs, "homeassistant/switch/hookbridge/acme-locks_webhooks/config")
+		r, _ := bridgetest.LastOn(msgs, "homeassistant/switch/hookbridge/acme-locks_webhooks/config")
 		var sw map[string]any
 		json.Unmarshal([]byte(r.Payload), &sw)
 		want := map[string]any{
@@ -150,13 +133,13 @@ func TestHADiscovery(t *testing.T) {
 				t.Errorf("switch config %s = %v, want %v", k, sw[k], v)
 			}
 		}
-		r, _ = lastOn(msgs, "homeassistant/binary_sensor/hookbridge/acme-locks_health/config")
+		r, _ = bridgetest.LastOn(msgs, "homeassistant/binary_sensor/hookbridge/acme-locks_health/config")
 		var hs map[string]any
 		json.Unmarshal([]byte(r.Payload), &hs)
 		if hs["device_class"] != "problem" || hs["state_topic"] != "hookbridge/_status/acme-locks" {
 			t.Errorf("health config = %v", hs)
 		}
-		r, _ = lastOn(msgs, "homeassistant/event/hookbridge/alerts/config")
+		r, _ = bridgetest.LastOn(msgs, "homeassistant/event/hookbridge/alerts/config")
 		var al map[string]any
 		json.Unmarshal([]byte(r.Payload), &al)
 		if al["state_topic"] != "hookbridge/_alerts" {
@@ -165,102 +148,102 @@ func TestHADiscovery(t *testing.T) {
 	})
 
 	switchState := func(vendor string) string {
-		r, _ := lastOn(ha.messages(), "hookbridge/_switch/"+vendor+"/state")
+		r, _ := bridgetest.LastOn(ha.Messages(), "hookbridge/_switch/"+vendor+"/state")
 		return r.Payload
 	}
 	waitSwitch := func(t *testing.T, vendor, want string) {
 		t.Helper()
-		ha.waitFor(vendor+" switch "+want, waitForDeliveries, func([]received) bool { return switchState(vendor) == want })
+		ha.WaitFor(vendor+" switch "+want, bridgetest.WaitForDeliveries, func([]bridgetest.Message) bool { return switchState(vendor) == want })
 	}
 	countOn := func(topic string) int {
 		n := 0
-		for _, m := range ha.messages() {
+		for _, m := range ha.Messages() {
 			if m.Topic == topic {
 				n++
 			}
 		}
 		return n
 	}
-	event := func(t *testing.T) response {
+	event := func(t *testing.T) bridgetest.Response {
 		t.Helper()
 		id := fmt.Sprintf("evt_ha_%d", time.Now().UnixNano())
-		return ta.sendEvent("acme-locks", id, acmeEvent(id, "lock-ha", 80))
+		return ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "lock-ha", 80))
 	}
 
 	t.Run("switch", func(t *testing.T) {
 		waitSwitch(t, "acme-locks", "ON")
-		if err := mqttPublish(ha, "hookbridge/_switch/acme-locks/set", "OFF", false); err != nil {
+		if err := ha.Publish("hookbridge/_switch/acme-locks/set", "OFF", false); err != nil {
 			t.Fatal(err)
 		}
 		waitSwitch(t, "acme-locks", "OFF")
-		if r := event(t); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-			t.Fatalf("event to a vendor switched off = %d %s (Retry-After %q), want 503 with Retry-After", r.status, r.raw, r.header.Get("Retry-After"))
+		if r := event(t); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("event to a vendor switched off = %d %s (Retry-After %q), want 503 with Retry-After", r.Status, r.Raw, r.Header.Get("Retry-After"))
 		}
-		if st, _ := ta.switches.Get("acme-locks"); st.By != killswitch.ByMQTT {
+		if st, _ := ta.Switches().Get("acme-locks"); st.By != killswitch.ByMQTT {
 			t.Errorf("state by %q, want %q", st.By, killswitch.ByMQTT)
 		}
-		ha.waitFor("status topic says disabled", waitForDeliveries, func(m []received) bool {
-			r, _ := lastOn(m, "hookbridge/_status/acme-locks")
+		ha.WaitFor("status topic says disabled", bridgetest.WaitForDeliveries, func(m []bridgetest.Message) bool {
+			r, _ := bridgetest.LastOn(m, "hookbridge/_status/acme-locks")
 			return strings.Contains(r.Payload, `"mode":"disabled"`) && strings.Contains(r.Payload, `"healthy":false`)
 		})
-		if err := mqttPublish(ha, "hookbridge/_switch/acme-locks/set", "ON", false); err != nil {
+		if err := ha.Publish("hookbridge/_switch/acme-locks/set", "ON", false); err != nil {
 			t.Fatal(err)
 		}
 		waitSwitch(t, "acme-locks", "ON")
-		if r := event(t); r.status != http.StatusAccepted {
-			t.Fatalf("event after switching on = %d %s, want 202", r.status, r.raw)
+		if r := event(t); r.Status != http.StatusAccepted {
+			t.Fatalf("event after switching on = %d %s, want 202", r.Status, r.Raw)
 		}
-		ha.waitFor("status counts the accepted event", waitForDeliveries, func(m []received) bool {
-			r, _ := lastOn(m, "hookbridge/_status/acme-locks")
+		ha.WaitFor("status counts the accepted event", bridgetest.WaitForDeliveries, func(m []bridgetest.Message) bool {
+			r, _ := bridgetest.LastOn(m, "hookbridge/_status/acme-locks")
 			return strings.Contains(r.Payload, `"accepted":1,`) && strings.Contains(r.Payload, `"healthy":true`)
 		})
 	})
 
 	t.Run("device account cannot command", func(t *testing.T) {
-		panel, err := connectMQTT(t, ta.mqttAddr, panelUser, panelPassword, "panel-cmd", true)
+		panel, err := bridgetest.Connect(t, ta.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "panel-cmd", true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The broker refuses the publish (and drops the 3.1.1 client); whatever it answers, the
 		// vendor stays on. A command from Home Assistant for another vendor, applied after it,
 		// shows the command topic was being served meanwhile.
-		_ = mqttPublish(panel, "hookbridge/_switch/acme-locks/set", "OFF", false)
-		if err := mqttPublish(ha, "hookbridge/_switch/gridwise-energy/set", "OFF", false); err != nil {
+		_ = panel.Publish("hookbridge/_switch/acme-locks/set", "OFF", false)
+		if err := ha.Publish("hookbridge/_switch/gridwise-energy/set", "OFF", false); err != nil {
 			t.Fatal(err)
 		}
 		waitSwitch(t, "gridwise-energy", "OFF")
 		time.Sleep(50 * time.Millisecond)
-		if !ta.switches.Open("acme-locks") {
+		if !ta.Switches().Open("acme-locks") {
 			t.Fatal("a device account's command disabled the vendor")
 		}
-		if err := mqttPublish(ha, "hookbridge/_switch/gridwise-energy/set", "ON", false); err != nil {
+		if err := ha.Publish("hookbridge/_switch/gridwise-energy/set", "ON", false); err != nil {
 			t.Fatal(err)
 		}
 		waitSwitch(t, "gridwise-energy", "ON")
 	})
 
 	t.Run("quarantine is not lifted by MQTT", func(t *testing.T) {
-		if err := ta.switches.Quarantine("acme-locks", "test: burst of bad signatures"); err != nil {
+		if err := ta.Switches().Quarantine("acme-locks", "test: burst of bad signatures"); err != nil {
 			t.Fatal(err)
 		}
 		waitSwitch(t, "acme-locks", "OFF")
 		before := countOn("hookbridge/_switch/acme-locks/state")
-		if err := mqttPublish(ha, "hookbridge/_switch/acme-locks/set", "ON", false); err != nil {
+		if err := ha.Publish("hookbridge/_switch/acme-locks/set", "ON", false); err != nil {
 			t.Fatal(err)
 		}
-		ha.waitFor("switch state put back", waitForDeliveries, func([]received) bool {
+		ha.WaitFor("switch state put back", bridgetest.WaitForDeliveries, func([]bridgetest.Message) bool {
 			return countOn("hookbridge/_switch/acme-locks/state") > before
 		})
-		if st, _ := ta.switches.Get("acme-locks"); st.Mode != killswitch.Quarantined {
+		if st, _ := ta.Switches().Get("acme-locks"); st.Mode != killswitch.Quarantined {
 			t.Fatalf("mode after ON from Home Assistant = %s, want quarantined", st.Mode)
 		}
 		if got := switchState("acme-locks"); got != "OFF" {
 			t.Fatalf("switch state = %s, want OFF", got)
 		}
-		if r := event(t); r.status != http.StatusServiceUnavailable {
-			t.Fatalf("event while quarantined = %d, want 503", r.status)
+		if r := event(t); r.Status != http.StatusServiceUnavailable {
+			t.Fatalf("event while quarantined = %d, want 503", r.Status)
 		}
-		if err := ta.switches.Lift("acme-locks", killswitch.ByAPI); err != nil {
+		if err := ta.Switches().Lift("acme-locks", killswitch.ByAPI); err != nil {
 			t.Fatal(err)
 		}
 		waitSwitch(t, "acme-locks", "ON")
@@ -269,7 +252,7 @@ func TestHADiscovery(t *testing.T) {
 	t.Run("republish on homeassistant online", func(t *testing.T) {
 		// A live subscription gets a re-published config with the retain flag off, which tells it
 		// from the retained copy delivered at subscribe time.
-		fresh := func(m []received) map[string]bool {
+		fresh := func(m []bridgetest.Message) map[string]bool {
 			out := map[string]bool{}
 			for _, r := range m {
 				if !r.Retained && strings.HasSuffix(r.Topic, "/config") && r.Payload != "" {
@@ -278,13 +261,13 @@ func TestHADiscovery(t *testing.T) {
 			}
 			return out
 		}
-		if n := len(fresh(ha.messages())); n != 0 {
+		if n := len(fresh(ha.Messages())); n != 0 {
 			t.Fatalf("%d configs re-published before Home Assistant said online", n)
 		}
-		if err := mqttPublish(ha, "homeassistant/status", "online", false); err != nil {
+		if err := ha.Publish("homeassistant/status", "online", false); err != nil {
 			t.Fatal(err)
 		}
-		ha.waitFor("every config re-published", waitForDeliveries, func(m []received) bool {
+		ha.WaitFor("every config re-published", bridgetest.WaitForDeliveries, func(m []bridgetest.Message) bool {
 			f := fresh(m)
 			for _, topic := range topics {
 				if !f[topic] {
@@ -300,17 +283,17 @@ func TestHADiscovery(t *testing.T) {
 // are removed; availability was offline, retained, after the clean stop.
 func TestHADiscoveryRemovedVendor(t *testing.T) {
 	dir := t.TempDir()
-	ta := startTestApp(t, dir, haOn)
+	ta := bridgetest.Start(t, dir, haOn)
 	ha := haClient(t, ta, "ha-removed-1")
-	ha.waitFor("bearer-vendor announced", waitForDeliveries, func(m []received) bool {
-		_, cfg := lastOn(m, "homeassistant/switch/hookbridge/bearer-vendor_webhooks/config")
-		_, st := lastOn(m, "hookbridge/_status/bearer-vendor")
+	ha.WaitFor("bearer-vendor announced", bridgetest.WaitForDeliveries, func(m []bridgetest.Message) bool {
+		_, cfg := bridgetest.LastOn(m, "homeassistant/switch/hookbridge/bearer-vendor_webhooks/config")
+		_, st := bridgetest.LastOn(m, "hookbridge/_status/bearer-vendor")
 		return cfg && st
 	})
-	ha.client.Disconnect(100)
-	ta.shutdown()
+	ha.Client.Disconnect(100)
+	ta.Stop()
 
-	st, err := store.Open(dir, store.Options{Log: quietLogger})
+	st, err := store.Open(dir, store.Options{Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +313,7 @@ func TestHADiscoveryRemovedVendor(t *testing.T) {
 	}
 
 	remaining := []string{}
-	ta = startTestApp(t, dir, func(o *options.Options) {
+	ta = bridgetest.Start(t, dir, func(o *options.Options) {
 		haOn(o)
 		var keep []options.Vendor
 		for _, v := range o.Vendors {
@@ -345,27 +328,27 @@ func TestHADiscoveryRemovedVendor(t *testing.T) {
 	removed = removed[:len(removed)-1] // the alert entity stays
 	removed = append(removed, "hookbridge/_status/bearer-vendor", "hookbridge/_switch/bearer-vendor/state")
 	ha = haClient(t, ta, "ha-removed-2")
-	ha.waitFor("remaining configs, and the removed vendor's topics gone", waitForDeliveries, func(m []received) bool {
+	ha.WaitFor("remaining configs, and the removed vendor's topics gone", bridgetest.WaitForDeliveries, func(m []bridgetest.Message) bool {
 		for _, topic := range configTopics(remaining...) {
-			if r, ok := lastOn(m, topic); !ok || r.Payload == "" {
+			if r, ok := bridgetest.LastOn(m, topic); !ok || r.Payload == "" {
 				return false
 			}
 		}
 		for _, topic := range removed {
-			if r, ok := lastOn(m, topic); ok && r.Payload != "" {
+			if r, ok := bridgetest.LastOn(m, topic); ok && r.Payload != "" {
 				return false
 			}
 		}
-		r, ok := lastOn(m, "hookbridge/_ha/availability")
+		r, ok := bridgetest.LastOn(m, "hookbridge/_ha/availability")
 		return ok && r.Payload == "online"
 	})
 	// A client connecting now finds nothing of the removed vendor.
 	late := haClient(t, ta, "ha-removed-3")
-	late.waitFor("retained configs", waitForDeliveries, func(m []received) bool {
-		_, ok := lastOn(m, "homeassistant/event/hookbridge/alerts/config")
+	late.WaitFor("retained configs", bridgetest.WaitForDeliveries, func(m []bridgetest.Message) bool {
+		_, ok := bridgetest.LastOn(m, "homeassistant/event/hookbridge/alerts/config")
 		return ok
 	})
-	for _, m := range late.messages() {
+	for _, m := range late.Messages() {
 		if strings.Contains(m.Topic, "bearer-vendor") {
 			t.Errorf("removed vendor's retained topic still served: %s %q", m.Topic, m.Payload)
 		}
@@ -375,24 +358,24 @@ func TestHADiscoveryRemovedVendor(t *testing.T) {
 // TestHAMQTTOff runs without the Home Assistant topics: nothing is announced, the status page
 // still serves.
 func TestHAMQTTOff(t *testing.T) {
-	ta := startTestApp(t, "", func(o *options.Options) { o.HAMQTT = options.HAMQTTOff })
+	ta := bridgetest.Start(t, "", func(o *options.Options) { o.HAMQTT = options.HAMQTTOff })
 	ha := haClient(t, ta, "ha-off")
 	// An accepted event is published after anything the start would have announced.
 	id := "evt_ha_off"
-	if r := ta.sendEvent("acme-locks", id, acmeEvent(id, "lock-off", 70)); r.status != http.StatusAccepted {
-		t.Fatalf("event = %d %s", r.status, r.raw)
+	if r := ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "lock-off", 70)); r.Status != http.StatusAccepted {
+		t.Fatalf("event = %d %s", r.Status, r.Raw)
 	}
-	if code := ha.subscribe("hookbridge/acme-locks/#"); code > 2 {
+	if code := ha.Subscribe("hookbridge/acme-locks/#"); code > 2 {
 		t.Fatalf("subscribe: 0x%02x", code)
 	}
-	ha.waitCount(1)
-	for _, m := range ha.messages() {
+	ha.WaitCount(1)
+	for _, m := range ha.Messages() {
 		if strings.HasPrefix(m.Topic, "homeassistant/") || strings.Contains(m.Topic, "/_") {
 			t.Errorf("ha_mqtt off, yet %s was published", m.Topic)
 		}
 	}
-	r := doRequest(t, http.MethodGet, ta.adminURL+"/", nil, nil)
-	if r.status != http.StatusOK || !strings.Contains(r.raw, "acme-locks") {
-		t.Fatalf("status page with ha_mqtt off = %d", r.status)
+	r := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/", nil, nil)
+	if r.Status != http.StatusOK || !strings.Contains(r.Raw, "acme-locks") {
+		t.Fatalf("status page with ha_mqtt off = %d", r.Status)
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"bufio"
@@ -17,6 +17,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/hookbridge/hookbridge/bridge/acl"
+	"github.com/hookbridge/hookbridge/bridge/app"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/broker"
 )
 
@@ -206,34 +208,34 @@ func hostileMQTTCases() []hostileMQTTCase {
 		{name: "SUBSCRIBE before CONNECT", bytes: func() []byte { return hostileSubscribePacket(4, 1, "#") }},
 		{name: "PUBLISH before CONNECT", bytes: func() []byte { return hostilePublishPacket(4, "hookbridge/x", []byte("x"), 0, false) }},
 		{name: "protocol name MQTX", refused: true, bytes: func() []byte {
-			return bytes.Replace(hostileConnectPacket(4, "mqtx", panelUser, panelPassword, true), []byte("MQTT"), []byte("MQTX"), 1)
+			return bytes.Replace(hostileConnectPacket(4, "mqtx", bridgetest.PanelUser, bridgetest.PanelPassword, true), []byte("MQTT"), []byte("MQTX"), 1)
 		}},
 		{name: "protocol level 9", refused: true, bytes: func() []byte {
-			b := hostileConnectPacket(4, "lvl9", panelUser, panelPassword, true)
+			b := hostileConnectPacket(4, "lvl9", bridgetest.PanelUser, bridgetest.PanelPassword, true)
 			b[8] = 9
 			return b
 		}},
 		{name: "reserved CONNECT flag set", bytes: func() []byte {
-			b := hostileConnectPacket(4, "rsv", panelUser, panelPassword, true)
+			b := hostileConnectPacket(4, "rsv", bridgetest.PanelUser, bridgetest.PanelPassword, true)
 			b[9] |= 1
 			return b
 		}},
 		{name: "reserved fixed-header flags on CONNECT", bytes: func() []byte {
-			b := hostileConnectPacket(4, "fh", panelUser, panelPassword, true)
+			b := hostileConnectPacket(4, "fh", bridgetest.PanelUser, bridgetest.PanelPassword, true)
 			b[0] |= 0x0f
 			return b
 		}},
-		{name: "client id with invalid UTF-8", bytes: connect("id-\xff\xfe", panelUser, panelPassword)},
-		{name: "client id with NUL", bytes: connect("id-\x00", panelUser, panelPassword)},
+		{name: "client id with invalid UTF-8", bytes: connect("id-\xff\xfe", bridgetest.PanelUser, bridgetest.PanelPassword)},
+		{name: "client id with NUL", bytes: connect("id-\x00", bridgetest.PanelUser, bridgetest.PanelPassword)},
 		{name: "password flag without username", bytes: func() []byte {
-			b := hostileConnectPacket(4, "pwonly", "", panelPassword, true)
+			b := hostileConnectPacket(4, "pwonly", "", bridgetest.PanelPassword, true)
 			return b
 		}, refused: true},
 		{name: "anonymous", refused: true, bytes: connect("anon", "", "")},
-		{name: "wrong password", refused: true, bytes: connect("wrongpw", panelUser, "not-the-password-1")},
-		{name: "the broker's own client id", refused: true, bytes: connect("$hookbridge", panelUser, panelPassword)},
-		{name: "mochi's inline client id", refused: true, bytes: connect("inline", panelUser, panelPassword)},
-		{name: "a second CONNECT", login: true, bytes: connect("second", panelUser, panelPassword)},
+		{name: "wrong password", refused: true, bytes: connect("wrongpw", bridgetest.PanelUser, "not-the-password-1")},
+		{name: "the broker's own client id", refused: true, bytes: connect("$hookbridge", bridgetest.PanelUser, bridgetest.PanelPassword)},
+		{name: "mochi's inline client id", refused: true, bytes: connect("inline", bridgetest.PanelUser, bridgetest.PanelPassword)},
+		{name: "a second CONNECT", login: true, bytes: connect("second", bridgetest.PanelUser, bridgetest.PanelPassword)},
 		{name: "SUBSCRIBE with no filters", login: true, bytes: raw(0x82, 0x02, 0x00, 0x01)},
 		{name: "SUBSCRIBE with bad fixed-header flags", login: true, bytes: func() []byte {
 			b := hostileSubscribePacket(4, 1, "hookbridge/acme-locks/locks/+/state")
@@ -266,12 +268,12 @@ func hostileMQTTCases() []hostileMQTTCase {
 func TestHostileMQTTMalformed(t *testing.T) {
 	h := hostileStart(t, nil)
 	h.forbid("a wrong password", "not-the-password-1")
-	panel := newSubscriber(t, h.mqttAddr, panelUser, panelPassword, "hostile-panel-steady", true, "hookbridge/acme-locks/locks/+/state")
+	panel := bridgetest.Subscribe(t, h.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "hostile-panel-steady", true, "hookbridge/acme-locks/locks/+/state")
 	for _, c := range hostileMQTTCases() {
 		t.Run(c.name, func(t *testing.T) {
-			m := hostileDialMQTT(t, h.mqttAddr)
+			m := hostileDialMQTT(t, h.MQTTAddr)
 			if c.login {
-				if code := m.connect("hostile-"+strings.ReplaceAll(c.name, " ", "-"), panelUser, panelPassword, true); code != 0 {
+				if code := m.connect("hostile-"+strings.ReplaceAll(c.name, " ", "-"), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 					t.Fatalf("login: CONNACK 0x%02x", code)
 				}
 			}
@@ -295,13 +297,13 @@ func TestHostileMQTTMalformed(t *testing.T) {
 		})
 	}
 	// Still serving: the steady device gets a new event, and a new device can log in.
-	n := len(panel.messages())
+	n := len(panel.Messages())
 	id := h.nextID()
-	if r := h.sendEvent("acme-locks", id, hostileAcme(id)); r.status != http.StatusAccepted {
-		t.Fatalf("event after the attacks: %d %s", r.status, r.raw)
+	if r := h.Send("acme-locks", id, hostileAcme(id)); r.Status != http.StatusAccepted {
+		t.Fatalf("event after the attacks: %d %s", r.Status, r.Raw)
 	}
-	panel.waitCount(n + 1)
-	if _, err := connectMQTT(t, h.mqttAddr, panelUser, panelPassword, "hostile-after", true); err != nil {
+	panel.WaitCount(n + 1)
+	if _, err := bridgetest.Connect(t, h.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "hostile-after", true); err != nil {
 		t.Fatalf("a new device after the attacks: %v", err)
 	}
 }
@@ -312,13 +314,13 @@ func TestHostileMQTTMalformed(t *testing.T) {
 // publish.
 func TestHostileMQTTSubscriptions(t *testing.T) {
 	h := hostileStart(t, nil)
-	allowed := acl.NewFilters(testTopicPrefix + "/acme-locks/locks/+/state")
+	allowed := acl.NewFilters(bridgetest.TopicPrefix + "/acme-locks/locks/+/state")
 	type sub struct {
 		filter  string
 		granted bool
 	}
-	long := testTopicPrefix + "/acme-locks/locks/" + strings.Repeat("L", 60_000) + "/state"
-	deep := testTopicPrefix + "/acme-locks/locks/+/state" + strings.Repeat("/+", 5000)
+	long := bridgetest.TopicPrefix + "/acme-locks/locks/" + strings.Repeat("L", 60_000) + "/state"
+	deep := bridgetest.TopicPrefix + "/acme-locks/locks/+/state" + strings.Repeat("/+", 5000)
 	subs := []sub{
 		{"#", false}, {"+", false}, {"+/#", false}, {"/#", false},
 		{"hookbridge/#", false}, {"hookbridge/+/#", false}, {"hookbridge/acme-locks/#", false},
@@ -335,9 +337,9 @@ func TestHostileMQTTSubscriptions(t *testing.T) {
 	}
 	var clients []*hostileMQTT
 	for _, version := range []byte{4, 5} {
-		m := hostileDialMQTT(t, h.mqttAddr)
+		m := hostileDialMQTT(t, h.MQTTAddr)
 		m.version = version
-		if code := m.connect(fmt.Sprintf("hostile-subs-v%d", version), panelUser, panelPassword, true); code != 0 {
+		if code := m.connect(fmt.Sprintf("hostile-subs-v%d", version), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 			t.Fatalf("v%d connect: 0x%02x", version, code)
 		}
 		for i, s := range subs {
@@ -358,9 +360,9 @@ func TestHostileMQTTSubscriptions(t *testing.T) {
 		// Devices publish nothing, anywhere (on a connection of their own: a refused publish may
 		// cost the connection).
 		for i, topic := range []string{"hookbridge/acme-locks/locks/forged/state", "$SYS/broker/forged", "homeassistant/status", "hookbridge/_switch/acme-locks/set"} {
-			p := hostileDialMQTT(t, h.mqttAddr)
+			p := hostileDialMQTT(t, h.MQTTAddr)
 			p.version = version
-			if code := p.connect(fmt.Sprintf("hostile-pub-v%d-%d", version, i), panelUser, panelPassword, true); code != 0 {
+			if code := p.connect(fmt.Sprintf("hostile-pub-v%d-%d", version, i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 				t.Fatalf("v%d connect: 0x%02x", version, code)
 			}
 			p.write(hostilePublishPacket(version, topic, []byte(`{"state":"unlocked"}`), 1, true))
@@ -369,8 +371,8 @@ func TestHostileMQTTSubscriptions(t *testing.T) {
 	}
 	// A filter with invalid UTF-8 or NUL costs the connection, not the broker.
 	for i, f := range []string{"hookbridge/acme-locks/locks/\xff/state", "hookbridge/acme-locks/locks/\x00/state"} {
-		bad := hostileDialMQTT(t, h.mqttAddr)
-		if code := bad.connect(fmt.Sprintf("hostile-subs-bad-%d", i), panelUser, panelPassword, true); code != 0 {
+		bad := hostileDialMQTT(t, h.MQTTAddr)
+		if code := bad.connect(fmt.Sprintf("hostile-subs-bad-%d", i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 			t.Fatalf("connect: 0x%02x", code)
 		}
 		if codes, _ := bad.subscribe(1, f); codes != nil && codes[0] < 0x80 {
@@ -379,31 +381,31 @@ func TestHostileMQTTSubscriptions(t *testing.T) {
 	}
 
 	// Events to every vendor and the topics Hookbridge publishes itself.
-	n := len(h.sub.messages())
+	n := len(h.sub.Messages())
 	for _, v := range []string{"acme-locks", "gridwise-energy"} {
 		id := h.nextID()
 		body := hostileAcme(id)
 		if v == "gridwise-energy" {
 			body = hostileGridwise(id)
 		}
-		if r := h.sendEvent(v, id, body); r.status != http.StatusAccepted {
-			t.Fatalf("%s: %d %s", v, r.status, r.raw)
+		if r := h.Send(v, id, body); r.Status != http.StatusAccepted {
+			t.Fatalf("%s: %d %s", v, r.Status, r.Raw)
 		}
 	}
 	battery := h.nextID()
-	if r := h.sendEvent("acme-locks", battery, []byte(fmt.Sprintf(`{"id":%q,"type":"lock.battery_low","created_at":"2026-11-25T08:14:03Z","data":{"device_id":"x","battery_pct":5}}`, battery))); r.status != http.StatusAccepted {
-		t.Fatalf("battery: %d %s", r.status, r.raw)
+	if r := h.Send("acme-locks", battery, []byte(fmt.Sprintf(`{"id":%q,"type":"lock.battery_low","created_at":"2026-11-25T08:14:03Z","data":{"device_id":"x","battery_pct":5}}`, battery))); r.Status != http.StatusAccepted {
+		t.Fatalf("battery: %d %s", r.Status, r.Raw)
 	}
-	msgs := h.sub.waitCount(n + 3)
+	msgs := h.sub.WaitCount(n + 3)
 	for _, m := range msgs[n:] {
 		if strings.Contains(m.Topic, "forged") || strings.Contains(m.Payload, "unlocked") {
 			t.Errorf("a device's publish reached another client: %v", m)
 		}
 	}
 	// Nor did a device's retained publish stick.
-	late := newSubscriber(t, h.mqttAddr, "homeassistant", haPassword, "hostile-subs-late", true, "hookbridge/acme-locks/locks/forged/state")
+	late := bridgetest.Subscribe(t, h.MQTTAddr, "homeassistant", bridgetest.HAPassword, "hostile-subs-late", true, "hookbridge/acme-locks/locks/forged/state")
 	time.Sleep(200 * time.Millisecond)
-	if got := late.messages(); len(got) > 0 {
+	if got := late.Messages(); len(got) > 0 {
 		t.Errorf("a device's retained publish was kept: %v", got)
 	}
 	for _, m := range clients {
@@ -425,16 +427,16 @@ func TestHostileMQTTSubscriptions(t *testing.T) {
 func TestHostileMQTTSessionTakeover(t *testing.T) {
 	h := hostileStart(t, nil)
 	const sessionID = "hostile-ha-persistent"
-	ha := newSubscriber(t, h.mqttAddr, "homeassistant", haPassword, sessionID, false, "hookbridge/gridwise-energy/#")
-	ha.client.Disconnect(50)
+	ha := bridgetest.Subscribe(t, h.MQTTAddr, "homeassistant", bridgetest.HAPassword, sessionID, false, "hookbridge/gridwise-energy/#")
+	ha.Client.Disconnect(50)
 	id := h.nextID()
-	if r := h.sendEvent("gridwise-energy", id, hostileGridwise(id)); r.status != http.StatusAccepted {
-		t.Fatalf("event: %d %s", r.status, r.raw)
+	if r := h.Send("gridwise-energy", id, hostileGridwise(id)); r.Status != http.StatusAccepted {
+		t.Fatalf("event: %d %s", r.Status, r.Raw)
 	}
-	h.sub.waitCount(1)
+	h.sub.WaitCount(1)
 
-	m := hostileDialMQTT(t, h.mqttAddr)
-	code := m.connect(sessionID, panelUser, panelPassword, false)
+	m := hostileDialMQTT(t, h.MQTTAddr)
+	code := m.connect(sessionID, bridgetest.PanelUser, bridgetest.PanelPassword, false)
 	if code == 0 {
 		for _, topic := range m.publishes(2 * time.Second) {
 			t.Errorf("the device took over homeassistant's session and received %q", topic)
@@ -445,21 +447,21 @@ func TestHostileMQTTSessionTakeover(t *testing.T) {
 	}
 	m.c.Close()
 	// homeassistant comes back to its queued message.
-	back, err := connectMQTT(t, h.mqttAddr, "homeassistant", haPassword, sessionID, false)
+	back, err := bridgetest.Connect(t, h.MQTTAddr, "homeassistant", bridgetest.HAPassword, sessionID, false)
 	if err != nil {
 		t.Fatalf("homeassistant reconnect: %v", err)
 	}
-	back.waitFor("the queued gridwise message", 5*time.Second, func(msgs []received) bool {
+	back.WaitFor("the queued gridwise message", 5*time.Second, func(msgs []bridgetest.Message) bool {
 		return len(msgs) > 0 && strings.HasPrefix(msgs[0].Topic, "hookbridge/gridwise-energy/")
 	})
 }
 
 // hostileBroker starts a bare embedded broker with small limits and a device account.
-func hostileBroker(t *testing.T, opts broker.Options) (*broker.Broker, *syncBuffer) {
+func hostileBroker(t *testing.T, opts broker.Options) (*broker.Broker, *bridgetest.LogBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
-	opts.Log = NewLogger(logs, hostileLogLevel)
-	opts.Accounts = []broker.Account{{Username: panelUser, Password: panelPassword, Read: []string{"p/v/+"}}}
+	logs := &bridgetest.LogBuffer{}
+	opts.Log = app.NewLogger(logs, hostileLogLevel)
+	opts.Accounts = []broker.Account{{Username: bridgetest.PanelUser, Password: bridgetest.PanelPassword, Read: []string{"p/v/+"}}}
 	b, err := broker.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +473,7 @@ func hostileBroker(t *testing.T, opts broker.Options) (*broker.Broker, *syncBuff
 	stop := func() { once.Do(func() { b.Close() }) }
 	t.Cleanup(func() {
 		hostileScanLog(t, stop, logs.String, func() map[string]string {
-			return map[string]string{panelPassword: "the device password", "not-the-password-1": "a wrong password"}
+			return map[string]string{bridgetest.PanelPassword: "the device password", "not-the-password-1": "a wrong password"}
 		})
 	})
 	return b, logs
@@ -490,18 +492,18 @@ func TestHostileMQTTLimits(t *testing.T) {
 			login bool
 			pk    []byte
 		}{
-			{"CONNECT of 2 KiB", false, hostileConnectPacket(4, "big", panelUser, strings.Repeat("p", 2048), true)},
+			{"CONNECT of 2 KiB", false, hostileConnectPacket(4, "big", bridgetest.PanelUser, strings.Repeat("p", 2048), true)},
 			{"SUBSCRIBE of 2 KiB", true, hostileSubscribePacket(4, 1, "p/v/"+strings.Repeat("f", 2048))},
 			{"PUBLISH declaring 200 MB", true, []byte{0x30, 0x80, 0x80, 0x80, 0x64, 0x00, 0x03, 'p', '/', 'v'}},
 			{"CONNECT cut short: dropped at ConnectTimeout", false, func() []byte {
-				b := hostileConnectPacket(4, "cut", panelUser, panelPassword, true)
+				b := hostileConnectPacket(4, "cut", bridgetest.PanelUser, bridgetest.PanelPassword, true)
 				return b[:len(b)-5]
 			}()},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				m := hostileDialMQTT(t, addr)
 				if c.login {
-					if code := m.connect("limits-"+c.name[:4], panelUser, panelPassword, true); code != 0 {
+					if code := m.connect("limits-"+c.name[:4], bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 						t.Fatalf("login: 0x%02x", code)
 					}
 				}
@@ -522,7 +524,7 @@ func TestHostileMQTTLimits(t *testing.T) {
 		accepted, refused := 0, 0
 		for i := 0; i < 40; i++ {
 			m := hostileDialMQTT(t, addr)
-			switch code := m.connect(fmt.Sprintf("flood-%d", i), panelUser, panelPassword, true); code {
+			switch code := m.connect(fmt.Sprintf("flood-%d", i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code {
 			case 0:
 				accepted++
 				conns = append(conns, m)
@@ -541,9 +543,9 @@ func TestHostileMQTTLimits(t *testing.T) {
 		for _, m := range conns {
 			m.c.Close()
 		}
-		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		bridgetest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 			m := hostileDialMQTT(t, addr)
-			if code := m.connect("after-flood", panelUser, panelPassword, true); code != 0 {
+			if code := m.connect("after-flood", bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 				return fmt.Errorf("login after the flood: 0x%02x", code)
 			}
 			m.c.Close()
@@ -575,10 +577,10 @@ func TestHostileMQTTLimits(t *testing.T) {
 		heapOpen := hostileHeap()
 		goroutinesOpen := runtime.NumGoroutine()
 		// A device can still log in while they are open.
-		checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		bridgetest.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 			m := hostileDialMQTT(t, addr)
 			defer m.c.Close()
-			m.write(hostileConnectPacket(4, "during-idle", panelUser, panelPassword, true))
+			m.write(hostileConnectPacket(4, "during-idle", bridgetest.PanelUser, bridgetest.PanelPassword, true))
 			pk, err := m.read(2 * time.Second)
 			if err != nil || pk.FixedHeader.Type != packets.Connack || pk.ReasonCode != 0 {
 				return fmt.Errorf("login while %d idle connections are open: %v code 0x%02x", idle, err, pk.ReasonCode)
@@ -611,7 +613,7 @@ func TestHostileMQTTLimits(t *testing.T) {
 
 	t.Run("still serving", func(t *testing.T) {
 		m := hostileDialMQTT(t, addr)
-		if code := m.connect("last", panelUser, panelPassword, true); code != 0 {
+		if code := m.connect("last", bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 			t.Fatalf("login: 0x%02x", code)
 		}
 		if codes, _ := m.subscribe(1, "p/v/+"); len(codes) != 1 || codes[0] > 2 {

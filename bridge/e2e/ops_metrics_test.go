@@ -1,4 +1,4 @@
-package app
+package e2e_test
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/metrics"
 )
 
@@ -21,20 +22,20 @@ var opsSeriesRE = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? `)
 var opsLabelRE = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
 
 // opsScrape reads /metrics and returns the body and the set of hookbridge series (name and labels).
-func opsScrape(t *testing.T, ta *testApp) (string, []string) {
+func opsScrape(t *testing.T, ta *bridgetest.Instance) (string, []string) {
 	t.Helper()
-	r := doRequest(t, http.MethodGet, ta.adminURL+"/metrics", nil, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /metrics = %d", r.status)
+	r := bridgetest.Do(t, http.MethodGet, ta.AdminURL+"/metrics", nil, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", r.Status)
 	}
 	var series []string
-	for _, line := range strings.Split(r.raw, "\n") {
+	for _, line := range strings.Split(r.Raw, "\n") {
 		if m := opsSeriesRE.FindStringSubmatch(line); m != nil && strings.HasPrefix(m[1], "hookbridge_") {
 			series = append(series, m[1]+m[2])
 		}
 	}
 	sort.Strings(series)
-	return r.raw, series
+	return r.Raw, series
 }
 
 // TestOpsMetrics checks the metrics the runbook relies on, and that requests with hostile vendor
@@ -42,13 +43,13 @@ func opsScrape(t *testing.T, ta *testApp) (string, []string) {
 // every outcome a fixed word, and a second round of different hostile values leaves the set of
 // series as the first round left it.
 func TestOpsMetrics(t *testing.T) {
-	ta := startTestApp(t, "", nil)
-	sub := newSubscriber(t, ta.mqttAddr, panelUser, panelPassword, "ops-metrics-panel", true, "hookbridge/acme-locks/locks/+/state")
+	ta := bridgetest.Start(t, "", nil)
+	sub := bridgetest.Subscribe(t, ta.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "ops-metrics-panel", true, "hookbridge/acme-locks/locks/+/state")
 	id := fmt.Sprintf("evt_ops_metrics_%d", time.Now().UnixNano())
-	if r := ta.sendEvent("acme-locks", id, acmeEvent(id, "LCK-M-1", 90)); r.status != http.StatusAccepted {
-		t.Fatalf("acme-locks: %d %s", r.status, r.raw)
+	if r := ta.Send("acme-locks", id, bridgetest.AcmeEvent(id, "LCK-M-1", 90)); r.Status != http.StatusAccepted {
+		t.Fatalf("acme-locks: %d %s", r.Status, r.Raw)
 	}
-	sub.waitCount(1)
+	sub.WaitCount(1)
 
 	hostile := func(round int) []string {
 		names := []string{
@@ -58,17 +59,17 @@ func TestOpsMetrics(t *testing.T) {
 			fmt.Sprintf("%%2e%%2e%%2fadmin%d", round),
 		}
 		for _, n := range names {
-			ta.post("/hooks/"+n, map[string]string{"Content-Type": "application/json"}, []byte(`{}`))
+			ta.Post("/hooks/"+n, map[string]string{"Content-Type": "application/json"}, []byte(`{}`))
 		}
 		ids := []string{
 			fmt.Sprintf(`evt"} 1 hookbridge_pwned%d{vendor="acme-locks`, round),
 			fmt.Sprintf("evt-hostile-label-%d", round),
 		}
 		for _, hid := range ids {
-			body := acmeEvent(hid, "LCK-M-2", 50)
-			ta.sendEvent("acme-locks", hid, body)
-			h := signed(t, ta, "acme-locks", hid, body, time.Now())
-			ta.post("/hooks/acme-locks", h, acmeEvent(hid, "LCK-M-2", 51)) // bad signature
+			body := bridgetest.AcmeEvent(hid, "LCK-M-2", 50)
+			ta.Send("acme-locks", hid, body)
+			h := ta.Sign("acme-locks", hid, body, time.Now())
+			ta.Post("/hooks/acme-locks", h, bridgetest.AcmeEvent(hid, "LCK-M-2", 51)) // bad signature
 		}
 		return append(names, ids...)
 	}
@@ -91,7 +92,7 @@ func TestOpsMetrics(t *testing.T) {
 	}
 
 	vendors := []string{metrics.UnknownVendor}
-	for _, v := range ta.opts.Vendors {
+	for _, v := range ta.Options.Vendors {
 		vendors = append(vendors, v.Name)
 	}
 	allowed := map[string][]string{
@@ -151,8 +152,8 @@ func TestOpsMetrics(t *testing.T) {
 	}
 
 	// Metrics are on the admin listener only.
-	if r := doRequest(t, http.MethodGet, ta.url+"/metrics", nil, nil); r.status != http.StatusNotFound {
-		t.Errorf("GET /metrics on the partner listener = %d, want 404", r.status)
+	if r := bridgetest.Do(t, http.MethodGet, ta.URL+"/metrics", nil, nil); r.Status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the partner listener = %d, want 404", r.Status)
 	}
 }
 

@@ -1,0 +1,23 @@
+// Package e2e holds Hookbridge's end-to-end tests, black-box: they start the bridge with
+// bridge/bridgetest (in the test process on loopback ports, or the real binary as a child
+// process) and drive it from outside, over HTTP, MQTT, the admin API and the command line. What
+// they need of a running instance's internals comes only through bridge/app's accessors.
+//
+// The tests are in package e2e_test, by subject:
+//
+//   - status, acl, durability, golden, privacy: the partner HTTP contract row by row, device
+//     ACLs, restarts and retention, the golden files under testdata/golden (go test -update
+//     rewrites them from what the bridge does now), and identifiers that must never leave the
+//     process in clear.
+//   - hostile_*: hostile HTTP requests, slow clients, floods, spoofed sources and malformed MQTT,
+//     each with a log canary; FuzzHandler drives the partner handler without the network
+//     (scripts/fuzz runs it).
+//   - ha_*, bridge, uplink: Home Assistant discovery, the status page in headless Chromium
+//     (chromedp; screenshots go to artifacts/), the MQTT bridge and the outside-broker modes
+//     against a real Mosquitto (bridge/uplink/mosquittotest).
+//   - ops_*: audit trail, incidents and quarantine, inventory, metrics.
+//   - crash: TestCrashDurability and TestSIGTERMUnderLoad against the real binary.
+//   - pipeline_bench: BenchmarkPipeline, whole webhooks through the partner handler.
+//
+// They need Mosquitto (with /usr/sbin on PATH) and Chromium: scripts/test installs both.
+package e2e
