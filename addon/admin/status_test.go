@@ -15,9 +15,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/policy"
-	"github.com/hookbridge/hookbridge/bridge/receiver"
 	"github.com/hookbridge/hookbridge/bridge/stats"
 )
 
@@ -366,7 +366,8 @@ func TestStatusPageContent(t *testing.T) {
 	now := time.Now()
 	for i, reason := range []string{"accepted", "accepted", "duplicate", "bad_signature", "bad_signature", "schema"} {
 		status := map[string]int{"accepted": 202, "duplicate": 200, "bad_signature": 401, "schema": 422}[reason]
-		f.st.Observe(&receiver.Outcome{Vendor: "acme-locks", Status: status, Reason: reason, Received: now.Add(time.Duration(i) * time.Second)})
+		r := map[string]*outcome.Reason{"accepted": outcome.Accepted, "duplicate": outcome.Duplicate, "bad_signature": outcome.BadSignature, "schema": outcome.Schema}[reason]
+		f.st.Observe(&outcome.Outcome{Vendor: "acme-locks", Status: status, Reason: r, Received: now.Add(time.Duration(i) * time.Second)})
 	}
 	if err := f.sw.Quarantine("gridwise-energy", "20 signature failures in 5m0s"); err != nil {
 		t.Fatal(err)

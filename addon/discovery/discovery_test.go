@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
-	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/stats"
 )
 
@@ -384,9 +384,9 @@ func TestStatusFollowsCounters(t *testing.T) {
 	start := f.conn.count(f.tp.Status("acme-locks"))
 	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	for i := range 200 {
-		f.st.Observe(&receiver.Outcome{Vendor: "acme-locks", Status: 202, Reason: "accepted", Received: now.Add(time.Duration(i) * time.Millisecond)})
+		f.st.Observe(&outcome.Outcome{Vendor: "acme-locks", Status: 202, Reason: outcome.Accepted, Received: now.Add(time.Duration(i) * time.Millisecond)})
 	}
-	f.st.Observe(&receiver.Outcome{Vendor: "acme-locks", Status: 401, Reason: "bad_signature", Received: now.Add(time.Second)})
+	f.st.Observe(&outcome.Outcome{Vendor: "acme-locks", Status: 401, Reason: outcome.BadSignature, Received: now.Add(time.Second)})
 	var st Status
 	waitFor(t, "status with the counts", func() bool {
 		raw, _ := f.conn.get(f.tp.Status("acme-locks"))

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
 // Action is what crossing a threshold did.
@@ -96,13 +96,13 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Detector is a receiver.Observer that counts outcomes per vendor and acts on thresholds.
+// Detector is a outcome.Observer that counts outcomes per vendor and acts on thresholds.
 type Detector struct {
 	cfg     Config
 	vendors map[string]*vendor // fixed after New
 }
 
-var _ receiver.Observer = (*Detector)(nil)
+var _ outcome.Observer = (*Detector)(nil)
 
 type bucket struct {
 	slot   int64 // which bucket period the counts are for
@@ -146,15 +146,15 @@ func New(cfg Config) *Detector {
 // classify returns the kinds an outcome counts toward, besides the rate, and whether it counts
 // at all: outcomes decided before the vendor could be judged (switched off, shutting down, no
 // secret) do not.
-func classify(o *receiver.Outcome) (kinds []Kind, counts bool) {
+func classify(o *outcome.Outcome) (kinds []Kind, counts bool) {
 	switch o.Reason {
-	case "disabled", "shutting_down", "no_secret":
+	case outcome.Disabled, outcome.ShuttingDown, outcome.NoSecret:
 		return nil, false
-	case "bad_signature", "bad_timestamp":
+	case outcome.BadSignature, outcome.BadTimestamp:
 		kinds = append(kinds, SignatureFailures)
-	case "schema", "bad_json", "json_limits", "no_event_id", "bad_event_id":
+	case outcome.Schema, outcome.BadJSON, outcome.JSONLimits, outcome.NoEventID, outcome.BadEventID:
 		kinds = append(kinds, SchemaFailures)
-	case "duplicate":
+	case outcome.Duplicate:
 		kinds = append(kinds, Replays)
 	}
 	if o.UnknownFields > 0 {
@@ -173,7 +173,7 @@ func index(k Kind) int {
 }
 
 // Observe counts one outcome and acts on any threshold it crosses.
-func (d *Detector) Observe(o *receiver.Outcome) {
+func (d *Detector) Observe(o *outcome.Outcome) {
 	v, ok := d.vendors[o.Vendor]
 	if !ok {
 		return

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/anomaly"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/policy"
-	"github.com/hookbridge/hookbridge/bridge/receiver"
 )
 
 // clock is a settable time.
@@ -51,7 +51,7 @@ func newHarness(t *testing.T, p policy.Anomaly) *harness {
 	return h
 }
 
-func (h *harness) send(n int, o receiver.Outcome) {
+func (h *harness) send(n int, o outcome.Outcome) {
 	for range n {
 		h.d.Observe(&o)
 	}
@@ -66,21 +66,21 @@ func (h *harness) actions() []string {
 }
 
 var (
-	badSig   = receiver.Outcome{Vendor: "v", Status: 401, Reason: "bad_signature"}
-	badTime  = receiver.Outcome{Vendor: "v", Status: 401, Reason: "bad_timestamp"}
-	badSch   = receiver.Outcome{Vendor: "v", Status: 422, Reason: "schema"}
-	dup      = receiver.Outcome{Vendor: "v", Status: 200, Reason: "duplicate"}
-	ok       = receiver.Outcome{Vendor: "v", Status: 202, Reason: "accepted"}
-	unknown  = receiver.Outcome{Vendor: "v", Status: 202, Reason: "accepted", UnknownFields: 2}
-	limited  = receiver.Outcome{Vendor: "v", Status: 429, Reason: "rate_limited"}
-	disabled = receiver.Outcome{Vendor: "v", Status: 503, Reason: "disabled"}
-	other    = receiver.Outcome{Vendor: "other", Status: 401, Reason: "bad_signature"}
+	badSig   = outcome.Outcome{Vendor: "v", Status: 401, Reason: outcome.BadSignature}
+	badTime  = outcome.Outcome{Vendor: "v", Status: 401, Reason: outcome.BadTimestamp}
+	badSch   = outcome.Outcome{Vendor: "v", Status: 422, Reason: outcome.Schema}
+	dup      = outcome.Outcome{Vendor: "v", Status: 200, Reason: outcome.Duplicate}
+	ok       = outcome.Outcome{Vendor: "v", Status: 202, Reason: outcome.Accepted}
+	unknown  = outcome.Outcome{Vendor: "v", Status: 202, Reason: outcome.Accepted, UnknownFields: 2}
+	limited  = outcome.Outcome{Vendor: "v", Status: 429, Reason: outcome.RateLimited}
+	disabled = outcome.Outcome{Vendor: "v", Status: 503, Reason: outcome.Disabled}
+	other    = outcome.Outcome{Vendor: "other", Status: 401, Reason: outcome.BadSignature}
 )
 
 func TestThresholds(t *testing.T) {
 	type step struct {
 		n     int
-		o     receiver.Outcome
+		o     outcome.Outcome
 		after time.Duration // clock advance after the step
 	}
 	cases := []struct {

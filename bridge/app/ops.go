@@ -21,6 +21,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/catalog"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/metrics"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/receiver"
@@ -124,7 +125,7 @@ func startOps(c opsConfig) (*ops, error) {
 		return nil, err
 	}
 	rec := audit.NewRecorder(trail, a.names, 0)
-	for _, o := range []receiver.Observer{m, rec, det} {
+	for _, o := range []outcome.Observer{m, rec, det} {
 		c.Receiver.AddObserver(o)
 	}
 	c.Admin.Handle("GET /api/audit", auditHandler(trail, a.vendors, a.log))

@@ -2,7 +2,7 @@
 // event id, outcome and reason, topics published, latency), appended to hourly files, purged after
 // the vendor's retention, and exported as JSON lines for sharing with a vendor during an incident.
 //
-// A record is built from a receiver.Outcome only, whose strings come from configuration or a fixed
+// A record is built from a outcome.Outcome only, whose strings come from configuration or a fixed
 // set of words; the event id is its keyed pseudonym. So a record holds no clear identifier, no
 // body and no secret, and an export, which re-encodes each record through Record, cannot either.
 package audit
@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
 // Record is one audit entry, one JSON object per line in an export.
@@ -56,9 +56,9 @@ const (
 )
 
 // FromOutcome builds the record of one outcome.
-func FromOutcome(o *receiver.Outcome) Record {
+func FromOutcome(o *outcome.Outcome) Record {
 	r := Record{
-		Time: o.Received.UTC(), Vendor: o.Vendor, Event: o.Token, Status: o.Status, Reason: o.Reason,
+		Time: o.Received.UTC(), Vendor: o.Vendor, Event: o.Token, Status: o.Status, Reason: o.Reason.Word(),
 		Topics: o.Topics, RoutesSkipped: o.Skipped, Unrouted: o.Unrouted, UnknownFields: o.UnknownFields,
 		LatencyMS: ms(o.Latency), PublishMS: ms(o.PublishLatency),
 	}
@@ -85,7 +85,7 @@ type Appender interface {
 // junk cannot fill the disk. Accepted events and duplicates are always recorded.
 const DefaultRefusalsPerMinute = 600
 
-// Recorder is a receiver.Observer that appends one record per outcome.
+// Recorder is a outcome.Observer that appends one record per outcome.
 type Recorder struct {
 	app     Appender
 	budgets map[string]*budget // by vendor, "" for requests naming no configured vendor; fixed after New
@@ -97,7 +97,7 @@ type budget struct {
 	suppressed int64
 }
 
-var _ receiver.Observer = (*Recorder)(nil)
+var _ outcome.Observer = (*Recorder)(nil)
 
 // NewRecorder returns a recorder for the configured vendors. refusalsPerMinute <= 0 takes the
 // default.
@@ -113,7 +113,7 @@ func NewRecorder(app Appender, vendors []string, refusalsPerMinute int) *Recorde
 }
 
 // Observe appends the outcome's record; it does not wait for the disk.
-func (r *Recorder) Observe(o *receiver.Outcome) {
+func (r *Recorder) Observe(o *outcome.Outcome) {
 	rec := FromOutcome(o)
 	b, ok := r.budgets[o.Vendor]
 	if !ok {

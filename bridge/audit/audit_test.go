@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/audit"
-	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
 var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
@@ -61,12 +61,12 @@ func export(t *testing.T, s *audit.Log, f audit.Filter) []audit.Record {
 func TestRecordAndExport(t *testing.T) {
 	s := openLog(t)
 	rec := audit.NewRecorder(s, []string{"acme-locks", "gridwise-energy"}, 0)
-	outcomes := []receiver.Outcome{
-		{Vendor: "acme-locks", Token: "tok1", Status: 202, Reason: "accepted", Topics: []string{"hookbridge/acme-locks/locks/x/state"},
+	outcomes := []outcome.Outcome{
+		{Vendor: "acme-locks", Token: "tok1", Status: 202, Reason: outcome.Accepted, Topics: []string{"hookbridge/acme-locks/locks/x/state"},
 			Received: t0, Latency: 1500 * time.Microsecond, PublishLatency: time.Millisecond},
-		{Vendor: "acme-locks", Token: "tok1", Status: 200, Reason: "duplicate", Received: t0.Add(time.Minute)},
-		{Vendor: "gridwise-energy", Status: 401, Reason: "bad_signature", Received: t0.Add(2 * time.Minute)},
-		{Status: 404, Reason: "unknown_vendor", Received: t0.Add(3 * time.Minute)},
+		{Vendor: "acme-locks", Token: "tok1", Status: 200, Reason: outcome.Duplicate, Received: t0.Add(time.Minute)},
+		{Vendor: "gridwise-energy", Status: 401, Reason: outcome.BadSignature, Received: t0.Add(2 * time.Minute)},
+		{Status: 404, Reason: outcome.UnknownVendor, Received: t0.Add(3 * time.Minute)},
 	}
 	for i := range outcomes {
 		rec.Observe(&outcomes[i])
@@ -118,7 +118,7 @@ func TestExportBatches(t *testing.T) {
 	const n = 1300
 	for i := range n {
 		at := t0.Add(time.Duration(i/700) * time.Second) // 700 records at t0, 600 at t0+1s
-		rec.Observe(&receiver.Outcome{Vendor: "v", Token: "t", Status: 202, Reason: "accepted", Received: at, Skipped: i})
+		rec.Observe(&outcome.Outcome{Vendor: "v", Token: "t", Status: 202, Reason: outcome.Accepted, Received: at, Skipped: i})
 	}
 	flush(t, s)
 	got := export(t, s, audit.Filter{})
@@ -140,10 +140,10 @@ func TestRefusalBudget(t *testing.T) {
 	s := openLog(t)
 	rec := audit.NewRecorder(s, []string{"v"}, 60)
 	for range 100 {
-		rec.Observe(&receiver.Outcome{Status: 404, Reason: "unknown_vendor", Received: t0})
+		rec.Observe(&outcome.Outcome{Status: 404, Reason: outcome.UnknownVendor, Received: t0})
 	}
-	rec.Observe(&receiver.Outcome{Vendor: "v", Status: 202, Reason: "accepted", Received: t0})
-	rec.Observe(&receiver.Outcome{Status: 404, Reason: "unknown_vendor", Received: t0.Add(time.Minute)})
+	rec.Observe(&outcome.Outcome{Vendor: "v", Status: 202, Reason: outcome.Accepted, Received: t0})
+	rec.Observe(&outcome.Outcome{Status: 404, Reason: outcome.UnknownVendor, Received: t0.Add(time.Minute)})
 	flush(t, s)
 	got := export(t, s, audit.Filter{})
 	if len(got) != 62 {
@@ -159,7 +159,7 @@ func TestPurge(t *testing.T) {
 	rec := audit.NewRecorder(s, []string{"short", "long"}, 0)
 	for _, v := range []string{"short", "long", ""} {
 		for _, age := range []int{1, 3, 10} {
-			rec.Observe(&receiver.Outcome{Vendor: v, Status: 401, Reason: "bad_signature", Received: t0.Add(-time.Duration(age) * 24 * time.Hour)})
+			rec.Observe(&outcome.Outcome{Vendor: v, Status: 401, Reason: outcome.BadSignature, Received: t0.Add(-time.Duration(age) * 24 * time.Hour)})
 		}
 	}
 	flush(t, s)
@@ -209,7 +209,7 @@ func TestLogReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := audit.NewRecorder(l, []string{"v"}, 0)
-	rec.Observe(&receiver.Outcome{Vendor: "v", Token: "a", Status: 202, Reason: "accepted", Received: t0})
+	rec.Observe(&outcome.Outcome{Vendor: "v", Token: "a", Status: 202, Reason: outcome.Accepted, Received: t0})
 	if got := export(t, l, audit.Filter{}); len(got) != 1 {
 		t.Fatalf("export before flush = %d records, want 1 (buffered ones included)", len(got))
 	}
@@ -219,7 +219,7 @@ func TestLogReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	audit.NewRecorder(l, []string{"v"}, 0).Observe(&receiver.Outcome{Vendor: "v", Token: "b", Status: 202, Reason: "accepted", Received: t0.Add(time.Second)})
+	audit.NewRecorder(l, []string{"v"}, 0).Observe(&outcome.Outcome{Vendor: "v", Token: "b", Status: 202, Reason: outcome.Accepted, Received: t0.Add(time.Second)})
 	flush(t, l)
 	// A torn last line, as a crash mid-write would leave.
 	seg := filepath.Join(dir, "v", t0.Format("20060102T15")+".jsonl")

@@ -3,7 +3,7 @@
 // states, and gauges the caller wires in (replay store size, broker clients and subscriptions).
 //
 // Label values come only from configuration or fixed sets: the vendor label is a configured vendor
-// name or "unknown", the outcome label one of Reasons or "other". Nothing a request carries can add
+// name or "unknown", the outcome label a reason's word (outcome.All). Nothing a request carries can add
 // a label value, so the number of series stays bounded whatever partners send.
 package metrics
 
@@ -15,32 +15,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
-// Fixed label values.
-const (
-	UnknownVendor = "unknown"
-	OtherReason   = "other"
-)
-
-// Reasons are the outcome words a receiver.Outcome can carry (see receiver.Status). Any other word
-// is counted as "other".
-var Reasons = []string{
-	"accepted", "duplicate", "not_found", "method", "shutting_down", "unknown_vendor", "disabled",
-	"source_denied", "rate_limited", "content_type", "too_large", "bad_body", "no_secret",
-	"bad_timestamp", "bad_signature", "json_limits", "bad_json", "no_event_id", "bad_event_id",
-	"schema", "broker_unavailable", "internal",
-}
+// UnknownVendor is the vendor label of a request whose path names no configured vendor.
+const UnknownVendor = "unknown"
 
 // States are the kill-switch modes reported by hookbridge_vendor_state.
 var States = []string{"enabled", "disabled", "quarantined"}
 
-// Metrics holds the collectors. It is a receiver.Observer.
+// Metrics holds the collectors. It is a outcome.Observer.
 type Metrics struct {
 	reg       *prometheus.Registry
 	vendors   map[string]bool // fixed after New
-	reasons   map[string]bool
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	publish   *prometheus.HistogramVec
@@ -49,14 +36,13 @@ type Metrics struct {
 	state     *prometheus.GaugeVec
 }
 
-var _ receiver.Observer = (*Metrics)(nil)
+var _ outcome.Observer = (*Metrics)(nil)
 
 // New returns metrics for the configured vendors, with the Go runtime and process collectors.
 func New(vendors []string) *Metrics {
 	m := &Metrics{
 		reg:     prometheus.NewRegistry(),
 		vendors: map[string]bool{},
-		reasons: map[string]bool{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_webhook_requests_total",
 			Help: "Webhook requests by vendor (\"unknown\" when the path names no configured vendor) and outcome reason.",
@@ -84,9 +70,6 @@ func New(vendors []string) *Metrics {
 			Help: "1 for a vendor's current kill-switch state (enabled, disabled, quarantined), 0 for the others.",
 		}, []string{"vendor", "state"}),
 	}
-	for _, r := range Reasons {
-		m.reasons[r] = true
-	}
 	m.reg.MustRegister(m.requests, m.latency, m.publish, m.published, m.alerts, m.state,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, v := range vendors {
@@ -109,13 +92,9 @@ func (m *Metrics) vendor(name string) string {
 }
 
 // Observe counts one webhook outcome.
-func (m *Metrics) Observe(o *receiver.Outcome) {
+func (m *Metrics) Observe(o *outcome.Outcome) {
 	v := m.vendor(o.Vendor)
-	reason := o.Reason
-	if !m.reasons[reason] {
-		reason = OtherReason
-	}
-	m.requests.WithLabelValues(v, reason).Inc()
+	m.requests.WithLabelValues(v, o.Reason.Word()).Inc()
 	m.latency.WithLabelValues(v).Observe(o.Latency.Seconds())
 	if o.PublishLatency > 0 {
 		m.publish.WithLabelValues(v).Observe(o.PublishLatency.Seconds())

@@ -1,42 +1,16 @@
 package metrics_test
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/metrics"
-	"github.com/hookbridge/hookbridge/bridge/payload"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
-	"github.com/hookbridge/hookbridge/bridge/publish"
-	"github.com/hookbridge/hookbridge/bridge/receiver"
-	"github.com/hookbridge/hookbridge/bridge/schema"
-	"github.com/hookbridge/hookbridge/bridge/verify"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
-
-// TestReasonsCoverStatus checks that every reason word receiver.Status can give is a known label
-// value, so that a new refusal in the receiver does not silently become "other".
-func TestReasonsCoverStatus(t *testing.T) {
-	errs := []error{
-		nil, pipeline.ErrDuplicate, receiver.ErrNotFound, receiver.ErrMethod, receiver.ErrShuttingDown,
-		receiver.ErrUnknownVendor, receiver.ErrDisabled, receiver.ErrSourceDenied, receiver.ErrRateLimited,
-		receiver.ErrContentType, receiver.ErrTooLarge, receiver.ErrBadBody, pipeline.ErrNoVerifier,
-		verify.ErrTimestamp, verify.ErrBadSignature, payload.ErrLimit, payload.ErrSyntax,
-		pipeline.ErrNoEventID, pipeline.ErrBadEventID, &schema.Error{Pointer: "/a", Keyword: "type"},
-		&publish.UnavailableError{}, errors.New("anything else"),
-	}
-	for _, err := range errs {
-		_, _, reason := receiver.Status(err)
-		if !slices.Contains(metrics.Reasons, reason) {
-			t.Errorf("receiver.Status(%v) reason = %q, not in metrics.Reasons", err, reason)
-		}
-	}
-}
 
 func scrape(t *testing.T, m *metrics.Metrics) string {
 	t.Helper()
@@ -53,12 +27,12 @@ func scrape(t *testing.T, m *metrics.Metrics) string {
 
 func TestLabelsFromConfigurationOnly(t *testing.T) {
 	m := metrics.New([]string{"acme-locks"})
-	outcomes := []receiver.Outcome{
-		{Vendor: "acme-locks", Status: 202, Reason: "accepted", Token: "tok", Topics: []string{"a", "b"},
+	outcomes := []outcome.Outcome{
+		{Vendor: "acme-locks", Status: 202, Reason: outcome.Accepted, Token: "tok", Topics: []string{"a", "b"},
 			Latency: time.Millisecond, PublishLatency: time.Millisecond / 2},
-		{Vendor: "evil\"} 1\nhookbridge_pwned{x=\"", Status: 404, Reason: "unknown_vendor"},
-		{Vendor: "not-configured", Status: 404, Reason: "unknown_vendor"},
-		{Vendor: "acme-locks", Status: 500, Reason: "a reason nobody wrote"},
+		{Vendor: "evil\"} 1\nhookbridge_pwned{x=\"", Status: 404, Reason: outcome.UnknownVendor},
+		{Vendor: "not-configured", Status: 404, Reason: outcome.UnknownVendor},
+		{Vendor: "acme-locks", Status: 500, Reason: outcome.Internal},
 	}
 	for i := range outcomes {
 		m.Observe(&outcomes[i])
@@ -72,7 +46,7 @@ func TestLabelsFromConfigurationOnly(t *testing.T) {
 	for _, want := range []string{
 		`hookbridge_webhook_requests_total{outcome="accepted",vendor="acme-locks"} 1`,
 		`hookbridge_webhook_requests_total{outcome="unknown_vendor",vendor="unknown"} 2`,
-		`hookbridge_webhook_requests_total{outcome="other",vendor="acme-locks"} 1`,
+		`hookbridge_webhook_requests_total{outcome="internal",vendor="acme-locks"} 1`,
 		`hookbridge_messages_published_total{vendor="acme-locks"} 2`,
 		`hookbridge_publish_duration_seconds_count{vendor="acme-locks"} 1`,
 		`hookbridge_webhook_request_duration_seconds_count{vendor="unknown"} 2`,
@@ -90,7 +64,7 @@ func TestLabelsFromConfigurationOnly(t *testing.T) {
 		}
 	}
 	if got := series(t, m, "hookbridge_webhook_requests_total"); got != 3 {
-		t.Errorf("request series = %d, want 3 (acme-locks/accepted, unknown/unknown_vendor, acme-locks/other)", got)
+		t.Errorf("request series = %d, want 3 (acme-locks/accepted, unknown/unknown_vendor, acme-locks/internal)", got)
 	}
 	if got := series(t, m, "hookbridge_vendor_state"); got != 3 {
 		t.Errorf("state series = %d, want 3 (one vendor, three states)", got)

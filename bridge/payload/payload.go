@@ -9,11 +9,12 @@ package payload
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
 // Limits bound what a document may hold.
@@ -27,10 +28,10 @@ type Limits struct {
 var DefaultLimits = Limits{MaxDepth: 32, MaxKeys: 4096, MaxNumberLen: 40}
 
 // ErrSyntax reports a body that is not JSON, or JSON this parser refuses (see SyntaxError).
-var ErrSyntax = errors.New("invalid JSON")
+var ErrSyntax = outcome.Err(outcome.BadJSON, "invalid JSON")
 
 // ErrLimit reports a body over one of the Limits.
-var ErrLimit = errors.New("JSON over limits")
+var ErrLimit = outcome.Err(outcome.JSONLimits, "JSON over limits")
 
 // SyntaxError says where and why a body was refused. Its text never quotes the body.
 type SyntaxError struct {
@@ -43,12 +44,13 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("%s at byte %d", e.Reason, e.Offset)
 }
 
-// Is makes errors.Is(err, ErrSyntax) or errors.Is(err, ErrLimit) true as appropriate.
-func (e *SyntaxError) Is(target error) bool {
+// Unwrap makes errors.Is(err, ErrSyntax) or errors.Is(err, ErrLimit) true as appropriate, and so
+// carries the reason.
+func (e *SyntaxError) Unwrap() error {
 	if e.limit {
-		return target == ErrLimit
+		return ErrLimit
 	}
-	return target == ErrSyntax
+	return ErrSyntax
 }
 
 // Parse decodes one JSON value that fills data (surrounding whitespace allowed).

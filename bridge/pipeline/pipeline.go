@@ -6,12 +6,12 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/payload"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/publish"
@@ -24,13 +24,13 @@ import (
 var (
 	// ErrNoEventID reports an event whose scheme signs no id and whose body has none at the
 	// policy's event.id pointer.
-	ErrNoEventID = errors.New("no event id")
+	ErrNoEventID = outcome.Err(outcome.NoEventID, "no event id")
 	// ErrBadEventID reports an event id that is too long, not text, or holds control characters.
-	ErrBadEventID = errors.New("invalid event id")
+	ErrBadEventID = outcome.Err(outcome.BadEventID, "invalid event id")
 	// ErrDuplicate reports an event id already published (within retention).
-	ErrDuplicate = errors.New("duplicate event")
+	ErrDuplicate = outcome.Err(outcome.Duplicate, "duplicate event")
 	// ErrNoVerifier reports a vendor without a secret; it cannot take webhooks.
-	ErrNoVerifier = errors.New("vendor has no secret")
+	ErrNoVerifier = outcome.Err(outcome.NoSecret, "vendor has no secret")
 )
 
 // MaxEventIDLen bounds an event id in bytes.

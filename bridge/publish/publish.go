@@ -5,9 +5,9 @@ package publish
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/route"
 	"github.com/hookbridge/hookbridge/bridge/store"
 )
@@ -28,7 +28,7 @@ type Publisher interface {
 }
 
 // ErrUnavailable reports a broker that cannot take messages now; the vendor should retry.
-var ErrUnavailable = errors.New("broker unavailable")
+var ErrUnavailable = outcome.Err(outcome.BrokerUnavailable, "broker unavailable")
 
 // UnavailableError carries how long the vendor should wait.
 type UnavailableError struct {
@@ -43,8 +43,11 @@ func (e *UnavailableError) Error() string {
 	return "broker unavailable"
 }
 
-// Is reports whether target is ErrUnavailable.
-func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
-
-// Unwrap returns the cause.
-func (e *UnavailableError) Unwrap() error { return e.Err }
+// Unwrap returns ErrUnavailable, so errors.Is matches it and the error carries its reason, and
+// the cause.
+func (e *UnavailableError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrUnavailable}
+	}
+	return []error{ErrUnavailable, e.Err}
+}

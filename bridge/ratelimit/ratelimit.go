@@ -4,17 +4,18 @@
 package ratelimit
 
 import (
-	"errors"
 	"math"
 	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
 // ErrLimited reports a request refused by a rate budget.
-var ErrLimited = errors.New("rate limited")
+var ErrLimited = outcome.Err(outcome.RateLimited, "rate limited")
 
 // Budgets a LimitError names.
 const (
@@ -32,8 +33,8 @@ type LimitError struct {
 
 func (e *LimitError) Error() string { return "rate limited: " + e.Budget + " budget" }
 
-// Is makes errors.Is(err, ErrLimited) true.
-func (e *LimitError) Is(target error) bool { return target == ErrLimited }
+// Unwrap makes errors.Is(err, ErrLimited) true, and so carries its reason.
+func (e *LimitError) Unwrap() error { return ErrLimited }
 
 // PerMinute returns a limiter allowing n events per minute, with a burst of a tenth of a minute's
 // worth (at least 1).

@@ -37,7 +37,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
-	"github.com/hookbridge/hookbridge/bridge/payload"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/ratelimit"
@@ -47,15 +47,15 @@ import (
 
 // Refusals decided before the pipeline runs.
 var (
-	ErrNotFound       = errors.New("not found")
-	ErrMethod         = errors.New("method not allowed")
-	ErrUnknownVendor  = errors.New("unknown vendor")
-	ErrDisabled       = errors.New("vendor disabled")
-	ErrSourceDenied   = errors.New("source address not allowed")
-	ErrContentType    = errors.New("content type must be application/json")
-	ErrTooLarge       = errors.New("body too large")
-	ErrBadBody        = errors.New("could not read body")
-	ErrShuttingDown   = errors.New("shutting down")
+	ErrNotFound       = outcome.Err(outcome.NotFound, "not found")
+	ErrMethod         = outcome.Err(outcome.Method, "method not allowed")
+	ErrUnknownVendor  = outcome.Err(outcome.UnknownVendor, "unknown vendor")
+	ErrDisabled       = outcome.Err(outcome.Disabled, "vendor disabled")
+	ErrSourceDenied   = outcome.Err(outcome.SourceDenied, "source address not allowed")
+	ErrContentType    = outcome.Err(outcome.ContentType, "content type must be application/json")
+	ErrTooLarge       = outcome.Err(outcome.TooLarge, "body too large")
+	ErrBadBody        = outcome.Err(outcome.BadBody, "could not read body")
+	ErrShuttingDown   = outcome.Err(outcome.ShuttingDown, "shutting down")
 	disabledRetryWait = 2 * time.Minute
 )
 
@@ -65,7 +65,7 @@ var ErrRateLimited = ratelimit.ErrLimited
 
 // ErrContentEncoding reports a body sent with a Content-Encoding other than identity. Signatures
 // cover the bytes as sent, and a decompressor is a cost and an attack surface no sender needs.
-var ErrContentEncoding = errors.New("content encoding must be identity")
+var ErrContentEncoding = outcome.Err(outcome.ContentEncoding, "content encoding must be identity")
 
 // retryError carries a Retry-After wait with its cause.
 type retryError struct {
@@ -76,29 +76,11 @@ type retryError struct {
 func (e *retryError) Error() string { return e.err.Error() }
 func (e *retryError) Unwrap() error { return e.err }
 
-// Outcome describes one handled request, for logs, metrics, audit and anomaly detection. Every
-// string in it comes from configuration or a fixed set, never from the request.
-type Outcome struct {
-	Vendor        string // "" when the vendor is not configured
-	Token         string // pseudonymized event id, "" before it is known
-	Status        int
-	Reason        string // a fixed word: accepted, duplicate, bad_signature, ...
-	Topics        []string
-	Skipped       int // routes that matched but published nothing
-	Unrouted      bool
-	UnknownFields int
-	// Verified reports whether the request passed the vendor's signature check.
-	Verified bool
-	Received time.Time
-	Latency  time.Duration
-	// PublishLatency is the publish stage's share of Latency; zero when the event did not reach it.
-	PublishLatency time.Duration
-}
-
-// Observer receives each outcome after the response is written.
-type Observer interface {
-	Observe(o *Outcome)
-}
+// Outcome and Observer are the outcome package's: what the receiver's observers see.
+type (
+	Outcome  = outcome.Outcome
+	Observer = outcome.Observer
+)
 
 // Config holds the receiver's dependencies.
 type Config struct {
@@ -341,68 +323,38 @@ func peerAddr(remote string) netip.Addr {
 	return a.Unmap()
 }
 
-// Status maps an outcome's error to the HTTP status, the body and the reason word. It is the one
-// place where errors become statuses.
-func Status(err error) (status int, body map[string]string, reason string) {
-	var se *schema.Error
-	var ue *publish.UnavailableError
+// Answer maps a request's error to its reason and the body of the answer. It is the one place
+// where errors become answers: the status is the reason's.
+func Answer(err error) (*outcome.Reason, map[string]string) {
+	r := outcome.Of(err)
 	switch {
-	case err == nil:
-		return http.StatusAccepted, map[string]string{"status": "accepted"}, "accepted"
-	case errors.Is(err, pipeline.ErrDuplicate):
-		return http.StatusOK, map[string]string{"status": "duplicate"}, "duplicate"
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound, errBody("not found"), "not_found"
-	case errors.Is(err, ErrMethod):
-		return http.StatusMethodNotAllowed, errBody("method not allowed: use POST"), "method"
-	case errors.Is(err, ErrShuttingDown):
-		return http.StatusServiceUnavailable, errBody("shutting down; retry later"), "shutting_down"
-	case errors.Is(err, ErrUnknownVendor):
-		return http.StatusNotFound, errBody("unknown vendor"), "unknown_vendor"
-	case errors.Is(err, ErrDisabled):
-		return http.StatusServiceUnavailable, errBody("vendor disabled; retry later"), "disabled"
-	case errors.Is(err, ErrSourceDenied):
-		return http.StatusForbidden, errBody("source address not allowed"), "source_denied"
-	case errors.Is(err, ErrRateLimited):
-		return http.StatusTooManyRequests, errBody("rate limited; retry later"), "rate_limited"
-	case errors.Is(err, ErrContentType):
-		return http.StatusUnsupportedMediaType, errBody("content type must be application/json"), "content_type"
-	case errors.Is(err, ErrContentEncoding):
-		return http.StatusUnsupportedMediaType, errBody("content encoding must be identity: send the body uncompressed"), "content_type"
-	case errors.Is(err, ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, errBody("body too large"), "too_large"
-	case errors.Is(err, ErrBadBody):
-		return http.StatusBadRequest, errBody("could not read body"), "bad_body"
-	case errors.Is(err, pipeline.ErrNoVerifier):
-		return http.StatusServiceUnavailable, errBody("vendor not configured; retry later"), "no_secret"
-	case errors.Is(err, verify.ErrTimestamp):
-		return http.StatusUnauthorized, errBody("invalid signature or timestamp"), "bad_timestamp"
-	case errors.Is(err, verify.ErrBadSignature):
-		return http.StatusUnauthorized, errBody("invalid signature or timestamp"), "bad_signature"
-	case errors.Is(err, payload.ErrLimit):
-		return http.StatusBadRequest, errBody("JSON exceeds limits: " + err.Error()), "json_limits"
-	case errors.Is(err, payload.ErrSyntax):
-		return http.StatusBadRequest, errBody("invalid JSON: " + err.Error()), "bad_json"
-	case errors.Is(err, pipeline.ErrNoEventID):
-		return http.StatusBadRequest, errBody("no event id"), "no_event_id"
-	case errors.Is(err, pipeline.ErrBadEventID):
-		return http.StatusBadRequest, errBody(err.Error()), "bad_event_id"
-	case errors.As(err, &se):
-		return http.StatusUnprocessableEntity, map[string]string{
-			"error": "payload does not match the schema (" + se.Keyword + ")", "path": se.Pointer, "keyword": se.Keyword,
-		}, "schema"
-	case errors.As(err, &ue):
-		return http.StatusServiceUnavailable, errBody("broker unavailable; retry later"), "broker_unavailable"
+	case r == outcome.Accepted, r == outcome.Duplicate:
+		return r, map[string]string{"status": r.Message()}
+	case r == outcome.Schema:
+		var se *schema.Error
+		if errors.As(err, &se) {
+			return r, map[string]string{
+				"error": r.Message() + " (" + se.Keyword + ")", "path": se.Pointer, "keyword": se.Keyword,
+			}
+		}
+	case r.Detail():
+		// The error's own text says where the input is wrong in general terms, never a value.
+		text := err.Error()
+		if !strings.HasPrefix(text, r.Message()) {
+			text = r.Message() + ": " + text
+		}
+		return r, errBody(text)
 	}
-	return http.StatusInternalServerError, errBody("internal error"), "internal"
+	return r, errBody(r.Message())
 }
 
 func errBody(msg string) map[string]string { return map[string]string{"error": msg} }
 
 func (rc *Receiver) respond(w http.ResponseWriter, out *Outcome, err error) {
-	status, body, reason := Status(err)
+	reason, body := Answer(err)
+	status := reason.Status()
 	out.Status, out.Reason = status, reason
-	if status == http.StatusAccepted {
+	if reason == outcome.Accepted {
 		body["event"] = out.Token
 	}
 	var re *retryError
@@ -439,7 +391,7 @@ func (rc *Receiver) log(out *Outcome, err error) {
 		ev = rc.cfg.Log.Warn()
 	}
 	ev = ev.Str("component", "receiver").Str("vendor", out.Vendor).Int("status", out.Status).
-		Str("reason", out.Reason).Dur("latency", out.Latency)
+		Str("reason", out.Reason.Word()).Dur("latency", out.Latency)
 	if out.Token != "" {
 		ev = ev.Str("event", out.Token)
 	}

@@ -12,10 +12,12 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
 // ErrInvalid is matched by every *Error, for errors.Is.
-var ErrInvalid = errors.New("payload does not match the schema")
+var ErrInvalid = outcome.Err(outcome.Schema, "payload does not match the schema")
 
 // Error is a payload's first schema violation: the instance location (a JSON Pointer built only from
 // names the schema itself declares) and the failing keyword.
@@ -28,8 +30,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("payload does not match the schema: %s at %q", e.Keyword, e.Pointer)
 }
 
-// Is reports whether target is ErrInvalid.
-func (e *Error) Is(target error) bool { return target == ErrInvalid }
+// Unwrap makes errors.Is(err, ErrInvalid) true, and so carries the reason.
+func (e *Error) Unwrap() error { return ErrInvalid }
 
 // Schema is one compiled schema.
 type Schema struct {

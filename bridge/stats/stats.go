@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hookbridge/hookbridge/bridge/receiver"
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
 // Vendor is one vendor's counters.
@@ -22,14 +22,14 @@ type Vendor struct {
 	LastError time.Time        `json:"last_error,omitzero"` // last rejection
 }
 
-// Stats holds every vendor's counters. It is a receiver.Observer.
+// Stats holds every vendor's counters. It is a outcome.Observer.
 type Stats struct {
 	mu      sync.Mutex // guards vendors
 	vendors map[string]*Vendor
 	watch   []func(vendor string, v Vendor)
 }
 
-var _ receiver.Observer = (*Stats)(nil)
+var _ outcome.Observer = (*Stats)(nil)
 
 // New returns counters for the named vendors; outcomes of other vendors are not counted.
 func New(vendors []string) *Stats {
@@ -48,14 +48,14 @@ func (s *Stats) Watch(fn func(vendor string, v Vendor)) {
 }
 
 // Observe counts one outcome.
-func (s *Stats) Observe(o *receiver.Outcome) {
+func (s *Stats) Observe(o *outcome.Outcome) {
 	s.mu.Lock()
 	v, ok := s.vendors[o.Vendor]
 	if !ok {
 		s.mu.Unlock()
 		return
 	}
-	v.ByReason[o.Reason]++
+	v.ByReason[o.Reason.Word()]++
 	switch o.Status {
 	case 202:
 		v.Accepted++

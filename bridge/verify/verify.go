@@ -18,14 +18,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/policy"
 )
 
 var (
 	// ErrBadSignature reports a missing, malformed or non-matching signature.
-	ErrBadSignature = errors.New("invalid signature")
+	ErrBadSignature = outcome.Err(outcome.BadSignature, "invalid signature")
 	// ErrTimestamp reports a signed timestamp outside the policy's tolerance, in either direction.
-	ErrTimestamp = errors.New("timestamp outside tolerance")
+	ErrTimestamp = outcome.Err(outcome.BadTimestamp, "timestamp outside tolerance")
 	// ErrNoSecret reports a scheme built without any usable secret.
 	ErrNoSecret = errors.New("no usable secret")
 )
