@@ -15,8 +15,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/stats"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 // IngressAddr is the only address the Supervisor's ingress proxy connects from.
@@ -24,7 +24,7 @@ var IngressAddr = netip.MustParseAddr("172.30.32.2")
 
 // Config holds the admin handler's dependencies.
 type Config struct {
-	Vendors  pipeline.Vendors
+	Vendors  vendor.Vendors
 	Switches *killswitch.Switches
 	Stats    *stats.Stats
 	// IngressOnly says the Supervisor runs us (app mode): requests are accepted only from the

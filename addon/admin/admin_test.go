@@ -8,14 +8,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/policy"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 func testAdmin(connected bool) (*Admin, *killswitch.Switches) {
 	sw := killswitch.New(map[string]bool{"v": true}, map[string]bool{"v": true}, nil, nil)
 	a := New(Config{
-		Vendors:         pipeline.Vendors{"v": {Name: "v", Policy: &policy.Policy{Vendor: "v"}}},
+		Vendors:         vendor.Vendors{"v": {Name: "v", Policy: &policy.Policy{Vendor: "v"}}},
 		Switches:        sw,
 		Log:             zerolog.Nop(),
 		BrokerConnected: func() bool { return connected },

@@ -7,8 +7,8 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/anomaly"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/stats"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 // VendorInfo is the inventory entry of a third-party connection: who it is and who answers for
@@ -154,7 +154,7 @@ func (a *Admin) VendorInfo(name string) (VendorInfo, bool) {
 
 // Flows describes a vendor's routes as data flows. schemaDoc, when given, is the vendor's JSON
 // Schema, from which each flow's dropped fields are listed.
-func Flows(prefix string, v *pipeline.Vendor, schemaDoc []byte) []Flow {
+func Flows(prefix string, v *vendor.Vendor, schemaDoc []byte) []Flow {
 	declared := schemaFields(schemaDoc)
 	out := []Flow{}
 	for _, r := range v.Policy.Routes {

@@ -9,8 +9,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/policy"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 func TestSchemaFields(t *testing.T) {
@@ -87,7 +87,7 @@ func TestSwitchActions(t *testing.T) {
 	if len(problems) > 0 {
 		t.Fatalf("policy: %v", problems)
 	}
-	vendors := pipeline.Vendors{"v": {Name: "v", Policy: p}}
+	vendors := vendor.Vendors{"v": {Name: "v", Policy: p}}
 	sw := killswitch.New(map[string]bool{"v": true}, map[string]bool{"v": true}, nil, nil)
 	a := New(Config{Vendors: vendors, Switches: sw, Log: zerolog.Nop()})
 	a.SetInventory(InventoryConfig{TopicPrefix: "hb", RetentionDays: 7,

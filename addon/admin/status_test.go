@@ -16,9 +16,9 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/outcome"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/stats"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 const testIngress = "/api/hassio_ingress/Xy_z-0123456789abcdefABCDEF"
@@ -33,7 +33,7 @@ type statusFixture struct {
 
 func newStatusFixture(t *testing.T, ingressOnly bool) *statusFixture {
 	t.Helper()
-	vendors := pipeline.Vendors{
+	vendors := vendor.Vendors{
 		"acme-locks": {Name: "acme-locks", Policy: &policy.Policy{Vendor: "acme-locks", Title: "Acme <Locks> cloud",
 			Owner: "Home security", Contact: "support@acme.example", Risk: "high"}},
 		"gridwise-energy": {Name: "gridwise-energy", Policy: &policy.Policy{Vendor: "gridwise-energy", Title: "GridWise energy"}},

@@ -8,9 +8,9 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/audit"
 	"github.com/hookbridge/hookbridge/bridge/broker"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/store"
 	"github.com/hookbridge/hookbridge/bridge/uplink"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 // The narrow accessors below are for the end-to-end tests and the bench, which drive an App from
@@ -39,7 +39,7 @@ func (a *App) Addrs() Addrs {
 }
 
 // Vendor returns a configured vendor, compiled.
-func (a *App) Vendor(name string) (*pipeline.Vendor, bool) {
+func (a *App) Vendor(name string) (*vendor.Vendor, bool) {
 	v, ok := a.vendors[name]
 	return v, ok
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/stats"
 	"github.com/hookbridge/hookbridge/bridge/store"
 	"github.com/hookbridge/hookbridge/bridge/uplink"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 // Config is what an App is built from.
@@ -66,7 +67,7 @@ type App struct {
 	log     zerolog.Logger
 	opts    *options.Options
 	ps      *pseudo.Pseudonymizer
-	vendors pipeline.Vendors
+	vendors vendor.Vendors
 	names   []string // the configured vendors' names, sorted
 
 	// Set by Start, in this order.
@@ -104,9 +105,13 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	vendors, err := pipeline.CompileVendors(o, cfg.Catalog, ps)
+	cfgs, err := o.VendorConfigs()
 	if err != nil {
 		return nil, err
+	}
+	vendors, err := vendor.Compile(o.TopicPrefix, cfgs, cfg.Catalog, ps)
+	if err != nil {
+		return nil, options.VendorError(err)
 	}
 	return &App{cfg: cfg, log: cfg.Log, opts: o, ps: ps, vendors: vendors, names: vendorNames(vendors)}, nil
 }
@@ -302,7 +307,7 @@ func (a *App) Stop(ctx context.Context) error {
 
 // newSwitches builds the kill switches from the vendors' options and any stored state (p may be
 // nil: nothing is stored then).
-func newSwitches(vendors pipeline.Vendors, stored map[string][]byte, p killswitch.Persister) *killswitch.Switches {
+func newSwitches(vendors vendor.Vendors, stored map[string][]byte, p killswitch.Persister) *killswitch.Switches {
 	optOn, canOn := map[string]bool{}, map[string]bool{}
 	for name, v := range vendors {
 		optOn[name], canOn[name] = v.Enabled, v.Verifier != nil

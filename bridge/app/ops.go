@@ -22,11 +22,11 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/metrics"
 	"github.com/hookbridge/hookbridge/bridge/outcome"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/receiver"
 	"github.com/hookbridge/hookbridge/bridge/store"
 	"github.com/hookbridge/hookbridge/bridge/uplink"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 // opsConfig is what the operations side watches and serves.
@@ -147,7 +147,7 @@ func (o *ops) close() error {
 }
 
 // opsThresholds compiles each vendor's anomaly thresholds, reporting every bad one with its file.
-func opsThresholds(vendors pipeline.Vendors) (map[string]anomaly.Thresholds, error) {
+func opsThresholds(vendors vendor.Vendors) (map[string]anomaly.Thresholds, error) {
 	out := map[string]anomaly.Thresholds{}
 	var errs []error
 	for name, v := range vendors {
@@ -168,7 +168,7 @@ func opsThresholds(vendors pipeline.Vendors) (map[string]anomaly.Thresholds, err
 }
 
 // schemaDocs returns each configured vendor's schema document, as the catalog read it.
-func schemaDocs(cat *catalog.Catalog, vendors pipeline.Vendors) map[string][]byte {
+func schemaDocs(cat *catalog.Catalog, vendors vendor.Vendors) map[string][]byte {
 	out := map[string][]byte{}
 	for name := range vendors {
 		if cv, ok := cat.Vendor(name); ok {
@@ -180,7 +180,7 @@ func schemaDocs(cat *catalog.Catalog, vendors pipeline.Vendors) map[string][]byt
 
 // auditHandler serves GET /api/audit?since=24h|RFC3339[&vendor=NAME]: the audit trail as JSON
 // lines, the same as `hookbridge audit export`.
-func auditHandler(trail *audit.Log, vendors pipeline.Vendors, log zerolog.Logger) http.Handler {
+func auditHandler(trail *audit.Log, vendors vendor.Vendors, log zerolog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		sinceText := q.Get("since")

@@ -8,8 +8,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/bridge/audit"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
 	"github.com/hookbridge/hookbridge/bridge/store"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 // purger purges replay and audit records past retention, at start and then hourly.
@@ -79,7 +79,7 @@ func (p *purger) purge(now time.Time) {
 }
 
 // vendorNames returns the vendors' names, sorted.
-func vendorNames(vendors pipeline.Vendors) []string {
+func vendorNames(vendors vendor.Vendors) []string {
 	names := make([]string, 0, len(vendors))
 	for name := range vendors {
 		names = append(names, name)

@@ -11,8 +11,7 @@ import (
 	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/bridge/anomaly"
 	"github.com/hookbridge/hookbridge/bridge/catalog"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
-	"github.com/hookbridge/hookbridge/bridge/pseudo"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 var checkCommand = &command{
@@ -63,9 +62,11 @@ func check(e *env, f *flags) error {
 		printOptionProblems(stdout, f.options, err)
 		return errors.New("check failed")
 	}
-	ps, _ := pseudo.New(make([]byte, 32)) // tokens are not computed by check
-	if _, err := pipeline.CompileVendors(o, cat, ps); err != nil {
+	if cfgs, err := o.VendorConfigs(); err != nil {
 		printOptionProblems(stdout, f.options, err)
+		failed = true
+	} else if err := vendor.Check(cfgs, cat); err != nil {
+		printOptionProblems(stdout, f.options, options.VendorError(err))
 		failed = true
 	}
 	if o.Broker != options.BrokerEmbedded {

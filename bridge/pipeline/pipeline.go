@@ -18,6 +18,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/route"
 	"github.com/hookbridge/hookbridge/bridge/store"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
@@ -38,7 +39,7 @@ const MaxEventIDLen = 256
 
 // Event is one webhook going through the pipeline.
 type Event struct {
-	Vendor   *Vendor
+	Vendor   *vendor.Vendor
 	Header   verify.Header
 	Body     []byte
 	Received time.Time
@@ -153,7 +154,7 @@ func (p *Pipeline) parse(_ context.Context, ev *Event) error {
 		return err
 	}
 	ev.Doc = doc
-	if v, ok := payload.Resolve(doc, ev.Vendor.typeTokens); ok && len(ev.Vendor.typeTokens) > 0 {
+	if v, ok := payload.Resolve(doc, ev.Vendor.TypePointer); ok && len(ev.Vendor.TypePointer) > 0 {
 		if s, ok := v.(string); ok {
 			ev.Type = s
 		}
@@ -176,8 +177,8 @@ func (p *Pipeline) parse(_ context.Context, ev *Event) error {
 func (p *Pipeline) identify(_ context.Context, ev *Event) error {
 	switch {
 	case ev.ID != "":
-	case len(ev.Vendor.idTokens) > 0:
-		v, ok := payload.Resolve(ev.Doc, ev.Vendor.idTokens)
+	case len(ev.Vendor.IDPointer) > 0:
+		v, ok := payload.Resolve(ev.Doc, ev.Vendor.IDPointer)
 		if !ok {
 			return ErrNoEventID
 		}

@@ -42,6 +42,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/schema"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
@@ -84,7 +85,7 @@ type (
 
 // Config holds the receiver's dependencies.
 type Config struct {
-	Vendors        pipeline.Vendors
+	Vendors        vendor.Vendors
 	Switches       *killswitch.Switches
 	Pipeline       *pipeline.Pipeline
 	MaxBody        int64

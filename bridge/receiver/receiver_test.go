@@ -19,7 +19,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/bridge/catalog"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
@@ -29,6 +28,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/receiver"
 	"github.com/hookbridge/hookbridge/bridge/route"
 	"github.com/hookbridge/hookbridge/bridge/store"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
@@ -112,12 +112,19 @@ type harness struct {
 	t       *testing.T
 	url     string
 	rc      *receiver.Receiver
-	vendors pipeline.Vendors
+	vendors vendor.Vendors
 	pub     *recorder
 	logs    *syncBuffer
 }
 
-func start(t *testing.T, mutate func(o *options.Options)) *harness {
+// settings are what a harness runs with: the receiver's limits and the vendors' settings.
+type settings struct {
+	MaxBodyKB           int
+	SourceRatePerMinute int
+	Vendors             []vendor.Config
+}
+
+func start(t *testing.T, mutate func(o *settings)) *harness {
 	t.Helper()
 	pdir := t.TempDir()
 	for name, body := range testPolicies {
@@ -136,11 +143,10 @@ func start(t *testing.T, mutate func(o *options.Options)) *harness {
 	if err != nil {
 		t.Fatalf("catalog.Load: %v", err)
 	}
-	o := options.Defaults()
-	o.SourceRatePerMinute = 100_000
+	o := settings{MaxBodyKB: 64, SourceRatePerMinute: 100_000}
 	on := map[string]bool{}
 	for _, name := range []string{"acme-locks", "gridwise-energy", "porchlight-cams", "hdr-bearer", "hdr-hmac", "resign-stripe", "num-id"} {
-		o.Vendors = append(o.Vendors, options.Vendor{Name: name, Enabled: true, Secrets: []string{secrets[name]}, RatePerMinute: 100_000})
+		o.Vendors = append(o.Vendors, vendor.Config{Name: name, Enabled: true, Secrets: []string{secrets[name]}, RatePerMinute: 100_000})
 		on[name] = true
 	}
 	if mutate != nil {
@@ -150,9 +156,9 @@ func start(t *testing.T, mutate func(o *options.Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vendors, err := pipeline.CompileVendors(&o, cat, ps)
+	vendors, err := vendor.Compile("hookbridge", o.Vendors, cat, ps)
 	if err != nil {
-		t.Fatalf("CompileVendors: %v", err)
+		t.Fatalf("vendor.Compile: %v", err)
 	}
 	st, err := store.Open(t.TempDir(), store.Options{NoSync: true, Log: zerolog.Nop()})
 	if err != nil {
@@ -337,7 +343,7 @@ func TestReplayKeyFromSignedBytes(t *testing.T) {
 // vendor's real webhooks from another: none of those is a 429. Before, the vendor's bucket was
 // charged before the signature check and the junk spent it all.
 func TestJunkNeverSpendsVendorBudget(t *testing.T) {
-	h := start(t, func(o *options.Options) {
+	h := start(t, func(o *settings) {
 		o.SourceRatePerMinute = 1200 // the default: the per-source budget is above the vendor's
 		o.Vendors[0].RatePerMinute = 60
 	})
@@ -380,7 +386,7 @@ func TestJunkNeverSpendsVendorBudget(t *testing.T) {
 // real sender keeps sending from its own: every real webhook is accepted, and the flood is held to
 // about one body read and MAC check per address once the vendor counts as flooded.
 func TestJunkFromManySources(t *testing.T) {
-	h := start(t, func(o *options.Options) { o.Vendors[0].RatePerMinute = 6000 })
+	h := start(t, func(o *settings) { o.Vendors[0].RatePerMinute = 6000 })
 	real := from("127.0.0.3")
 	const sources, perSource = 60, 4
 	counts := map[int]int{}
@@ -453,7 +459,7 @@ func (b *countingBody) Close() error               { return nil }
 // TestFailureBudgetBeforeBody checks that a source past its failure budget is refused before the
 // receiver reads its body, with Retry-After, and that a source that never failed is not.
 func TestFailureBudgetBeforeBody(t *testing.T) {
-	h := start(t, func(o *options.Options) { o.SourceRatePerMinute = 1200 }) // 120 failures a minute, 12 at once
+	h := start(t, func(o *settings) { o.SourceRatePerMinute = 1200 }) // 120 failures a minute, 12 at once
 	send := func(remote string, good bool) (*httptest.ResponseRecorder, *countingBody) {
 		body := acmeBody(`"evt-cb"`, "50")
 		hdr := h.signed("acme-locks", "evt-cb", body, time.Now())
@@ -591,7 +597,7 @@ func TestNumbersPublishedCanonical(t *testing.T) {
 
 // TestRetryAfterOnEvery429 checks the wait on each budget's refusal.
 func TestRetryAfterOnEvery429(t *testing.T) {
-	h := start(t, func(o *options.Options) {
+	h := start(t, func(o *settings) {
 		o.SourceRatePerMinute = 60 // a burst of 6
 		o.Vendors[1].RatePerMinute = 10
 	})

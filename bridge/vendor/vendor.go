@@ -1,0 +1,153 @@
+// Package vendor compiles each configured vendor from its per-home settings (Config, which the
+// options loader produces) and its catalog policy into what the pipeline runs: the verifier, the
+// schema, the routes and the limits. Checking a configuration and compiling it are separate:
+// Check needs no pseudonym key and builds nothing that keeps state.
+package vendor
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/time/rate"
+
+	"github.com/hookbridge/hookbridge/bridge/catalog"
+	"github.com/hookbridge/hookbridge/bridge/policy"
+	"github.com/hookbridge/hookbridge/bridge/pseudo"
+	"github.com/hookbridge/hookbridge/bridge/ratelimit"
+	"github.com/hookbridge/hookbridge/bridge/route"
+	"github.com/hookbridge/hookbridge/bridge/schema"
+	"github.com/hookbridge/hookbridge/bridge/verify"
+)
+
+// Config is one vendor's per-home settings: on or off, secrets, sources, rate. Its policy (what
+// it may send and where it goes) comes from the catalog.
+type Config struct {
+	Name    string
+	Enabled bool
+	// Secrets are the vendor's secrets, several during a rotation.
+	Secrets []string
+	// AllowedCIDRs are the source networks allowed to call; empty means any.
+	AllowedCIDRs  []netip.Prefix
+	RatePerMinute int
+}
+
+// Problem is one thing wrong with a vendor's settings: Index is the vendor's position in the
+// configuration, Key the setting ("name", "secrets").
+type Problem struct {
+	Index   int
+	Key     string
+	Message string
+}
+
+// Error lists the problems of a vendor configuration.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	parts := make([]string, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		parts = append(parts, fmt.Sprintf("vendor %d: %s: %s", p.Index, p.Key, p.Message))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Vendor is a configured vendor, compiled.
+type Vendor struct {
+	Name     string
+	Policy   *policy.Policy
+	Schema   *schema.Schema
+	Verifier verify.Verifier // nil when the vendor has no secret (it cannot be enabled)
+	Routes   *route.Table
+	CIDRs    []netip.Prefix // empty = any source
+	// Limiter is the vendor's rate (rate_per_minute), spent only by requests that verified.
+	Limiter *rate.Limiter
+	// FailLimiter counts the vendor's failed authentications, from any source: when it is empty
+	// the vendor is flooded (ratelimit.VendorFailures).
+	FailLimiter *rate.Limiter
+	Enabled     bool // the setting's value
+
+	// IDPointer and TypePointer are the policy's event.id and event.type, split into tokens.
+	IDPointer   []string
+	TypePointer []string
+}
+
+// AllowsSource reports whether a source address may call this vendor.
+func (v *Vendor) AllowsSource(a netip.Addr) bool {
+	if len(v.CIDRs) == 0 {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range v.CIDRs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Vendors is the compiled vendor set.
+type Vendors map[string]*Vendor
+
+// Check checks vendor settings against the catalog: every name has a policy, every enabled vendor
+// a secret, every secret fits its policy's scheme. It reports every problem at once.
+func Check(cfgs []Config, cat *catalog.Catalog) error {
+	var problems []Problem
+	for i, c := range cfgs {
+		add := func(key, format string, args ...any) {
+			problems = append(problems, Problem{Index: i, Key: key, Message: fmt.Sprintf(format, args...)})
+		}
+		cv, ok := cat.Vendor(c.Name)
+		if !ok {
+			add("name", "no policy for vendor %q (known: %s)", c.Name, strings.Join(cat.Names(), ", "))
+			continue
+		}
+		if len(c.Secrets) == 0 {
+			if c.Enabled {
+				add("secrets", "an enabled vendor needs at least one secret")
+			}
+			continue
+		}
+		if _, err := verify.New(cv.Policy.Auth, c.Secrets); err != nil {
+			add("secrets", "%v (scheme %s)", err, cv.Policy.Auth.Scheme)
+		}
+	}
+	if len(problems) > 0 {
+		return &Error{Problems: problems}
+	}
+	return nil
+}
+
+// Compile checks the settings (see Check) and builds each vendor; topics go under prefix and
+// identifiers are pseudonymized with ps.
+func Compile(prefix string, cfgs []Config, cat *catalog.Catalog, ps *pseudo.Pseudonymizer) (Vendors, error) {
+	if err := Check(cfgs, cat); err != nil {
+		return nil, err
+	}
+	out := Vendors{}
+	for _, c := range cfgs {
+		cv, _ := cat.Vendor(c.Name)
+		v := &Vendor{
+			Name:        c.Name,
+			Policy:      cv.Policy,
+			Schema:      cv.Schema,
+			Routes:      route.Compile(prefix, cv.Policy, ps),
+			CIDRs:       c.AllowedCIDRs,
+			Limiter:     ratelimit.PerMinute(c.RatePerMinute),
+			FailLimiter: ratelimit.VendorFailures(c.RatePerMinute),
+			Enabled:     c.Enabled,
+			IDPointer:   policy.SplitPointer(cv.Policy.Event.ID),
+			TypePointer: policy.SplitPointer(cv.Policy.Event.Type),
+		}
+		if len(c.Secrets) > 0 {
+			vf, err := verify.New(cv.Policy.Auth, c.Secrets)
+			if err != nil {
+				return nil, err // Check accepted these secrets
+			}
+			v.Verifier = vf
+		}
+		out[v.Name] = v
+	}
+	return out, nil
+}
