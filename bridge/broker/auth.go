@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/bridge/acl"
 )
@@ -18,15 +21,41 @@ type Account struct {
 	Password string
 	// Read lists absolute topic filters the account may subscribe to.
 	Read []string
-	// Write lists absolute topic filters the account may publish to.
+	// Write lists absolute topic filters the account may publish to. Only an account with write
+	// rules may set a Will, and only on a topic they match.
 	Write []string
 }
 
 type account struct {
+	name   string
 	digest [sha256.Size]byte
 	read   acl.Filters
 	write  acl.Filters
 }
+
+// mayPublish reports whether the account may publish to a topic name (wildcards never).
+func (a *account) mayPublish(topic string) bool {
+	return !strings.ContainsAny(topic, "+#") && a.write.Matches(topic)
+}
+
+// ErrWillRefused reports a CONNECT whose Will the account may not publish.
+var ErrWillRefused = errors.New("will not allowed")
+
+// ConnectError is a CONNECT refused by Hookbridge with a reason code of its own: mochi's
+// OnConnectAuthenticate can only answer "bad username or password".
+type ConnectError struct {
+	Account string
+	// Code is the MQTT 5 reason code sent; an MQTT 3.1.1 client got V3 instead.
+	Code packets.Code
+	V3   byte
+	Err  error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("connect refused for account %q: %v (reason 0x%02x)", e.Account, e.Err, e.Code.Code)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
 
 // authHook authenticates accounts and enforces their ACL: nothing is allowed that no rule grants,
 // subscriptions must be contained in the granted filters, and '$' topics are out of reach.
@@ -35,14 +64,18 @@ type authHook struct {
 	accounts map[string]*account
 	// session returns the session a client id names, connected or kept for a persistent client.
 	session func(id string) (*mqtt.Client, bool)
+	count   *counters
+	limit   *logLimiter
+	log     zerolog.Logger
 }
 
 var _ mqtt.Hook = (*authHook)(nil)
 
-func newAuthHook(accounts []Account, session func(id string) (*mqtt.Client, bool)) *authHook {
-	h := &authHook{accounts: map[string]*account{}, session: session}
+func newAuthHook(accounts []Account, session func(id string) (*mqtt.Client, bool), count *counters, limit *logLimiter, log zerolog.Logger) *authHook {
+	h := &authHook{accounts: map[string]*account{}, session: session, count: count, limit: limit, log: log}
 	for _, a := range accounts {
 		h.accounts[a.Username] = &account{
+			name:   a.Username,
 			digest: sha256.Sum256([]byte(a.Password)),
 			read:   acl.NewFilters(a.Read...),
 			write:  acl.NewFilters(a.Write...),
@@ -54,7 +87,67 @@ func newAuthHook(accounts []Account, session func(id string) (*mqtt.Client, bool
 func (h *authHook) ID() string { return "hookbridge-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill:
+		return true
+	}
+	return false
+}
+
+// authenticate returns the account whose credentials the CONNECT carries, or nil, in the same
+// time for an unknown username as for a wrong password.
+func (h *authHook) authenticate(pk packets.Packet) *account {
+	d := sha256.Sum256(pk.Connect.Password)
+	a, ok := h.accounts[string(pk.Connect.Username)]
+	if !ok || len(pk.Connect.Username) == 0 {
+		subtle.ConstantTimeCompare(d[:], bytes.Repeat([]byte{0}, sha256.Size))
+		return nil
+	}
+	if subtle.ConstantTimeCompare(d[:], a.digest[:]) != 1 {
+		return nil
+	}
+	return a
+}
+
+// OnConnect runs before mochi authenticates the client, stores its session or its Will, and it
+// refuses what an authenticated account may not do, with the reason code that says why: a Will
+// the account may not publish is refused with "not authorized" (MQTT 5 0x87, 3.1.1 return code
+// 5). A client with bad credentials is left to OnConnectAuthenticate, so that it learns nothing
+// about its Will.
+func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	a := h.authenticate(pk)
+	if a == nil {
+		return nil
+	}
+	if pk.Connect.WillFlag && !a.mayPublish(pk.Connect.WillTopic) {
+		cl.Properties.Will = mqtt.Will{}
+		h.count.willsRefused.Add(1)
+		if ok, n := h.limit.allow("will:" + a.name); ok {
+			h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("remote", cl.Net.Remote).
+				Str("topic", pk.Connect.WillTopic).Int64("suppressed", n).
+				Msg("login refused: the account may not publish its Will's topic")
+		}
+		return refuse(cl, a.name, packets.ErrNotAuthorized, packets.Err3NotAuthorized.Code, ErrWillRefused)
+	}
+	if pk.Connect.WillFlag && pk.Connect.WillRetain && cl.Properties.Will.WillDelayInterval > 0 {
+		// mochi retains a delayed Will from its event loop, where the retain guard cannot reach:
+		// a retained Will is published at once instead (see retainGuard).
+		cl.Properties.Will.WillDelayInterval = 0
+	}
+	return nil
+}
+
+// refuse answers a CONNECT with a refusing CONNACK: the MQTT 5 reason code v5, or the MQTT 3.1.1
+// return code v3. mochi closes the connection when OnConnect returns the error.
+func refuse(cl *mqtt.Client, name string, v5 packets.Code, v3 byte, err error) error {
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: v5.Code}
+	if cl.Properties.ProtocolVersion < 5 {
+		ack.ReasonCode = v3
+	} else {
+		ack.Properties.ReasonString = v5.Reason
+	}
+	_ = cl.WritePacket(ack)
+	return &ConnectError{Account: name, Code: v5, V3: v3, Err: err}
 }
 
 // OnConnectAuthenticate accepts a known username with its password. Anonymous clients are refused,
@@ -66,15 +159,8 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if cl.ID == mqtt.InlineClientId || strings.HasPrefix(cl.ID, "$") {
 		return false
 	}
-	a, ok := h.accounts[string(pk.Connect.Username)]
-	if !ok || len(pk.Connect.Username) == 0 {
-		// Spend the same work as a real comparison.
-		d := sha256.Sum256(pk.Connect.Password)
-		subtle.ConstantTimeCompare(d[:], bytes.Repeat([]byte{0}, sha256.Size))
-		return false
-	}
-	d := sha256.Sum256(pk.Connect.Password)
-	if subtle.ConstantTimeCompare(d[:], a.digest[:]) != 1 {
+	if h.authenticate(pk) == nil {
+		h.count.loginsRefused.Add(1)
 		return false
 	}
 	if old, ok := h.session(cl.ID); ok && !bytes.Equal(old.Properties.Username, pk.Connect.Username) {
@@ -97,7 +183,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	if write {
-		return !strings.ContainsAny(topic, "+#") && a.write.Matches(topic)
+		return a.mayPublish(topic)
 	}
 	filter, ok := acl.SplitShared(topic)
 	if !ok || strings.HasPrefix(filter, "$") || len(filter) > 1024 {
@@ -105,3 +191,20 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	}
 	return a.read.Covers(filter)
 }
+
+// OnWill checks a Will again as mochi is about to publish it. OnConnect refused every Will its
+// account may not publish, so this never finds one; if it ever does, the Will goes to a topic no
+// client can subscribe to, not retained, and the error is logged: mochi offers no way to cancel.
+func (h *authHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	if a, ok := h.accounts[string(cl.Properties.Username)]; ok && a.mayPublish(will.TopicName) {
+		return will, nil
+	}
+	h.count.willsRefused.Add(1)
+	h.log.Error().Str("component", "mqtt").Str("account", string(cl.Properties.Username)).Str("topic", will.TopicName).
+		Msg("a Will the account may not publish got past the login: voided")
+	return mqtt.Will{TopicName: voidTopic, Payload: []byte{0}}, nil
+}
+
+// voidTopic is where a Will that must not be published goes: a '$' topic that the ACL lets no
+// client read and that no wildcard matches.
+const voidTopic = "$hookbridge/void"

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -53,7 +52,8 @@ type Broker struct {
 	guard    *retainGuard
 	listener net.Listener
 	log      zerolog.Logger
-	dropped  atomic.Int64
+	count    *counters
+	limit    *logLimiter
 
 	maxPending     int
 	connectTimeout time.Duration
@@ -102,11 +102,12 @@ func New(opts Options) (*Broker, error) {
 		Logger:                 NewSlog(mochiLogger(opts.Log)),
 		SysTopicResendInterval: 60,
 	})
-	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, maxPending: opts.MaxPending, connectTimeout: opts.ConnectTimeout}
+	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, maxPending: opts.MaxPending, connectTimeout: opts.ConnectTimeout,
+		count: &counters{}, limit: newLogLimiter(time.Minute)}
 	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
 	b.pub.Properties.ProtocolVersion = 5
 
-	if err := srv.AddHook(newAuthHook(opts.Accounts, srv.Clients.Get), nil); err != nil {
+	if err := srv.AddHook(newAuthHook(opts.Accounts, srv.Clients.Get, b.count, b.limit, opts.Log), nil); err != nil {
 		return nil, err
 	}
 	if err := srv.AddHook(&dropHook{b: b}, nil); err != nil {
@@ -252,29 +253,6 @@ func (b *Broker) inject(pk packets.Packet) error {
 
 var _ publish.Publisher = (*Broker)(nil)
 
-// Stats are the broker's counters.
-type Stats struct {
-	Clients         int64
-	Subscriptions   int64
-	Inflight        int64
-	Retained        int64
-	Dropped         int64 // messages not queued for a session: full outbound queue or inflight quota
-	InflightDropped int64
-}
-
-// Stats returns the broker's counters.
-func (b *Broker) Stats() Stats {
-	i := b.srv.Info
-	return Stats{
-		Clients:         atomic.LoadInt64(&i.ClientsConnected),
-		Subscriptions:   atomic.LoadInt64(&i.Subscriptions),
-		Inflight:        atomic.LoadInt64(&i.Inflight),
-		Retained:        atomic.LoadInt64(&i.Retained),
-		Dropped:         b.dropped.Load(),
-		InflightDropped: atomic.LoadInt64(&i.InflightDropped),
-	}
-}
-
 // dropHook counts and logs messages mochi drops for a subscriber.
 type dropHook struct {
 	mqtt.HookBase
@@ -286,7 +264,7 @@ func (h *dropHook) ID() string { return "hookbridge-drops" }
 func (h *dropHook) Provides(b byte) bool { return b == mqtt.OnPublishDropped }
 
 func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
-	n := h.b.dropped.Add(1)
+	n := h.b.count.dropped.Add(1)
 	if n == 1 || n%1000 == 0 {
 		h.b.log.Warn().Str("component", "mqtt").Str("client", cl.ID).Int64("dropped_total", n).
 			Msg("message dropped for a connected client whose outbound queue is full: that session will not get it")
