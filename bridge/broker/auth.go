@@ -41,6 +41,9 @@ func (a *account) mayPublish(topic string) bool {
 // ErrWillRefused reports a CONNECT whose Will the account may not publish.
 var ErrWillRefused = errors.New("will not allowed")
 
+// ErrClientIDTooLong reports a client id longer than the broker accepts.
+var ErrClientIDTooLong = errors.New("client id too long")
+
 // ConnectError is a CONNECT refused by Hookbridge with a reason code of its own: mochi's
 // OnConnectAuthenticate can only answer "bad username or password".
 type ConnectError struct {
@@ -112,8 +115,10 @@ func (h *authHook) authenticate(pk packets.Packet) *account {
 // OnConnect runs before mochi authenticates the client, stores its session or its Will, and it
 // refuses what an authenticated account may not do, with the reason code that says why: a Will
 // the account may not publish is refused with "not authorized" (MQTT 5 0x87, 3.1.1 return code
-// 5). A client with bad credentials is left to OnConnectAuthenticate, so that it learns nothing
-// about its Will.
+// 5), a client id longer than maxClientIDLen with "client identifier not valid" (0x85, 2). A
+// client with bad credentials is left to OnConnectAuthenticate, so that it learns nothing about
+// its Will. It then renames the client to its session id (see sessionID), before mochi looks up,
+// takes over or creates the session.
 func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	a := h.authenticate(pk)
 	if a == nil {
@@ -128,6 +133,12 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 				Msg("login refused: the account may not publish its Will's topic")
 		}
 		return refuse(cl, a.name, packets.ErrNotAuthorized, packets.Err3NotAuthorized.Code, ErrWillRefused)
+	}
+	if len(cl.ID) > maxClientIDLen {
+		return refuse(cl, a.name, packets.ErrClientIdentifierNotValid, packets.Err3ClientIdentifierNotValid.Code, ErrClientIDTooLong)
+	}
+	if !reservedID(cl.ID) {
+		cl.ID = sessionID(a.name, cl.ID)
 	}
 	if pk.Connect.WillFlag && pk.Connect.WillRetain && cl.Properties.Will.WillDelayInterval > 0 {
 		// mochi retains a delayed Will from its event loop, where the retain guard cannot reach:
@@ -151,12 +162,12 @@ func refuse(cl *mqtt.Client, name string, v5 packets.Code, v3 byte, err error) e
 }
 
 // OnConnectAuthenticate accepts a known username with its password. Anonymous clients are refused,
-// and so is the client id mochi reserves for its inline client (taking it over would hijack it). A
-// client id whose session belongs to another account is refused too: mochi would hand the new
-// client that session's subscriptions and queued messages, which the ACL never saw, and cut off
-// its owner.
+// and so are the client ids of the broker's own inline clients (OnConnect leaves them unrenamed).
+// A session that belongs to another account is refused too, as a second line behind the session
+// ids: mochi would hand the new client that session's subscriptions and queued messages, which
+// the ACL never saw, and cut off its owner.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	if cl.ID == mqtt.InlineClientId || strings.HasPrefix(cl.ID, "$") {
+	if reservedID(cl.ID) {
 		return false
 	}
 	if h.authenticate(pk) == nil {
@@ -204,6 +215,9 @@ func (h *authHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 		Msg("a Will the account may not publish got past the login: voided")
 	return mqtt.Will{TopicName: voidTopic, Payload: []byte{0}}, nil
 }
+
+// reservedID reports whether a client's own id is one the broker's inline clients use.
+func reservedID(id string) bool { return id == mqtt.InlineClientId || strings.HasPrefix(id, "$") }
 
 // voidTopic is where a Will that must not be published goes: a '$' topic that the ACL lets no
 // client read and that no wildcard matches.

@@ -45,15 +45,17 @@ type Options struct {
 
 // Broker is the embedded broker.
 type Broker struct {
-	srv      *mqtt.Server
-	pub      *mqtt.Client
-	hook     *store.Hook
-	store    *store.Store
-	guard    *retainGuard
-	listener net.Listener
-	log      zerolog.Logger
-	count    *counters
-	limit    *logLimiter
+	srv       *mqtt.Server
+	pub       *mqtt.Client
+	hook      *store.Hook
+	store     *store.Store
+	guard     *retainGuard
+	auth      *authHook
+	listener  net.Listener
+	log       zerolog.Logger
+	count     *counters
+	closeOnce sync.Once
+	limit     *logLimiter
 
 	maxPending     int
 	connectTimeout time.Duration
@@ -107,7 +109,8 @@ func New(opts Options) (*Broker, error) {
 	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
 	b.pub.Properties.ProtocolVersion = 5
 
-	if err := srv.AddHook(newAuthHook(opts.Accounts, srv.Clients.Get, b.count, b.limit, opts.Log), nil); err != nil {
+	b.auth = newAuthHook(opts.Accounts, srv.Clients.Get, b.count, b.limit, opts.Log)
+	if err := srv.AddHook(b.auth, nil); err != nil {
 		return nil, err
 	}
 	if err := srv.AddHook(&dropHook{b: b}, nil); err != nil {
@@ -143,6 +146,10 @@ func (b *Broker) Start(addr string) error {
 		return fmt.Errorf("mqtt listen %s: %w", addr, err)
 	}
 	b.listener = ln
+	if err := b.purgeStoredSessions(); err != nil {
+		ln.Close()
+		return err
+	}
 	guard := &loginGuard{Listener: ln, timeout: b.connectTimeout, slots: make(chan struct{}, b.maxPending), log: b.log}
 	if err := b.srv.AddListener(listeners.NewNet("tcp", guard)); err != nil {
 		ln.Close()
@@ -163,9 +170,12 @@ func (b *Broker) Addr() string {
 	return b.listener.Addr().String()
 }
 
-// Close disconnects clients and stops the broker. Persistent sessions stay stored.
+// Close disconnects clients and stops the broker. Persistent sessions stay stored. Closing again
+// does nothing.
 func (b *Broker) Close() error {
-	return b.srv.Close()
+	var err error
+	b.closeOnce.Do(func() { err = b.srv.Close() })
+	return err
 }
 
 // Server returns the mochi server, for inline subscriptions.
@@ -266,7 +276,7 @@ func (h *dropHook) Provides(b byte) bool { return b == mqtt.OnPublishDropped }
 func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	n := h.b.count.dropped.Add(1)
 	if n == 1 || n%1000 == 0 {
-		h.b.log.Warn().Str("component", "mqtt").Str("client", cl.ID).Int64("dropped_total", n).
+		h.b.log.Warn().Str("component", "mqtt").Str("account", string(cl.Properties.Username)).Str("client", clientIDOf(cl)).Int64("dropped_total", n).
 			Msg("message dropped for a connected client whose outbound queue is full: that session will not get it")
 	}
 }

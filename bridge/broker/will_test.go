@@ -73,7 +73,7 @@ func TestWillRefused(t *testing.T) {
 				if got := b.Stats().Retained; got != retained {
 					t.Errorf("retained messages %d -> %d: the refused Will was retained", retained, got)
 				}
-				if _, ok := b.srv.Clients.Get(id); ok {
+				if _, ok := b.srv.Clients.Get(sessionID(c.user, id)); ok {
 					t.Errorf("a session %q was kept for the refused CONNECT", id)
 				}
 			})

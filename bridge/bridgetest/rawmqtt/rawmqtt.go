@@ -323,6 +323,7 @@ func (c *Conn) Read(d time.Duration) (packets.Packet, error) {
 	if _, err := io.ReadFull(c.br, body); err != nil {
 		return pk, err
 	}
+	pk.FixedHeader.Remaining = n
 	pk.ProtocolVersion = c.version
 	switch pk.FixedHeader.Type {
 	case packets.Connack:
@@ -345,6 +346,9 @@ func (c *Conn) Read(d time.Duration) (packets.Packet, error) {
 		err = pk.PubcompDecode(body)
 	case packets.Disconnect:
 		err = pk.DisconnectDecode(body)
+		if c.version == V5 && n == 1 {
+			pk.ReasonCode = body[0] // mochi decodes the reason only when properties follow
+		}
 	}
 	return pk, err
 }
