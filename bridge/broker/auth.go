@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -24,6 +25,9 @@ type Account struct {
 	// Write lists absolute topic filters the account may publish to. Only an account with write
 	// rules may set a Will, and only on a topic they match.
 	Write []string
+	// Limits override the account's bounds; zero fields take Options.DeviceLimits, or
+	// Options.WriterLimits for an account with write rules.
+	Limits Limits
 }
 
 type account struct {
@@ -31,6 +35,7 @@ type account struct {
 	digest [sha256.Size]byte
 	read   acl.Filters
 	write  acl.Filters
+	limits Limits
 }
 
 // mayPublish reports whether the account may publish to a topic name (wildcards never).
@@ -65,23 +70,42 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 type authHook struct {
 	mqtt.HookBase
 	accounts map[string]*account
-	// session returns the session a client id names, connected or kept for a persistent client.
-	session func(id string) (*mqtt.Client, bool)
+	// clients is mochi's session table: connected clients and offline persistent sessions.
+	clients *mqtt.Clients
 	count   *counters
 	limit   *logLimiter
 	log     zerolog.Logger
+
+	sessMu sync.Mutex // guards sessions and seeded
+	// sessions indexes each account's sessions: every client that passed checkSessions (mochi
+	// adds it to clients next) and every session restored from the store. An entry is live while
+	// clients holds it, or while it is connecting (open, not yet added); others are pruned as met.
+	// It spares a copy of mochi's whole table (GetAll) per CONNECT.
+	sessions map[string]map[*mqtt.Client]struct{}
+	seeded   bool
+
+	planMu sync.Mutex                                // guards plans
+	plans  map[*mqtt.Client]map[uint16]subscribePlan // SUBSCRIBEs OnSubscribe cut, by packet id
 }
 
 var _ mqtt.Hook = (*authHook)(nil)
 
-func newAuthHook(accounts []Account, session func(id string) (*mqtt.Client, bool), count *counters, limit *logLimiter, log zerolog.Logger) *authHook {
-	h := &authHook{accounts: map[string]*account{}, session: session, count: count, limit: limit, log: log}
-	for _, a := range accounts {
+func newAuthHook(opts Options, clients *mqtt.Clients, count *counters, limit *logLimiter) *authHook {
+	h := &authHook{accounts: map[string]*account{}, clients: clients, count: count, limit: limit, log: opts.Log,
+		sessions: map[string]map[*mqtt.Client]struct{}{}, plans: map[*mqtt.Client]map[uint16]subscribePlan{}}
+	device := opts.DeviceLimits.withDefaults(DefaultDeviceLimits, opts.SessionExpiry)
+	writer := opts.WriterLimits.withDefaults(DefaultWriterLimits, opts.SessionExpiry)
+	for _, a := range opts.Accounts {
+		class := device
+		if len(a.Write) > 0 {
+			class = writer
+		}
 		h.accounts[a.Username] = &account{
 			name:   a.Username,
 			digest: sha256.Sum256([]byte(a.Password)),
 			read:   acl.NewFilters(a.Read...),
 			write:  acl.NewFilters(a.Write...),
+			limits: a.Limits.withDefaults(class, opts.SessionExpiry),
 		}
 	}
 	return h
@@ -91,7 +115,8 @@ func (h *authHook) ID() string { return "hookbridge-auth" }
 
 func (h *authHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill:
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill,
+		mqtt.OnSubscribe, mqtt.OnPacketEncode, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -115,7 +140,8 @@ func (h *authHook) authenticate(pk packets.Packet) *account {
 // OnConnect runs before mochi authenticates the client, stores its session or its Will, and it
 // refuses what an authenticated account may not do, with the reason code that says why: a Will
 // the account may not publish is refused with "not authorized" (MQTT 5 0x87, 3.1.1 return code
-// 5), a client id longer than maxClientIDLen with "client identifier not valid" (0x85, 2). A
+// 5), a client id longer than maxClientIDLen with "client identifier not valid" (0x85, 2), a
+// session past the account's Limits.Sessions with "quota exceeded" (0x97, 3). A
 // client with bad credentials is left to OnConnectAuthenticate, so that it learns nothing about
 // its Will. It then renames the client to its session id (see sessionID), before mochi looks up,
 // takes over or creates the session.
@@ -137,8 +163,12 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if len(cl.ID) > maxClientIDLen {
 		return refuse(cl, a.name, packets.ErrClientIdentifierNotValid, packets.Err3ClientIdentifierNotValid.Code, ErrClientIDTooLong)
 	}
-	if !reservedID(cl.ID) {
+	if !reservedID(cl.ID) { // else refused by OnConnectAuthenticate
 		cl.ID = sessionID(a.name, cl.ID)
+		if err := h.checkSessions(cl, a); err != nil {
+			return err
+		}
+		h.capExpiry(cl, a)
 	}
 	if pk.Connect.WillFlag && pk.Connect.WillRetain && cl.Properties.Will.WillDelayInterval > 0 {
 		// mochi retains a delayed Will from its event loop, where the retain guard cannot reach:
@@ -174,7 +204,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		h.count.loginsRefused.Add(1)
 		return false
 	}
-	if old, ok := h.session(cl.ID); ok && !bytes.Equal(old.Properties.Username, pk.Connect.Username) {
+	if old, ok := h.clients.Get(cl.ID); ok && !bytes.Equal(old.Properties.Username, pk.Connect.Username) {
 		return false
 	}
 	if c, ok := cl.Net.Conn.(interface{ loggedIn() }); ok {

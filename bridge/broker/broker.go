@@ -34,8 +34,13 @@ type Options struct {
 	// MaxInflight bounds QoS 1/2 messages queued for one session (online or offline); past it
 	// messages to that session are dropped and counted.
 	MaxInflight uint16
-	// SessionExpiry bounds how long an offline persistent session is kept.
+	// SessionExpiry bounds how long an offline persistent session is kept, for every account.
 	SessionExpiry time.Duration
+	// DeviceLimits bound each account without write rules, WriterLimits each account with them
+	// (homeassistant); zero fields take DefaultDeviceLimits and DefaultWriterLimits, an expiry
+	// never past SessionExpiry. Account.Limits override both for one account.
+	DeviceLimits Limits
+	WriterLimits Limits
 	// MaxPending bounds connections that have not logged in yet, and ConnectTimeout is how long
 	// one may take to: mochi sets no deadline before the CONNECT and allocates a whole client
 	// (some 75 KiB) for each connection, so without them idle connections pile up unbounded.
@@ -56,6 +61,8 @@ type Broker struct {
 	count     *counters
 	closeOnce sync.Once
 	limit     *logLimiter
+	done      chan struct{}  // closed by Close: stops the session sweeper
+	loops     sync.WaitGroup // the session sweeper
 
 	maxPending     int
 	connectTimeout time.Duration
@@ -105,11 +112,11 @@ func New(opts Options) (*Broker, error) {
 		SysTopicResendInterval: 60,
 	})
 	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, maxPending: opts.MaxPending, connectTimeout: opts.ConnectTimeout,
-		count: &counters{}, limit: newLogLimiter(time.Minute)}
+		count: &counters{}, limit: newLogLimiter(time.Minute), done: make(chan struct{})}
 	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
 	b.pub.Properties.ProtocolVersion = 5
 
-	b.auth = newAuthHook(opts.Accounts, srv.Clients.Get, b.count, b.limit, opts.Log)
+	b.auth = newAuthHook(opts, srv.Clients, b.count, b.limit)
 	if err := srv.AddHook(b.auth, nil); err != nil {
 		return nil, err
 	}
@@ -159,6 +166,8 @@ func (b *Broker) Start(addr string) error {
 		ln.Close()
 		return fmt.Errorf("mqtt serve: %w", err)
 	}
+	b.loops.Add(1)
+	go b.sweepLoop(b.done, &b.loops)
 	return nil
 }
 
@@ -174,7 +183,11 @@ func (b *Broker) Addr() string {
 // does nothing.
 func (b *Broker) Close() error {
 	var err error
-	b.closeOnce.Do(func() { err = b.srv.Close() })
+	b.closeOnce.Do(func() {
+		close(b.done)
+		b.loops.Wait()
+		err = b.srv.Close()
+	})
 	return err
 }
 

@@ -46,6 +46,12 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
+func stackInUse() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.StackInuse
+}
+
 // TestMeasureIdleDevices reports what 1,000 connected idle devices, each with 5 subscriptions,
 // cost the process (RSS after FreeOSMemory). It runs only with HOOKBRIDGE_MEASURE=1: it opens
 // 1,000 connections and measures, it does not judge.
@@ -58,6 +64,8 @@ func TestMeasureIdleDevices(t *testing.T) {
 		Accounts: []Account{{Username: "dev", Password: "pw-12345678", Read: []string{"p/v/+"}}},
 		Store:    openStore(t),
 		Log:      zerolog.Nop(),
+		// One account for all, as before the per-account bounds: lift its session bound.
+		DeviceLimits: Limits{Sessions: 2 * devices},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +74,7 @@ func TestMeasureIdleDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rss0, heap0 := rssBytes(t), heapInUse()
+	rss0, heap0, stack0 := rssBytes(t), heapInUse(), stackInUse()
 	var conns []*rawmqtt.Conn
 	defer func() {
 		for _, c := range conns {
@@ -88,8 +96,8 @@ func TestMeasureIdleDevices(t *testing.T) {
 			t.Fatalf("subscribe %d: %v %x", i, err, codes)
 		}
 	}
-	rss1, heap1 := rssBytes(t), heapInUse()
-	t.Logf("%d idle devices x 5 subscriptions: RSS %+.1f MiB (%.1f -> %.1f), heap in use %+.1f MiB, goroutines %d",
+	rss1, heap1, stack1 := rssBytes(t), heapInUse(), stackInUse()
+	t.Logf("%d idle devices x 5 subscriptions: RSS %+.1f MiB (%.1f -> %.1f), heap in use %+.1f MiB, stacks %+.1f MiB, goroutines %d",
 		devices, (float64(rss1)-float64(rss0))/(1<<20), float64(rss0)/(1<<20), float64(rss1)/(1<<20),
-		(float64(heap1)-float64(heap0))/(1<<20), runtime.NumGoroutine())
+		(float64(heap1)-float64(heap0))/(1<<20), (float64(stack1)-float64(stack0))/(1<<20), runtime.NumGoroutine())
 }

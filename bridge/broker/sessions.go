@@ -126,7 +126,9 @@ func (b *Broker) clientsOf(username, clientID string) []*mqtt.Client {
 // endSession disconnects a session's client, if connected, without its Will, and deletes the
 // session as its expiry would (subscriptions, queued messages, records), durably.
 func (b *Broker) endSession(cl *mqtt.Client, code packets.Code) error {
-	atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+	if atomic.LoadUint32(&cl.Properties.Will.Flag) != 0 {
+		atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+	}
 	if !cl.Closed() {
 		if cl.Properties.ProtocolVersion == 5 {
 			_ = b.srv.DisconnectClient(cl, code)
@@ -155,13 +157,17 @@ func cleanSession(cl *mqtt.Client) bool {
 	return cl.Properties.Clean
 }
 
-// sessionExpiry returns how long an offline persistent session is kept: mochi's rule.
+// sessionExpiry returns how long an offline persistent session is kept: mochi's rule (a v5
+// client's own expiry, else the broker's maximum), bounded by its account's Limits.
 func (b *Broker) sessionExpiry(cl *mqtt.Client) time.Duration {
-	expire := b.srv.Options.Capabilities.MaximumSessionExpiryInterval
+	expire := time.Duration(b.srv.Options.Capabilities.MaximumSessionExpiryInterval) * time.Second
 	if cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryIntervalFlag {
-		expire = cl.Properties.Props.SessionExpiryInterval
+		expire = time.Duration(cl.Properties.Props.SessionExpiryInterval) * time.Second
 	}
-	return time.Duration(expire) * time.Second
+	if a, ok := b.auth.accounts[string(cl.Properties.Username)]; ok {
+		expire = min(expire, a.limits.SessionExpiry)
+	}
+	return expire
 }
 
 // purgeStoredSessions deletes, before mochi restores them, the stored sessions that no account

@@ -11,6 +11,11 @@ type counters struct {
 	dropped       atomic.Int64
 	loginsRefused atomic.Int64
 	willsRefused  atomic.Int64
+
+	sessionsRefused      atomic.Int64
+	subscriptionsRefused atomic.Int64
+	subscribesRefused    atomic.Int64
+	expiryCapped         atomic.Int64
 }
 
 // Stats are the broker's counters.
@@ -26,6 +31,16 @@ type Stats struct {
 	LoginsRefused int64
 	// WillsRefused counts CONNECTs refused because the account may not publish their Will.
 	WillsRefused int64
+
+	// One counter per Limits bound. SessionsRefused counts CONNECTs refused past Sessions or
+	// PersistentSessions;
+	// SubscriptionsRefused counts filters refused past Subscriptions; SubscribesRefused counts
+	// SUBSCRIBE packets refused whole past Filters; ExpiryCapped counts MQTT 5 CONNECTs whose
+	// session expiry was shortened to SessionExpiry.
+	SessionsRefused      int64
+	SubscriptionsRefused int64
+	SubscribesRefused    int64
+	ExpiryCapped         int64
 }
 
 // Stats returns the broker's counters.
@@ -40,6 +55,11 @@ func (b *Broker) Stats() Stats {
 		InflightDropped: atomic.LoadInt64(&i.InflightDropped),
 		LoginsRefused:   b.count.loginsRefused.Load(),
 		WillsRefused:    b.count.willsRefused.Load(),
+
+		SessionsRefused:      b.count.sessionsRefused.Load(),
+		SubscriptionsRefused: b.count.subscriptionsRefused.Load(),
+		SubscribesRefused:    b.count.subscribesRefused.Load(),
+		ExpiryCapped:         b.count.expiryCapped.Load(),
 	}
 }
 
