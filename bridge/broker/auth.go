@@ -207,9 +207,6 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if old, ok := h.clients.Get(cl.ID); ok && !bytes.Equal(old.Properties.Username, pk.Connect.Username) {
 		return false
 	}
-	if c, ok := cl.Net.Conn.(interface{ loggedIn() }); ok {
-		c.loggedIn()
-	}
 	return true
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 
@@ -41,11 +40,13 @@ type Options struct {
 	// never past SessionExpiry. Account.Limits override both for one account.
 	DeviceLimits Limits
 	WriterLimits Limits
-	// MaxPending bounds connections that have not logged in yet, and ConnectTimeout is how long
-	// one may take to: mochi sets no deadline before the CONNECT and allocates a whole client
-	// (some 75 KiB) for each connection, so without them idle connections pile up unbounded.
-	MaxPending     int
-	ConnectTimeout time.Duration
+	// MaxPending bounds connections that have not sent their CONNECT yet, MaxPendingPerSource
+	// those of one source address, and ConnectTimeout is how long one may take to. Past either
+	// bound a new connection sheds the oldest pending one (see gate): idle sockets can never keep a
+	// device that sends its CONNECT at once from logging in. Defaults: 2,048, 512 and 10s.
+	MaxPending          int
+	MaxPendingPerSource int
+	ConnectTimeout      time.Duration
 }
 
 // Broker is the embedded broker.
@@ -64,8 +65,8 @@ type Broker struct {
 	done      chan struct{}  // closed by Close: stops the session sweeper
 	loops     sync.WaitGroup // the session sweeper
 
-	maxPending     int
-	connectTimeout time.Duration
+	opts Options // with defaults filled
+	gate *gate   // the listener, once started
 }
 
 // New builds a broker; Start opens its listener.
@@ -82,8 +83,11 @@ func New(opts Options) (*Broker, error) {
 	if opts.SessionExpiry == 0 {
 		opts.SessionExpiry = 7 * 24 * time.Hour
 	}
-	if opts.MaxPending == 0 {
-		opts.MaxPending = 256
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 2048
+	}
+	if opts.MaxPendingPerSource <= 0 {
+		opts.MaxPendingPerSource = 512
 	}
 	if opts.ConnectTimeout == 0 {
 		opts.ConnectTimeout = 10 * time.Second
@@ -111,7 +115,7 @@ func New(opts Options) (*Broker, error) {
 		Logger:                 NewSlog(mochiLogger(opts.Log)),
 		SysTopicResendInterval: 60,
 	})
-	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, maxPending: opts.MaxPending, connectTimeout: opts.ConnectTimeout,
+	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, opts: opts,
 		count: &counters{}, limit: newLogLimiter(time.Minute), done: make(chan struct{})}
 	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
 	b.pub.Properties.ProtocolVersion = 5
@@ -157,8 +161,8 @@ func (b *Broker) Start(addr string) error {
 		ln.Close()
 		return err
 	}
-	guard := &loginGuard{Listener: ln, timeout: b.connectTimeout, slots: make(chan struct{}, b.maxPending), log: b.log}
-	if err := b.srv.AddListener(listeners.NewNet("tcp", guard)); err != nil {
+	b.gate = newGate(ln, b.opts, b.count, b.limit)
+	if err := b.srv.AddListener(b.gate); err != nil {
 		ln.Close()
 		return err
 	}
@@ -292,56 +296,4 @@ func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 		h.b.log.Warn().Str("component", "mqtt").Str("account", string(cl.Properties.Username)).Str("client", clientIDOf(cl)).Int64("dropped_total", n).
 			Msg("message dropped for a connected client whose outbound queue is full: that session will not get it")
 	}
-}
-
-// loginGuard is the MQTT listener's gate for connections that have not logged in yet: at most
-// cap(slots) of them at a time (more are closed as they are accepted), each given timeout to log
-// in. It also waits out accept errors such as running out of file descriptors, which would
-// otherwise end mochi's accept loop for good.
-type loginGuard struct {
-	net.Listener
-	timeout time.Duration
-	slots   chan struct{} // one per connection that has not logged in
-	log     zerolog.Logger
-}
-
-// Accept returns the next connection that fits, with a deadline for its login.
-func (g *loginGuard) Accept() (net.Conn, error) {
-	var wait time.Duration
-	for {
-		c, err := g.Listener.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil, err
-			}
-			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
-			g.log.Warn().Str("component", "mqtt").Err(err).Dur("retry_in", wait).Msg("accept failed")
-			time.Sleep(wait)
-			continue
-		}
-		wait = 0
-		select {
-		case g.slots <- struct{}{}:
-		default:
-			c.Close() // too many logins under way
-			continue
-		}
-		_ = c.SetDeadline(time.Now().Add(g.timeout)) // mochi replaces it after the CONNECT
-		return &pendingConn{Conn: c, release: func() { <-g.slots }}, nil
-	}
-}
-
-// pendingConn holds a login slot until it logs in or closes.
-type pendingConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-// loggedIn gives the connection's login slot back.
-func (c *pendingConn) loggedIn() { c.once.Do(c.release) }
-
-func (c *pendingConn) Close() error {
-	c.once.Do(c.release)
-	return c.Conn.Close()
 }

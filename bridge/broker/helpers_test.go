@@ -65,10 +65,10 @@ func login(t testing.TB, addr string, o rawmqtt.Options) *rawmqtt.Conn {
 	c := dial(t, addr)
 	ack, err := c.Connect(o)
 	if err != nil {
-		t.Fatalf("connect %s as %s: %v", o.ClientID, o.Username, err)
+		t.Fatalf("connect %.40s as %s: %v", o.ClientID, o.Username, err)
 	}
 	if ack.ReasonCode != 0 {
-		t.Fatalf("connect %s as %s: CONNACK 0x%02x, want 0", o.ClientID, o.Username, ack.ReasonCode)
+		t.Fatalf("connect %.40s as %s: CONNACK 0x%02x, want 0", o.ClientID, o.Username, ack.ReasonCode)
 	}
 	return c
 }
@@ -79,7 +79,7 @@ func connack(t testing.TB, addr string, o rawmqtt.Options) (byte, *rawmqtt.Conn)
 	c := dial(t, addr)
 	ack, err := c.Connect(o)
 	if err != nil {
-		t.Fatalf("connect %s as %s: %v", o.ClientID, o.Username, err)
+		t.Fatalf("connect %.40s as %s: %v", o.ClientID, o.Username, err)
 	}
 	return ack.ReasonCode, c
 }

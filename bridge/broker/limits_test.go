@@ -290,14 +290,14 @@ func TestDeviceSessionExpiry(t *testing.T) {
 		if got, _ := b.Sessions(devUser); len(got) > 0 {
 			return fmt.Errorf("device sessions still kept: %+v", got)
 		}
+		clients, _ := st.Hook().StoredClients()
+		subs, _ := st.Hook().StoredSubscriptions()
+		if len(clients) != 1 || len(subs) != 1 {
+			return fmt.Errorf("store holds %d clients, %d subscriptions after expiry; want the writer's 1 and 1", len(clients), len(subs))
+		}
 		return nil
 	})
 	if got, _ := b.Sessions(haUser); len(got) != 1 {
 		t.Errorf("writer sessions = %+v, want its one (its expiry is the broker's)", got)
-	}
-	clients, _ := st.Hook().StoredClients()
-	subs, _ := st.Hook().StoredSubscriptions()
-	if len(clients) != 1 || len(subs) != 1 {
-		t.Errorf("store holds %d clients, %d subscriptions after expiry; want the writer's 1 and 1", len(clients), len(subs))
 	}
 }

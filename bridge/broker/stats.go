@@ -16,6 +16,11 @@ type counters struct {
 	subscriptionsRefused atomic.Int64
 	subscribesRefused    atomic.Int64
 	expiryCapped         atomic.Int64
+
+	loginsShed      atomic.Int64
+	loginTimeouts   atomic.Int64
+	loginsMalformed atomic.Int64
+	loginsBusy      atomic.Int64
 }
 
 // Stats are the broker's counters.
@@ -41,12 +46,23 @@ type Stats struct {
 	SubscriptionsRefused int64
 	SubscribesRefused    int64
 	ExpiryCapped         int64
+
+	// The login gate. PendingLogins is how many connections have not sent their CONNECT yet;
+	// LoginsShed counts pending ones closed to make room for newer ones (MaxPending,
+	// MaxPendingPerSource); LoginTimeouts counts those with no whole CONNECT in ConnectTimeout;
+	// LoginsMalformed those whose first packet was no CONNECT, or too large; LoginsBusy the CONNECTs
+	// refused because the broker held MaxClients clients.
+	PendingLogins   int64
+	LoginsShed      int64
+	LoginTimeouts   int64
+	LoginsMalformed int64
+	LoginsBusy      int64
 }
 
 // Stats returns the broker's counters.
 func (b *Broker) Stats() Stats {
 	i := b.srv.Info
-	return Stats{
+	s := Stats{
 		Clients:         atomic.LoadInt64(&i.ClientsConnected),
 		Subscriptions:   atomic.LoadInt64(&i.Subscriptions),
 		Inflight:        atomic.LoadInt64(&i.Inflight),
@@ -60,7 +76,16 @@ func (b *Broker) Stats() Stats {
 		SubscriptionsRefused: b.count.subscriptionsRefused.Load(),
 		SubscribesRefused:    b.count.subscribesRefused.Load(),
 		ExpiryCapped:         b.count.expiryCapped.Load(),
+
+		LoginsShed:      b.count.loginsShed.Load(),
+		LoginTimeouts:   b.count.loginTimeouts.Load(),
+		LoginsMalformed: b.count.loginsMalformed.Load(),
+		LoginsBusy:      b.count.loginsBusy.Load(),
 	}
+	if b.gate != nil {
+		s.PendingLogins = int64(b.gate.pendingCount())
+	}
+	return s
 }
 
 // logLimiter lets a log line through at most once per interval per key; the keys are few (an
