@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,6 +37,37 @@ type account struct {
 	read   acl.Filters
 	write  acl.Filters
 	limits Limits
+	// shareTag prefixes the account's shared subscription group names (see privateShares).
+	shareTag string
+}
+
+// privateShares renames the group of each well-formed "$share/{group}/{filter}" to one of the
+// account's own: mochi keys shared groups by name alone, so another account joining the same
+// group took messages away from the first. The tag is a digest of the username (a username may
+// hold characters a group may not) of fixed length, so two accounts' names never meet. The ACL
+// still judges {filter}; a malformed shared filter is left for mochi and the ACL to refuse.
+// The client never sees the group name again (a SUBACK carries codes only), and its UNSUBSCRIBE
+// is renamed the same way.
+func (a *account) privateShares(fs packets.Subscriptions) packets.Subscriptions {
+	var out packets.Subscriptions
+	for i, f := range fs {
+		rest, ok := strings.CutPrefix(f.Filter, "$share/")
+		if !ok {
+			continue
+		}
+		group, filter, found := strings.Cut(rest, "/")
+		if !found || group == "" || filter == "" || strings.ContainsAny(group, "+#") {
+			continue
+		}
+		if out == nil {
+			out = append(packets.Subscriptions(nil), fs...) // the packet mochi holds stays as read
+		}
+		out[i].Filter = "$share/" + a.shareTag + "." + group + "/" + filter
+	}
+	if out == nil {
+		return fs
+	}
+	return out
 }
 
 // mayPublish reports whether the account may publish to a topic name (wildcards never).
@@ -107,6 +139,8 @@ func newAuthHook(opts Options, clients *mqtt.Clients, count *counters, limit *lo
 			write:  acl.NewFilters(a.Write...),
 			limits: a.Limits.withDefaults(class, opts.SessionExpiry),
 		}
+		tag := sha256.Sum256([]byte("share\x00" + a.Username))
+		h.accounts[a.Username].shareTag = hex.EncodeToString(tag[:12])
 	}
 	return h
 }
@@ -116,7 +150,7 @@ func (h *authHook) ID() string { return "hookbridge-auth" }
 func (h *authHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill,
-		mqtt.OnSubscribe, mqtt.OnPacketEncode, mqtt.OnDisconnect:
+		mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPacketEncode, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -241,6 +275,17 @@ func (h *authHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	h.log.Error().Str("component", "mqtt").Str("account", string(cl.Properties.Username)).Str("topic", will.TopicName).
 		Msg("a Will the account may not publish got past the login: voided")
 	return mqtt.Will{TopicName: voidTopic, Payload: []byte{0}}, nil
+}
+
+// OnUnsubscribe renames shared subscription groups the way OnSubscribe did.
+func (h *authHook) OnUnsubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if cl.Net.Inline {
+		return pk
+	}
+	if a, ok := h.accounts[string(cl.Properties.Username)]; ok {
+		pk.Filters = a.privateShares(pk.Filters)
+	}
+	return pk
 }
 
 // reservedID reports whether a client's own id is one the broker's inline clients use.

@@ -181,8 +181,9 @@ type subscribePlan struct {
 	refused []bool // by the filter's index in the client's SUBSCRIBE
 }
 
-// OnSubscribe enforces Limits.Filters and Limits.Subscriptions: it takes the filters past a bound
-// out of the SUBSCRIBE before mochi looks at them (no ACL check, no index, nothing stored), and
+// OnSubscribe makes the account's shared subscription groups its own (see privateShares), and
+// enforces Limits.Filters and Limits.Subscriptions: it takes the filters past a bound out of the
+// SUBSCRIBE before mochi looks at them (no ACL check, no index, nothing stored), and
 // OnPacketEncode puts a quota-exceeded code for each back into the SUBACK.
 func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	if cl.Net.Inline {
@@ -192,6 +193,7 @@ func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packe
 	if !ok {
 		return pk
 	}
+	pk.Filters = a.privateShares(pk.Filters)
 	n := len(pk.Filters)
 	plan := subscribePlan{refused: make([]bool, n)}
 	refused := 0
