@@ -256,7 +256,8 @@ func TestSubscriptionsPerSession(t *testing.T) {
 
 // TestDeviceSessionExpiry: a device's session expiry is bounded by its account's: an MQTT 5
 // client asking for more is told the bound in the CONNACK, and offline sessions, MQTT 3.1.1 ones
-// (which carry no expiry) included, are deleted when it passes, from the store too.
+// (which carry no expiry) and v5 ones that raised theirs in the DISCONNECT included, are deleted
+// when it passes, from the store too.
 func TestDeviceSessionExpiry(t *testing.T) {
 	st := openStore(t)
 	def := newTestBroker(t, Options{})
@@ -278,11 +279,18 @@ func TestDeviceSessionExpiry(t *testing.T) {
 	for _, o := range []rawmqtt.Options{
 		{Version: rawmqtt.V311, ClientID: "v3", Username: devUser, Password: devPass},
 		{Version: rawmqtt.V5, ClientID: "v5", Username: devUser, Password: devPass, SessionExpiry: 3600},
+		{Version: rawmqtt.V5, ClientID: "v5-raised", Username: devUser, Password: devPass, SessionExpiry: 1},
 		{Version: rawmqtt.V311, ClientID: "ha-v3", Username: haUser, Password: haPass},
 	} {
 		c := login(t, b.Addr(), o)
 		if _, _, err := c.Subscribe(1, "p/v/+"); err != nil {
 			t.Fatal(err)
+		}
+		if o.ClientID == "v5-raised" {
+			// MQTT 5 lets a DISCONNECT change the expiry; mochi takes any value there, unbounded.
+			c.Write(rawmqtt.DisconnectPacket(rawmqtt.V5, 0, 0xFFFFFFFF))
+			c.Close()
+			continue
 		}
 		c.Disconnect()
 	}

@@ -138,6 +138,22 @@ func UnsubscribePacket(version byte, id uint16, filters ...string) []byte {
 	return b.Bytes()
 }
 
+// DisconnectPacket encodes a DISCONNECT. MQTT 5 carries the reason code, and the Session Expiry
+// Interval property when sessionExpiry is non-zero (a client may change its expiry this way);
+// MQTT 3.1.1 carries neither.
+func DisconnectPacket(version byte, reason byte, sessionExpiry uint32) []byte {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: version, ReasonCode: reason}
+	if sessionExpiry > 0 {
+		pk.Properties.SessionExpiryInterval = sessionExpiry
+		pk.Properties.SessionExpiryIntervalFlag = true
+	}
+	var b bytes.Buffer
+	if err := pk.DisconnectEncode(&b); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
 // PublishPacket encodes a PUBLISH; id is used for QoS 1 and 2 only.
 func PublishPacket(version byte, id uint16, topic string, payload []byte, qos byte, retain bool) []byte {
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
