@@ -70,9 +70,14 @@ func (a *account) privateShares(fs packets.Subscriptions) packets.Subscriptions 
 	return out
 }
 
+// maxTopicLen bounds a topic name or filter an account may use, in bytes: the store keys
+// retained messages by topic, and a key past bbolt's 32 KiB fails the whole transaction it is
+// in, the events that share it included.
+const maxTopicLen = 1024
+
 // mayPublish reports whether the account may publish to a topic name (wildcards never).
 func (a *account) mayPublish(topic string) bool {
-	return !strings.ContainsAny(topic, "+#") && a.write.Matches(topic)
+	return len(topic) <= maxTopicLen && !strings.ContainsAny(topic, "+#") && a.write.Matches(topic)
 }
 
 // ErrWillRefused reports a CONNECT whose Will the account may not publish.
@@ -258,7 +263,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return a.mayPublish(topic)
 	}
 	filter, ok := acl.SplitShared(topic)
-	if !ok || strings.HasPrefix(filter, "$") || len(filter) > 1024 {
+	if !ok || strings.HasPrefix(filter, "$") || len(filter) > maxTopicLen {
 		return false
 	}
 	return a.read.Covers(filter)

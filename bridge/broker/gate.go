@@ -195,10 +195,12 @@ func (g *gate) login(p *pendingLogin, buf []byte, establish listeners.EstablishF
 			p.conn.Close()
 		case isJunk(err):
 			g.refuseJunk(p.conn, err)
-		default:
+		case isTimeout(err):
 			g.count.loginTimeouts.Add(1)
 			g.note("timeout", p.conn, "connection closed before login: no whole CONNECT in time")
 			p.conn.Close()
+		default:
+			p.conn.Close() // the client went away
 		}
 		return
 	}
@@ -209,6 +211,12 @@ func (g *gate) login(p *pendingLogin, buf []byte, establish listeners.EstablishF
 func (g *gate) serve(c net.Conn, buf []byte, establish listeners.EstablishFn) {
 	err := establish(g.id, &replayConn{Conn: c, buf: buf})
 	g.logEstablish(c, err)
+}
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // isJunk reports whether a connection's first bytes are no CONNECT the gate takes.

@@ -304,14 +304,23 @@ func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 // sweepSessions deletes offline persistent sessions past their account's expiry. mochi expires
 // sessions by the broker-wide maximum (and a v5 client's own, which OnConnect capped); a 3.1.1
 // session has no expiry of its own, so a device's would otherwise last that maximum.
+//
+// It also deletes clean sessions that outlived their connection by more than a few seconds:
+// mochi forgets a clean session when its connection ends, except when it could not send the
+// CONNACK (the client reset the connection first), which leaves the session in its table until
+// the broker-wide expiry, counted against its account's bound.
 func (b *Broker) sweepSessions(now time.Time) {
 	for _, cl := range b.auth.allSessions() {
 		id := cl.ID
 		stop := cl.StopTime()
-		if stop == 0 || !cl.Closed() || cl.IsTakenOver() || cleanSession(cl) {
+		if stop == 0 || !cl.Closed() || cl.IsTakenOver() {
 			continue
 		}
-		if time.Unix(stop, 0).Add(b.sessionExpiry(cl)).After(now) {
+		expiry := b.sessionExpiry(cl)
+		if cleanSession(cl) {
+			expiry = leakedCleanSession
+		}
+		if time.Unix(stop, 0).Add(expiry).After(now) {
 			continue
 		}
 		if cur, ok := b.srv.Clients.Get(id); !ok || cur != cl {
@@ -322,6 +331,10 @@ func (b *Broker) sweepSessions(now time.Time) {
 		}
 	}
 }
+
+// leakedCleanSession is how long after its connection ended a clean session still in mochi's
+// table is taken for one mochi left behind: far longer than mochi takes to forget one.
+const leakedCleanSession = 10 * time.Second
 
 // sweepLoop runs sweepSessions every second until done closes.
 func (b *Broker) sweepLoop(done <-chan struct{}, wg *sync.WaitGroup) {

@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -307,5 +308,44 @@ func TestDeviceSessionExpiry(t *testing.T) {
 	})
 	if got, _ := b.Sessions(haUser); len(got) != 1 {
 		t.Errorf("writer sessions = %+v, want its one (its expiry is the broker's)", got)
+	}
+}
+
+// TestLeakedCleanSessionsSwept: a client that sends its CONNECT and resets the connection at
+// once makes mochi fail to send the CONNACK, and mochi then leaves the clean session in its table
+// (some 75 KiB each, until the broker-wide expiry of 7 days), counted against the account's
+// bound: 32 such resets would lock a device out. The sweeper deletes such sessions a few seconds
+// after their connection ended.
+func TestLeakedCleanSessionsSwept(t *testing.T) {
+	b := newTestBroker(t, Options{})
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(rawmqtt.ConnectPacket(rawmqtt.Options{ClientID: fmt.Sprintf("reset-%d", i), Username: devUser, Password: devPass, Clean: true}))
+		c.(*net.TCPConn).SetLinger(0) // close with a reset
+		c.Close()
+	}
+	var left []SessionInfo
+	checkFor(t, 2*time.Second, func() error {
+		left, _ = b.Sessions(devUser)
+		for _, s := range left {
+			if s.Connected {
+				return fmt.Errorf("session %s still connected", s.ClientID)
+			}
+		}
+		return nil
+	})
+	if len(left) == 0 {
+		t.Skip("no reset left a session behind this time")
+	}
+	t.Logf("%d clean sessions left behind by resets", len(left))
+	b.sweepSessions(time.Now().Add(leakedCleanSession + time.Second))
+	if got, _ := b.Sessions(devUser); len(got) != 0 {
+		t.Errorf("after the sweep %d sessions are left, want none", len(got))
+	}
+	if code, _ := connack(t, b.Addr(), rawmqtt.Options{ClientID: "after-resets", Username: devUser, Password: devPass, Clean: true}); code != 0 {
+		t.Errorf("login after the sweep: CONNACK 0x%02x, want 0", code)
 	}
 }

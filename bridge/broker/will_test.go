@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/hookbridge/hookbridge/bridge/bridgetest/rawmqtt"
+	"github.com/hookbridge/hookbridge/bridge/publish"
+	"github.com/hookbridge/hookbridge/bridge/route"
+	"github.com/hookbridge/hookbridge/bridge/store"
 )
 
 // TestWillRefused has accounts connect with Wills they may not publish, over MQTT 3.1.1 and 5:
@@ -235,5 +239,35 @@ func TestWillSecondConnect(t *testing.T) {
 				t.Errorf("published %v", got)
 			}
 		})
+	}
+}
+
+// TestLongTopicRefused: the writer account cannot publish (or set a Will) on a topic longer than
+// 1 KiB. A retained message is stored under its topic, and a key past bbolt's 32 KiB failed the
+// transaction it shared with the next event: that event's publish failed ("key too large").
+func TestLongTopicRefused(t *testing.T) {
+	st := openStore(t)
+	b := newTestBroker(t, Options{Store: st})
+	long := "ha/" + strings.Repeat("t", 40_000)
+	for i, v := range []byte{rawmqtt.V311, rawmqtt.V5} {
+		c := login(t, b.Addr(), rawmqtt.Options{Version: v, ClientID: fmt.Sprintf("ha-long-%d", i), Username: haUser, Password: haPass, Clean: true})
+		if err := c.Publish(long, []byte("x"), 1, true); err != nil {
+			t.Fatal(err)
+		}
+		c.Read(500 * time.Millisecond) // PUBACK, refusal or close
+		token := fmt.Sprintf("after-long-topic-%d", i)
+		ev := &publish.Event{Vendor: "v", Token: token, Messages: []route.Message{{Topic: "p/v/x", Payload: []byte("{}"), QoS: 1}},
+			Seen: store.SeenOps("v", token, time.Now())}
+		if err := b.Publish(context.Background(), ev); err != nil {
+			t.Errorf("%s: an event's publish after a retained message on a 40 KB topic: %v", versionName(v), err)
+		}
+		if got := len(b.srv.Topics.Messages(long)); got != 0 {
+			t.Errorf("%s: the 40 KB topic's message was retained", versionName(v))
+		}
+	}
+	code, _ := connack(t, b.Addr(), rawmqtt.Options{ClientID: "ha-long-will", Username: haUser, Password: haPass, Clean: true,
+		Will: &rawmqtt.Will{Topic: "ha/" + strings.Repeat("w", 2000), Payload: []byte("x")}})
+	if code != 5 {
+		t.Errorf("a Will on a 2 KB topic: CONNACK 0x%02x, want 5", code)
 	}
 }
