@@ -327,13 +327,21 @@ func TestLeakedCleanSessionsSwept(t *testing.T) {
 		c.(*net.TCPConn).SetLinger(0) // close with a reset
 		c.Close()
 	}
+	// Wait for the broker to be done with all 200: no login pending, the same sessions twice.
 	var left []SessionInfo
-	checkFor(t, 2*time.Second, func() error {
+	prev := -1
+	checkFor(t, 5*time.Second, func() error {
+		time.Sleep(100 * time.Millisecond)
 		left, _ = b.Sessions(devUser)
+		n := len(left)
 		for _, s := range left {
 			if s.Connected {
-				return fmt.Errorf("session %s still connected", s.ClientID)
+				n = -1
 			}
+		}
+		if n < 0 || n != prev || b.Stats().PendingLogins > 0 {
+			prev = n
+			return fmt.Errorf("the broker is still busy with the resets")
 		}
 		return nil
 	})
