@@ -207,10 +207,18 @@ func (h *Hook) putClient(cl *mqtt.Client) {
 			User:                      props.User,
 			MaximumPacketSize:         props.MaximumPacketSize,
 		},
-		Will: storage.ClientWill(cl.Properties.Will),
+		Will: clientWill(cl),
 	}
 	data, _ := rec.MarshalBinary()
 	h.write("", Op{Bucket: bucketClients, Key: clientKey(cl.ID), Value: data})
+}
+
+// clientWill copies a client's Will for its record, reading Flag atomically: mochi and the
+// broker's DropSessions clear it with an atomic store from other goroutines.
+func clientWill(cl *mqtt.Client) storage.ClientWill {
+	w := &cl.Properties.Will
+	return storage.ClientWill{Payload: w.Payload, User: w.User, TopicName: w.TopicName, Flag: atomic.LoadUint32(&w.Flag),
+		WillDelayInterval: w.WillDelayInterval, Qos: w.Qos, Retain: w.Retain}
 }
 
 // OnDisconnect deletes the record of a session that ends with its connection.
