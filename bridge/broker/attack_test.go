@@ -68,7 +68,7 @@ func (e *floodEnv) publish(t *testing.T, n int) []time.Duration {
 	for i := 0; i < n; i++ {
 		k := e.seq.Add(1)
 		token := fmt.Sprintf("%032x", k)
-		ev := &publish.Event{Vendor: "v", Token: token, Seen: store.SeenOps("v", token, time.Now()),
+		ev := &publish.Event{Vendor: "v", Token: token, At: time.Now(),
 			Messages: []route.Message{{Topic: fmt.Sprintf("p/v/%d", k%16), Payload: []byte(`{"state":"locked","battery":80}`), QoS: 1}}}
 		start := time.Now()
 		if err := e.b.Publish(context.Background(), ev); err != nil {

@@ -201,8 +201,8 @@ func (b *Broker) Server() *mqtt.Server { return b.srv }
 // ErrPublish wraps a failure to hand a message to the broker.
 var ErrPublish = errors.New("publish to embedded broker")
 
-// Publish hands an event's messages to the broker, each carrying the event token in the MQTT 5 user
-// property "event". When the broker is durable, seen (the event's replay record) is written in the
+// Publish hands the events' messages to the broker, each carrying its event's token in the MQTT 5
+// user property "event". When the broker is durable, the events' replay records are written in the
 // same transaction as the messages queued for persistent sessions, and subscribers receive the
 // messages only after that transaction is on disk.
 //
@@ -213,34 +213,41 @@ var ErrPublish = errors.New("publish to embedded broker")
 //   - after the transaction: the replay record and the queued messages are on disk together; after
 //     a restart the messages are redelivered to their sessions (MQTT redelivery, DUP set), and the
 //     vendor's retry, if any, is answered "duplicate" and not published again.
-func (b *Broker) Publish(_ context.Context, ev *publish.Event) error {
-	token, msgs, seen := ev.Token, ev.Messages, ev.Seen
-	if b.hook != nil {
-		b.hook.Begin(token)
+func (b *Broker) Publish(_ context.Context, evs ...*publish.Event) error {
+	tokens := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		tokens = append(tokens, ev.Token)
+		if b.hook != nil {
+			b.hook.Begin(ev.Token)
+		}
 	}
 	var err error
-	for _, m := range msgs {
-		pk := packets.Packet{
-			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
-			TopicName:   m.Topic,
-			Payload:     m.Payload,
-			PacketID:    uint16(m.QoS),
-			Properties: packets.Properties{
-				User: []packets.UserProperty{{Key: store.EventProperty, Val: token}},
-			},
-		}
-		if e := b.inject(pk); e != nil {
-			err = fmt.Errorf("%w: %v", ErrPublish, e)
-			break
+publishing:
+	for _, ev := range evs {
+		for _, m := range ev.Messages {
+			pk := packets.Packet{
+				FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
+				TopicName:   m.Topic,
+				Payload:     m.Payload,
+				PacketID:    uint16(m.QoS),
+				Properties: packets.Properties{
+					User: []packets.UserProperty{{Key: store.EventProperty, Val: ev.Token}},
+				},
+			}
+			if e := b.inject(pk); e != nil {
+				err = fmt.Errorf("%w: %v", ErrPublish, e)
+				break publishing
+			}
 		}
 	}
-	if err != nil {
-		seen = nil // a partly published event must not be marked seen
+	var seen []store.Op
+	if err == nil { // a partly published event must not be marked seen
+		seen = store.RecordOps(evs...)
 	}
 	var cerr error
 	switch {
 	case b.hook != nil:
-		cerr = b.hook.Commit(token, seen...)
+		cerr = b.hook.CommitAll(tokens, seen...)
 	case b.store != nil && len(seen) > 0:
 		cerr = b.store.Write(seen...)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/bridgetest/rawmqtt"
 	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/route"
-	"github.com/hookbridge/hookbridge/bridge/store"
 )
 
 // TestWillRefused has accounts connect with Wills they may not publish, over MQTT 3.1.1 and 5:
@@ -257,7 +256,7 @@ func TestLongTopicRefused(t *testing.T) {
 		c.Read(500 * time.Millisecond) // PUBACK, refusal or close
 		token := fmt.Sprintf("after-long-topic-%d", i)
 		ev := &publish.Event{Vendor: "v", Token: token, Messages: []route.Message{{Topic: "p/v/x", Payload: []byte("{}"), QoS: 1}},
-			Seen: store.SeenOps("v", token, time.Now())}
+			At: time.Now()}
 		if err := b.Publish(context.Background(), ev); err != nil {
 			t.Errorf("%s: an event's publish after a retained message on a 40 KB topic: %v", versionName(v), err)
 		}
