@@ -17,10 +17,10 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
-// Limits bound what a document may hold.
+// Limits bound what a document may hold. A zero field sets no bound.
 type Limits struct {
 	MaxDepth     int // nesting of objects and arrays
-	MaxKeys      int // object members and array elements, in total
+	MaxKeys      int // object members and array elements, in total; fields of a form
 	MaxNumberLen int // characters in one number literal
 }
 
@@ -33,21 +33,28 @@ var ErrSyntax = outcome.Err(outcome.BadJSON, "invalid JSON")
 // ErrLimit reports a body over one of the Limits.
 var ErrLimit = outcome.Err(outcome.JSONLimits, "JSON over limits")
 
-// SyntaxError says where and why a body was refused. Its text never quotes the body.
+// SyntaxError says where and why a body (JSON, a form, a query string) was refused. Its text never
+// quotes the body.
 type SyntaxError struct {
 	Offset int
 	Reason string
 	limit  bool
+	form   bool // a form body or query string, not JSON
 }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("%s at byte %d", e.Reason, e.Offset)
 }
 
-// Unwrap makes errors.Is(err, ErrSyntax) or errors.Is(err, ErrLimit) true as appropriate, and so
-// carries the reason.
+// Unwrap makes errors.Is true for one of ErrSyntax, ErrLimit (JSON), ErrForm and ErrFormLimit
+// (forms and query strings) as appropriate, and so carries the reason.
 func (e *SyntaxError) Unwrap() error {
-	if e.limit {
+	switch {
+	case e.form && e.limit:
+		return ErrFormLimit
+	case e.form:
+		return ErrForm
+	case e.limit:
 		return ErrLimit
 	}
 	return ErrSyntax
