@@ -22,10 +22,12 @@ type Limits struct {
 	MaxDepth     int // nesting of objects and arrays
 	MaxKeys      int // object members and array elements, in total; fields of a form
 	MaxNumberLen int // characters in one number literal
+	MaxBatch     int // elements of a batch (ParseBatch); each element has the other bounds
 }
 
-// DefaultLimits are generous for real webhooks and small enough to keep a parse cheap.
-var DefaultLimits = Limits{MaxDepth: 32, MaxKeys: 4096, MaxNumberLen: 40}
+// DefaultLimits are generous for real webhooks and small enough to keep a parse cheap. MaxBatch
+// is twice the largest batch a sender documents (Enode: "up to 100 event objects").
+var DefaultLimits = Limits{MaxDepth: 32, MaxKeys: 4096, MaxNumberLen: 40, MaxBatch: 200}
 
 // ErrSyntax reports a body that is not JSON, or JSON this parser refuses (see SyntaxError).
 var ErrSyntax = outcome.Err(outcome.BadJSON, "invalid JSON")
