@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/payload"
 )
 
@@ -118,12 +119,12 @@ func TestParseBatchRefuses(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseBatch(%.40q) = %d elements, want an error", tt.in, len(got))
 			}
-			want, other := payload.ErrSyntax, payload.ErrLimit
+			want, other, reason := payload.ErrSyntax, payload.ErrLimit, outcome.BadJSON
 			if tt.limit {
-				want, other = other, want
+				want, other, reason = other, want, outcome.JSONLimits
 			}
-			if !errors.Is(err, want) || errors.Is(err, other) {
-				t.Errorf("ParseBatch(%.40q) = %v, want %v and not %v", tt.in, err, want, other)
+			if !errors.Is(err, want) || errors.Is(err, other) || outcome.Of(err) != reason {
+				t.Errorf("ParseBatch(%.40q) = %v (%s), want %v and not %v", tt.in, err, outcome.Of(err).Word(), want, other)
 			}
 			var se *payload.SyntaxError
 			if !errors.As(err, &se) || se.Reason != tt.reason {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/payload"
 )
 
@@ -192,6 +193,9 @@ func checkFormError(t *testing.T, fn, in string, doc map[string]any, err error, 
 	}
 	if !errors.Is(err, want) || errors.Is(err, other) || errors.Is(err, payload.ErrSyntax) || errors.Is(err, payload.ErrLimit) {
 		t.Errorf("%s(%q) = %v, want %v only", fn, short, err, want)
+	}
+	if r := outcome.Of(err); r != outcome.BadForm {
+		t.Errorf("%s(%q) reason = %s, want %s", fn, short, r.Word(), outcome.BadForm.Word())
 	}
 	var se *payload.SyntaxError
 	if !errors.As(err, &se) {

@@ -1,6 +1,8 @@
 // Package payload parses webhook bodies into generic JSON values (map[string]any, []any, string,
 // json.Number, bool, nil) under limits that a hostile body cannot exceed, resolves JSON Pointers
 // in them, and gives numbers their canonical form (CanonicalNumber) for what leaves the process.
+// Form bodies and query strings become documents of the same shape (ParseForm, ParseQuery,
+// FormJSON), and a JSON array of events is split into its elements (ParseBatch).
 //
 // Unlike encoding/json it refuses, rather than repairs or ignores, what makes a body ambiguous:
 // invalid UTF-8 and lone surrogates (which encoding/json silently replaces), duplicate object keys
