@@ -398,8 +398,9 @@ func webhookLatency(t *testing.T, p *binProc, n int) time.Duration {
 }
 
 // TestDeviceAccountBounds (finding 3): one device account opens 2,000 persistent sessions (v5
-// with the longest expiry and 3.1.1), each subscribed, and sends a SUBSCRIBE of 5,000 filters and
-// more subscriptions than a session may hold. Past each bound it gets the documented code (0x97,
+// with the longest expiry and 3.1.1), each subscribed, sends a SUBSCRIBE of 5,000 filters and
+// more subscriptions than a session may hold, and opens idle clean sessions (keep-alive 0) until
+// refused. Past each bound it gets the documented code (0x97,
 // 3.1.1 return code 3 or SUBACK 0x80), its v5 sessions expire in a day, and the refusals are
 // logged with the account and counted in /metrics; another account still logs in, webhook
 // latency stays within 3x and the bridge's RSS grows by less than 60 MB.
