@@ -28,11 +28,26 @@ var (
 	binaryErr  error
 )
 
-// Binary builds the real binary (`go build` of Module) once per test process and returns its path.
+// BinaryEnv names an environment variable that, when set, is the path of a prebuilt binary for
+// Binary to return instead of building one: `HOOKBRIDGE_BINARY=/tmp/hookbridge-0.1.0 go test
+// ./bridge/e2e/` runs the tests that use the real binary against another version.
+const BinaryEnv = "HOOKBRIDGE_BINARY"
+
+// Binary returns the path of the real binary: the one BinaryEnv names, else one built (`go build`
+// of Module) once per test process.
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	dir := Root(tb)
 	binaryOnce.Do(func() {
+		if path := os.Getenv(BinaryEnv); path != "" {
+			if binaryPath, binaryErr = filepath.Abs(path); binaryErr == nil {
+				_, binaryErr = os.Stat(binaryPath)
+			}
+			if binaryErr != nil {
+				binaryErr = fmt.Errorf("%s: %w", BinaryEnv, binaryErr)
+			}
+			return
+		}
 		tmp, err := os.MkdirTemp("", "hookbridge-bin-")
 		if err != nil {
 			binaryErr = err
@@ -80,7 +95,7 @@ func RunCLI(tb testing.TB, args ...string) (code int, stdout, stderr string) {
 }
 
 // Process is the real binary running `serve` in a child process, with its options file and data
-// dir in Dir and the test catalog's policies. The first Start listens on loopback ports picked by
+// dir in Dir and the test catalog's policies (or others, see NewProcessPolicies). The first Start listens on loopback ports picked by
 // the system and reads them from the "hookbridge started" log line; a restart takes the same
 // ports again, so clients reconnect where they were.
 type Process struct {
@@ -88,6 +103,8 @@ type Process struct {
 	Dir     string           // data dir, holding options.json and a log file per run
 	Options *options.Options // as written to the options file
 	Catalog *catalog.Catalog // as the binary reads it
+	// Policies is the directory of extra policies passed as --policies; "" for none.
+	Policies string
 	// HTTPAddr, AdminAddr and MQTTAddr are the listen addresses, set by the first Start.
 	HTTPAddr, AdminAddr, MQTTAddr string
 
@@ -102,7 +119,15 @@ type Process struct {
 // ends.
 func NewProcess(tb testing.TB, o *options.Options) *Process {
 	tb.Helper()
-	p := &Process{TB: tb, Dir: tb.TempDir(), Options: o, Catalog: Catalog(tb, TestPolicies(tb))}
+	return NewProcessPolicies(tb, o, TestPolicies(tb))
+}
+
+// NewProcessPolicies is NewProcess with the extra policies in policies ("" for the built-in catalog
+// only) instead of the test catalog's: a binary of another version (BinaryEnv) may not accept
+// the test catalog of this one.
+func NewProcessPolicies(tb testing.TB, o *options.Options, policies string) *Process {
+	tb.Helper()
+	p := &Process{TB: tb, Dir: tb.TempDir(), Options: o, Catalog: Catalog(tb, policies), Policies: policies}
 	if err := app.WriteOptions(filepath.Join(p.Dir, "options.json"), o); err != nil {
 		tb.Fatal(err)
 	}
@@ -131,8 +156,12 @@ func (p *Process) Start() {
 		}
 		return a
 	}
-	p.cmd = exec.Command(Binary(p.TB), "serve", "--data", p.Dir, "--options", filepath.Join(p.Dir, "options.json"),
-		"--policies", TestPolicies(p.TB), "--http-addr", addr(p.HTTPAddr), "--admin-addr", addr(p.AdminAddr), "--mqtt-addr", addr(p.MQTTAddr))
+	args := []string{"serve", "--data", p.Dir, "--options", filepath.Join(p.Dir, "options.json"),
+		"--http-addr", addr(p.HTTPAddr), "--admin-addr", addr(p.AdminAddr), "--mqtt-addr", addr(p.MQTTAddr)}
+	if p.Policies != "" {
+		args = append(args, "--policies", p.Policies)
+	}
+	p.cmd = exec.Command(Binary(p.TB), args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
@@ -178,6 +207,14 @@ func (p *Process) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// PID returns the process id of the current run, 0 when it is not running.
+func (p *Process) PID() int {
+	if !p.running {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 // Running reports whether the process was started and has not been stopped by Kill or Terminate.
