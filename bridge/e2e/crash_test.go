@@ -307,6 +307,12 @@ func TestCrashDurability(t *testing.T) {
 				}
 				if fresh > 1 {
 					t.Errorf("device got event %d %d times as a fresh publish (no DUP, not retained)", want[tok], fresh)
+					i := want[tok]
+					etok := ps.Token(pseudo.DomainEvent, "acme-locks", crashEventID(r, i))
+					sender.mu.Lock()
+					t.Logf("event %d: answers %v, deliveries (DUP or retained) %v; the bridge's log lines for it:\n%s",
+						i, sender.status[i], dups, bridgetest.GrepLines(p.Logs(), etok))
+					sender.mu.Unlock()
 				}
 				firsts++
 			}

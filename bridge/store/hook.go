@@ -34,8 +34,11 @@ type Hook struct {
 	mqtt.HookBase
 	s *Store
 
-	// pending and staged are guarded by s.mu.
+	// pending, committing and staged are guarded by s.mu. An event's group is pending from Begin
+	// until Commit hands it to the committer, then committing until its transaction is on disk:
+	// its messages are held all that time (waitFor), and pendingCount counts both.
 	pending      map[string]*group // event token -> its staged records
+	committing   map[string]*group // event token -> its records being written
 	staged       map[string]*group // bucket + "\x00" + key -> the group staging it
 	pendingCount atomic.Int64
 
@@ -53,7 +56,8 @@ type group struct {
 var _ mqtt.Hook = (*Hook)(nil)
 
 func newHook(s *Store) *Hook {
-	return &Hook{s: s, pending: map[string]*group{}, staged: map[string]*group{}, remap: map[*mqtt.Client]map[uint16]uint16{}}
+	return &Hook{s: s, pending: map[string]*group{}, committing: map[string]*group{}, staged: map[string]*group{},
+		remap: map[*mqtt.Client]map[uint16]uint16{}}
 }
 
 // ID names the hook.
@@ -94,26 +98,34 @@ func (h *Hook) Commit(token string, extra ...Op) error {
 func (h *Hook) CommitAll(tokens []string, extra ...Op) error {
 	h.s.mu.Lock()
 	var ops []Op
-	var groups []*group
+	held := map[string]*group{}
 	for _, token := range tokens {
 		g := h.pending[token]
 		if g == nil {
 			continue
 		}
+		// No longer staging (later writes go their own way), but still held until on disk: a
+		// subscriber's writer that reaches the event's message during the write must wait.
 		delete(h.pending, token)
-		h.pendingCount.Add(-1)
+		h.committing[token] = g
+		held[token] = g
 		for k := range g.idx {
 			if h.staged[k] == g {
 				delete(h.staged, k)
 			}
 		}
 		ops = append(ops, g.ops...)
-		groups = append(groups, g)
 	}
 	ch := h.s.enqueueLocked(append(ops, extra...), true)
 	h.s.mu.Unlock()
 	err := <-ch
-	for _, g := range groups {
+	h.s.mu.Lock()
+	for token := range held {
+		delete(h.committing, token)
+		h.pendingCount.Add(-1)
+	}
+	h.s.mu.Unlock()
+	for _, g := range held {
 		close(g.done)
 	}
 	return err
@@ -143,10 +155,13 @@ func (h *Hook) write(token string, op Op) {
 	h.s.enqueueLocked([]Op{op}, false)
 }
 
-// waitFor blocks until the event's group, if still pending, is on disk.
+// waitFor blocks until the event's group, if pending or being written, is on disk.
 func (h *Hook) waitFor(token string) {
 	h.s.mu.Lock()
 	g := h.pending[token]
+	if g == nil {
+		g = h.committing[token]
+	}
 	h.s.mu.Unlock()
 	if g != nil {
 		<-g.done
