@@ -285,7 +285,8 @@ func TestRetainedPublishWhileSubscribing(t *testing.T) {
 
 // TestPublishBatch: several events in one Publish are one transaction: every event's replay
 // record and every message queued for a persistent session commit together, and the session gets
-// the messages in order.
+// every message. (Not necessarily in order: mochi resends a session's queue sorted by creation
+// time in whole seconds.)
 func TestPublishBatch(t *testing.T) {
 	st := openStore(t)
 	b := startBroker(t, st)
@@ -321,9 +322,13 @@ func TestPublishBatch(t *testing.T) {
 	waitCount(t, rec2, 3)
 	rec2.mu.Lock()
 	defer rec2.mu.Unlock()
-	for i, m := range rec2.msgs {
-		if want := fmt.Sprintf("p/v/batch-%d", i); m.Topic() != want {
-			t.Errorf("message %d on %s, want %s", i, m.Topic(), want)
+	got := map[string]bool{}
+	for _, m := range rec2.msgs {
+		got[m.Topic()] = true
+	}
+	for i := range 3 {
+		if want := fmt.Sprintf("p/v/batch-%d", i); !got[want] {
+			t.Errorf("no message on %s; got %v", want, got)
 		}
 	}
 }
