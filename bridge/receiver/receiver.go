@@ -234,7 +234,8 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 		}
 		return ErrBadBody
 	}
-	ev := &pipeline.Event{Vendor: v, Header: r.Header, Body: buf.Bytes(), Received: now}
+	ev := &pipeline.Event{Vendor: v, Header: r.Header, Body: buf.Bytes(), Received: now,
+		Method: r.Method, Query: r.URL.RawQuery}
 	err := rc.cfg.Pipeline.Process(r.Context(), ev)
 	out.Verified = ev.Verified
 	switch {
