@@ -204,7 +204,7 @@ func skew(later, earlier time.Time) string {
 
 // parseUnix parses a decimal Unix time in seconds.
 func parseUnix(s string) (int64, bool) {
-	if s == "" || len(s) > 12 {
+	if s == "" || len(s) > 12 || strings.TrimLeft(s, "0123456789") != "" {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)

@@ -465,22 +465,24 @@ func checkErrorText(t *testing.T, err error, mac []byte, secrets ...string) {
 	}
 	text := err.Error()
 	lower := strings.ToLower(text)
-	for _, leak := range []string{
-		hex.EncodeToString(mac),
-		hex.EncodeToString(mac[:8]),
-		base64.StdEncoding.EncodeToString(mac),
-		base64.RawURLEncoding.EncodeToString(mac),
-		base64.StdEncoding.EncodeToString(mac)[:16],
-	} {
-		if strings.Contains(text, leak) || strings.Contains(lower, strings.ToLower(leak)) {
-			t.Errorf("error %q reveals the expected MAC (%s)", text, leak)
+	if len(mac) >= 8 {
+		for _, leak := range []string{
+			hex.EncodeToString(mac),
+			hex.EncodeToString(mac[:8]),
+			base64.StdEncoding.EncodeToString(mac),
+			base64.RawURLEncoding.EncodeToString(mac),
+			base64.StdEncoding.EncodeToString(mac)[:11],
+		} {
+			if strings.Contains(text, leak) || strings.Contains(lower, strings.ToLower(leak)) {
+				t.Errorf("error %q reveals the expected MAC (%s)", text, leak)
+			}
 		}
 	}
 	for _, s := range secrets {
 		if s == "" {
 			continue
 		}
-		if strings.Contains(text, s) {
+		if strings.Contains(text, s) || (len(s) > 24 && strings.Contains(text, s[len(s)/2:len(s)/2+12])) {
 			t.Errorf("error %q reveals a secret", text)
 		}
 		if rest, ok := strings.CutPrefix(s, "whsec_"); ok && strings.Contains(text, rest) {
@@ -773,8 +775,12 @@ func plain1Of(scheme string) string {
 func TestNewFailsClosed(t *testing.T) {
 	for _, s := range verify.Schemes() {
 		t.Run(s, func(t *testing.T) {
+			a, err := verify.CompileAuth(s, 0, nil)
+			if err != nil {
+				t.Skipf("needs parameters: %v (TestRecipeKeys)", err)
+			}
 			for _, secrets := range [][]string{nil, {}} {
-				v, err := verify.New(verify.Auth{Scheme: s}, secrets)
+				v, err := verify.New(a, secrets)
 				if !errors.Is(err, verify.ErrNoSecret) || v != nil {
 					t.Errorf("New(%s, %q) = %v, %v, want nil, ErrNoSecret", s, secrets, v, err)
 				}
