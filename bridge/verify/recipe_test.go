@@ -2,14 +2,14 @@ package verify_test
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -97,13 +97,13 @@ func TestRecipeProblems(t *testing.T) {
 // recipeCase is a recipe and the secrets to test it with: Secret verifies, Signing signs (the
 // private key for a public-key mac, else the secret), Other is another sender's.
 type recipeCase struct {
-	name                    string
-	yaml                    string
-	secret, signing, other  string
-	url                     string // the URL the sender was given, for {url}
-	contentType             string
-	body                    []byte
-	headers                 map[string]string // set before signing, for {header:Name}
+	name                     string
+	yaml                     string
+	secret, signing, other   string
+	url                      string // the URL the sender was given, for {url}
+	contentType              string
+	body                     []byte
+	headers                  map[string]string // set before signing, for {header:Name}
 	timed, signsID, signsURL bool
 }
 
