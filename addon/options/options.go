@@ -50,13 +50,13 @@ type Options struct {
 	// PublicURL is the URL vendors are given, e.g. https://hooks.example.net, for the senders
 	// that sign the URL they post to (Twilio, Square). Behind a proxy it is the only correct
 	// source: Host and X-Forwarded-* are never trusted for it. Empty means not set.
-	PublicURL string `json:"public_url"`
-	RetentionDays       int            `json:"retention_days"`
-	PseudonymKey        string         `json:"pseudonym_key"`
-	HAMQTT              string         `json:"ha_mqtt"`
-	BridgeTopics        []string       `json:"bridge_topics"`
-	Vendors             []Vendor       `json:"vendors"`
-	Devices             []Device       `json:"devices"`
+	PublicURL     string   `json:"public_url"`
+	RetentionDays int      `json:"retention_days"`
+	PseudonymKey  string   `json:"pseudonym_key"`
+	HAMQTT        string   `json:"ha_mqtt"`
+	BridgeTopics  []string `json:"bridge_topics"`
+	Vendors       []Vendor `json:"vendors"`
+	Devices       []Device `json:"devices"`
 }
 
 // ExternalBroker is where events go in broker mode external. The certificate files are paths,
