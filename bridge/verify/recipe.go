@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // recipe: a policy states what its sender signs. See Recipe; DOCS.md "Writing a recipe for a
@@ -60,20 +61,34 @@ type Recipe struct {
 	// ID, when set, is the signed event id ({id}), which then keys replays.
 	ID *IDSpec `yaml:"id"`
 
+	// The fields below are for named recipes, written in Go.
+
 	// altHeaders are further signature headers, tried in order when Signature.Header is absent
-	// (Shopify's newer deliveries drop the X- prefix). Named recipes only.
+	// (Shopify's newer deliveries drop the X- prefix).
 	altHeaders []string
 	// bodyElsewhere lets a named recipe leave the body out of the template because its own code
 	// checks it (Twilio's bodySHA256).
 	bodyElsewhere bool
+	// secret, when set, replaces the key format's parsing and generation (Stripe's secrets look
+	// like whsec_ ones, and are used whole).
+	secret *SecretFormat
+	// anyBase64 makes base64 decoding take either alphabet, padded or not (the 0.1 hmac-sha256
+	// scheme, whose users may not know which one their sender uses).
+	anyBase64 bool
+	// unsignedIDHeader is a header in which the sender sends an id the signature does not cover
+	// (X-GitHub-Delivery): Sign sets it as the sender does, and it never keys replays.
+	unsignedIDHeader string
+	// senderIssued says the sender issues the secret (Slack's signing secret, Shopify's client
+	// secret): NewSecret refuses to make one up, and first-run options leave the vendor off.
+	senderIssued bool
 }
 
 // SignatureSpec is where a signature travels and how it is written.
 type SignatureSpec struct {
 	// Header carries the signature.
 	Header string `yaml:"header"`
-	// Encoding is hex (the default), base64 or base64url. Decoding takes either base64 alphabet,
-	// padded or not; the signature must still be exactly the MAC.
+	// Encoding is hex (the default; either case), base64 (the standard alphabet, padded) or
+	// base64url (the URL-safe alphabet, padded or not).
 	Encoding string `yaml:"encoding"`
 	// Prefix is a literal before a single signature ("v0=", "sha1=").
 	Prefix string `yaml:"prefix"`
@@ -84,7 +99,7 @@ type SignatureSpec struct {
 
 // ListSpec reads a signature header that is a list of key/value items.
 type ListSpec struct {
-	// Separator is between items; " " means any run of spaces and tabs.
+	// Separator is between items; " " means any run of white space.
 	Separator string `yaml:"separator"`
 	// Pair is between an item's key and its value (the first one counts).
 	Pair string `yaml:"pair"`
@@ -109,21 +124,27 @@ type IDSpec struct {
 	Header string `yaml:"header"`
 }
 
+// maxSignatures bounds how many candidate signatures one header may offer.
+const maxSignatures = 8
+
 // recipeMethod is a compiled recipe.
 type recipeMethod struct {
-	parts      []part
-	alg        *algorithm
-	format     SecretFormat
-	sigHeaders []string
-	encoding   string
-	prefix     string
-	list       *ListSpec
-	space      bool // the list's separator is whitespace
-	listKeys   map[string]bool
-	ts         *TimestampSpec
-	idHeader   string
-	hasForm    bool
-	hasURL     bool
+	parts        []part
+	alg          *algorithm
+	format       SecretFormat
+	sigHeaders   []string
+	encoding     string
+	prefix       string
+	list         *ListSpec
+	space        bool // the list's separator is whitespace
+	listKeys     map[string]bool
+	ts           *TimestampSpec
+	idHeader     string
+	hasForm      bool
+	hasURL       bool
+	anyBase64    bool
+	unsignedID   string
+	senderIssued bool
 }
 
 var encodings = []string{"hex", "base64", "base64url"}
@@ -173,7 +194,11 @@ func compileRecipe(r Recipe, at string) (*recipeMethod, []KeyProblem) {
 			add("key", "%s does not fit mac %s (use %s)", r.Key, alg.name, strings.Join(alg.formats, " or "))
 		}
 		rc.format = f
+		if r.secret != nil {
+			rc.format = *r.secret
+		}
 	}
+	rc.anyBase64, rc.unsignedID, rc.senderIssued = r.anyBase64, r.unsignedIDHeader, r.senderIssued
 
 	sig := r.Signature
 	if sig.Header == "" {
@@ -279,7 +304,12 @@ func (rc *recipeMethod) Key(secret string) (Key, error) {
 	return k, nil
 }
 
-func (rc *recipeMethod) NewSecret() (string, error) { return rc.format.generate() }
+func (rc *recipeMethod) NewSecret() (string, error) {
+	if rc.senderIssued {
+		return "", ErrCannotGenerate
+	}
+	return rc.format.generate()
+}
 
 func (rc *recipeMethod) Verifier(keys []Key, tol time.Duration) Verifier {
 	return &recipeVerifier{rc: rc, keys: keys, tolerance: tol}
@@ -302,25 +332,34 @@ type signedInput struct {
 	headers []string // the values of the template's {header:Name} parts, in order
 }
 
-// writeTo writes the signed bytes.
+// writeString writes s without copying it when w can take a string (a bytes.Buffer).
+func writeString(w io.Writer, s string) {
+	if sw, ok := w.(io.StringWriter); ok {
+		sw.WriteString(s)
+		return
+	}
+	w.Write([]byte(s))
+}
+
+// writeSigned writes the signed bytes.
 func (rc *recipeMethod) writeSigned(w io.Writer, in *signedInput) {
 	hi := 0
 	for _, p := range rc.parts {
 		switch p.kind {
 		case partLiteral:
-			io.WriteString(w, p.text)
+			w.Write(p.lit)
 		case partBody:
 			w.Write(in.body)
 		case partTimestamp:
-			io.WriteString(w, in.ts)
+			writeString(w, in.ts)
 		case partID:
-			io.WriteString(w, in.id)
+			writeString(w, in.id)
 		case partURL:
-			io.WriteString(w, in.url)
+			writeString(w, in.url)
 		case partForm:
-			io.WriteString(w, in.form)
+			writeString(w, in.form)
 		case partHeader:
-			io.WriteString(w, in.headers[hi])
+			writeString(w, in.headers[hi])
 			hi++
 		}
 	}
@@ -342,7 +381,10 @@ func (v *recipeVerifier) Explain(r *Request) []Check {
 func (v *recipeVerifier) judge(r *Request, tr *trace) (Result, error) {
 	rc := v.rc
 	sigHeader, sigText, err := firstHeader(r.Header, rc.sigHeaders)
-	if tr.step("signature header "+sigHeader, err, "present") != nil {
+	if tr != nil {
+		tr.step("signature header "+sigHeader, err, "present")
+	}
+	if err != nil {
 		return Result{}, err
 	}
 	var store [maxSignatures][]byte
@@ -353,19 +395,28 @@ func (v *recipeVerifier) judge(r *Request, tr *trace) (Result, error) {
 	} else {
 		cands, err = rc.parseSingle(sigHeader, sigText, cands)
 	}
-	if tr.step("signature format", err, fmt.Sprintf("%d candidate signature(s), %s", len(cands), rc.encoding)) != nil {
+	if tr != nil {
+		tr.step("signature format", err, fmt.Sprintf("%d candidate signature(s), %s", len(cands), rc.encoding))
+	}
+	if err != nil {
 		return Result{}, err
 	}
 	var at time.Time
 	if rc.ts != nil {
 		at, in.ts, err = rc.timestamp(r.Header, in.ts)
-		if tr.step("timestamp", err, "a "+rc.ts.Unit+" timestamp") != nil {
+		if tr != nil {
+			tr.step("timestamp", err, "a "+rc.ts.Unit+" timestamp")
+		}
+		if err != nil {
 			return Result{}, err
 		}
 	}
 	if rc.idHeader != "" {
 		in.id, err = single(r.Header, rc.idHeader)
-		if tr.step("event id header "+rc.idHeader, err, "present") != nil {
+		if tr != nil {
+			tr.step("event id header "+rc.idHeader, err, "present")
+		}
+		if err != nil {
 			return Result{}, err
 		}
 	}
@@ -374,7 +425,10 @@ func (v *recipeVerifier) judge(r *Request, tr *trace) (Result, error) {
 			continue
 		}
 		val, err := single(r.Header, p.text)
-		if tr.step("signed header "+p.text, err, "present") != nil {
+		if tr != nil {
+			tr.step("signed header "+p.text, err, "present")
+		}
+		if err != nil {
 			return Result{}, err
 		}
 		in.headers = append(in.headers, val)
@@ -384,7 +438,10 @@ func (v *recipeVerifier) judge(r *Request, tr *trace) (Result, error) {
 		if err != nil {
 			err = fmt.Errorf("%w: %w", ErrBadSignature, err)
 		}
-		if tr.step("form body", err, "parameters read") != nil {
+		if tr != nil {
+			tr.step("form body", err, "parameters read")
+		}
+		if err != nil {
 			return Result{}, err
 		}
 	}
@@ -393,7 +450,10 @@ func (v *recipeVerifier) judge(r *Request, tr *trace) (Result, error) {
 		if r.URL == "" {
 			err = fmt.Errorf("%w: the sender signs its URL and public_url is not set", ErrBadSignature)
 		}
-		if tr.step("URL", err, "signed as "+showURL(r)) != nil {
+		if tr != nil {
+			tr.step("URL", err, "signed as "+showURL(r))
+		}
+		if err != nil {
 			return Result{}, err
 		}
 	}
@@ -401,12 +461,18 @@ func (v *recipeVerifier) judge(r *Request, tr *trace) (Result, error) {
 	if which < 0 {
 		err = fmt.Errorf("%w: no signature in %s matches", ErrBadSignature, sigHeader)
 	}
-	if tr.step("signature", err, fmt.Sprintf("matches secrets[%d]", which)) != nil {
+	if tr != nil {
+		tr.step("signature", err, fmt.Sprintf("matches secrets[%d]", which))
+	}
+	if err != nil {
 		return Result{}, err
 	}
 	if rc.ts != nil {
 		err = checkTime(at, r.Now, v.tolerance)
-		if tr.step("timestamp window", err, "within "+v.tolerance.String()+" of "+r.Now.UTC().Format(time.RFC3339)) != nil {
+		if tr != nil {
+			tr.step("timestamp window", err, "within "+v.tolerance.String()+" of "+r.Now.UTC().Format(time.RFC3339))
+		}
+		if err != nil {
 			return Result{}, err
 		}
 	}
@@ -482,8 +548,8 @@ func (rc *recipeMethod) parseList(text string, cands [][]byte) ([][]byte, string
 	for rest != "" {
 		var item string
 		if rc.space {
-			rest = strings.TrimLeft(rest, " \t")
-			end := strings.IndexAny(rest, " \t")
+			rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
+			end := strings.IndexFunc(rest, unicode.IsSpace)
 			if end < 0 {
 				end = len(rest)
 			}
@@ -528,10 +594,15 @@ func (rc *recipeMethod) decode(s string) ([]byte, bool) {
 	}
 	var b []byte
 	var err error
-	if rc.encoding == "hex" {
+	switch {
+	case rc.encoding == "hex":
 		b, err = hex.DecodeString(s)
-	} else {
+	case rc.anyBase64:
 		b, err = decodeBase64(s)
+	case rc.encoding == "base64":
+		b, err = base64.StdEncoding.DecodeString(s)
+	default:
+		b, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	}
 	if err != nil || len(b) == 0 || (rc.alg.size > 0 && len(b) != rc.alg.size) {
 		return nil, false
@@ -635,7 +706,26 @@ func (rc *recipeMethod) Sign(secret string, m *Message) error {
 	if rc.idHeader != "" {
 		m.Header[rc.idHeader] = m.ID
 	}
+	if rc.unsignedID != "" && m.ID != "" {
+		m.Header[rc.unsignedID] = m.ID
+	}
 	return nil
+}
+
+// namedRecipe compiles a recipe written in Go for a named scheme; a mistake in it is a
+// programming error, found at start.
+func namedRecipe(name string, r Recipe) *recipeMethod {
+	rc, problems := compileRecipe(r, "")
+	if len(problems) > 0 {
+		panic(fmt.Sprintf("verify: named recipe %s: %v", name, problems))
+	}
+	return rc
+}
+
+// registerRecipe registers a named recipe: a scheme that takes no keys, whose method is the
+// recipe.
+func registerRecipe(name, summary string, r Recipe) {
+	Register(Scheme{Name: name, Summary: summary, Compile: fixedMethod(namedRecipe(name, r))})
 }
 
 // signature computes the raw signature over the input.

@@ -1,103 +1,55 @@
 package verify
 
-import (
-	"crypto/sha256"
-	"encoding/base64"
-	"fmt"
-	"strconv"
-	"strings"
-	"time"
-)
+import "strings"
 
-// Standard Webhooks (https://www.standardwebhooks.com/): "v1,<base64 HMAC-SHA256>" of
-// "webhook-id.webhook-timestamp.body" in a space-separated webhook-signature list; the key is the
-// base64 after whsec_; the signed webhook-id keys replays.
+// standard-webhooks: Standard Webhooks 1.0.0 (www.standardwebhooks.com; spec/standard-webhooks.md
+// in standard-webhooks/standard-webhooks). The signed content is "webhook-id.webhook-timestamp.body";
+// webhook-signature is a space-separated list of "version,base64" items. v1 is HMAC-SHA256 keyed by
+// the base64 after whsec_; v1a is Ed25519, verified with the sender's public key, whpk_ and the
+// base64 of the raw 32 bytes. A vendor's whsec_ secrets check v1 items, its whpk_ keys v1a items:
+// a v1a item is never checked against an HMAC key nor the other way round. The signed
+// webhook-id keys replays (a retry keeps it and gets a new timestamp).
+func standardWebhooksRecipe(mac, key, version string) Recipe {
+	return Recipe{
+		Signed: "{id}.{timestamp}.{body}",
+		MAC:    mac,
+		Key:    key,
+		Signature: SignatureSpec{Header: "Webhook-Signature", Encoding: "base64",
+			List: &ListSpec{Separator: " ", Pair: ",", Keys: []string{version}}},
+		Timestamp: &TimestampSpec{Header: "Webhook-Timestamp", Unit: "seconds"},
+		ID:        &IDSpec{Header: "Webhook-Id"},
+	}
+}
+
 func init() {
+	kv := &keyVariants{
+		variants: []*recipeMethod{
+			namedRecipe("standard-webhooks v1", standardWebhooksRecipe("hmac-sha256", "whsec", "v1")),
+			namedRecipe("standard-webhooks v1a", standardWebhooksRecipe("ed25519", "whpk", "v1a")),
+		},
+		// whpk_ public keys verify v1a; to sign v1a, a whsk_ key or a PEM private key.
+		pick: func(secret string) int {
+			for _, p := range []string{"whpk_", "whsk_", "-----BEGIN"} {
+				if strings.HasPrefix(strings.TrimSpace(secret), p) {
+					return 1
+				}
+			}
+			return 0
+		},
+	}
 	Register(Scheme{
 		Name:    "standard-webhooks",
-		Summary: "Standard Webhooks v1: HMAC-SHA256 of id.timestamp.body, whsec_ secret",
-		Compile: fixedMethod(standardWebhooksMethod{traits: traits{timestamp: true, id: true}}),
+		Summary: "Standard Webhooks: v1 HMAC-SHA256 (whsec_) or v1a Ed25519 (whpk_) of id.timestamp.body",
+		Compile: fixedMethod(kv),
 	})
 }
 
-type standardWebhooksMethod struct{ traits }
-
-func (standardWebhooksMethod) Key(secret string) (Key, error) { return whsecSecret.Parse(secret) }
-func (standardWebhooksMethod) NewSecret() (string, error)     { return whsecSecret.generate() }
-
-func (standardWebhooksMethod) Verifier(keys []Key, tol time.Duration) Verifier {
-	return &standardWebhooks{macs: newMACs(keys), tolerance: tol}
-}
-
-func (standardWebhooksMethod) Sign(secret string, m *Message) error {
-	k, err := whsecSecret.Parse(secret)
-	if err != nil {
-		return err
-	}
-	ts := strconv.FormatInt(m.Time.Unix(), 10)
-	m.Header["Webhook-Id"] = m.ID
-	m.Header["Webhook-Timestamp"] = ts
-	m.Header["Webhook-Signature"] = "v1," + base64.StdEncoding.EncodeToString(hmacSHA256(k.MAC, []byte(m.ID+"."+ts+"."), m.Body))
-	return nil
-}
-
-// standardWebhooks verifies Standard Webhooks v1 signatures.
-type standardWebhooks struct {
-	macs      macs
-	tolerance time.Duration
-}
-
-func (v *standardWebhooks) Verify(r *Request) (Result, error) {
-	id, err := single(r.Header, "Webhook-Id")
-	if err != nil {
-		return Result{}, err
-	}
-	tsText, err := single(r.Header, "Webhook-Timestamp")
-	if err != nil {
-		return Result{}, err
-	}
-	sigText, err := single(r.Header, "Webhook-Signature")
-	if err != nil {
-		return Result{}, err
-	}
-	ts, ok := parseUnix(tsText)
-	if !ok {
-		return Result{}, fmt.Errorf("%w: webhook-timestamp is not a Unix time", ErrBadSignature)
-	}
-	sigs := ParseStandardSignatures(sigText)
-	if len(sigs) == 0 {
-		return Result{}, fmt.Errorf("%w: no v1 signature", ErrBadSignature)
-	}
-	if !v.macs.match(sigs, []byte(id), []byte{'.'}, []byte(tsText), []byte{'.'}, r.Body) {
-		return Result{}, fmt.Errorf("%w: no v1 signature matches", ErrBadSignature)
-	}
-	if err := checkTime(time.Unix(ts, 0), r.Now, v.tolerance); err != nil {
-		return Result{}, err
-	}
-	// The signed string is "id.timestamp.body": the id is covered, so it may key replays.
-	return Result{ID: id}, nil
-}
-
-// maxSignatures bounds how many candidate signatures one header may offer.
-const maxSignatures = 8
-
-// ParseStandardSignatures returns the decoded v1 signatures of a webhook-signature header: a
-// space-separated list of "version,base64". Other versions and malformed entries are skipped.
+// ParseStandardSignatures returns the decoded v1 signatures of a webhook-signature header, as the
+// standard-webhooks recipe reads it: a space-separated list of "version,base64". Other versions and
+// malformed entries are skipped; at most 8 are kept.
 func ParseStandardSignatures(header string) [][]byte {
-	var out [][]byte
-	for _, part := range strings.Fields(header) {
-		ver, sig, ok := strings.Cut(part, ",")
-		if !ok || ver != "v1" || len(sig) != base64.StdEncoding.EncodedLen(sha256.Size) {
-			continue
-		}
-		b, err := base64.StdEncoding.DecodeString(sig)
-		if err != nil || len(b) != sha256.Size {
-			continue
-		}
-		out = append(out, b)
-		if len(out) == maxSignatures {
-			break
-		}
-	}
-	return out
+	sc, _ := Lookup("standard-webhooks")
+	m, _ := sc.Compile(nil)
+	sigs, _, _ := m.(*keyVariants).variants[0].parseList(header, nil)
+	return sigs
 }

@@ -24,6 +24,7 @@ const (
 type part struct {
 	kind partKind
 	text string // the literal, or the header's name
+	lit  []byte // the literal, as written to a hash
 }
 
 // Template limits: a recipe is written by hand, and a longer one is a mistake.
@@ -48,7 +49,7 @@ func parseTemplate(s string) ([]part, error) {
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
-			parts = append(parts, part{kind: partLiteral, text: lit.String()})
+			parts = append(parts, part{kind: partLiteral, text: lit.String(), lit: []byte(lit.String())})
 			lit.Reset()
 		}
 	}

@@ -30,8 +30,9 @@ var (
 	// the scheme's format.
 	ErrNoSecret = errors.New("no usable secret")
 	// ErrCannotGenerate reports a scheme whose secret Hookbridge cannot make up: a public key,
-	// whose private half only the sender holds.
-	ErrCannotGenerate = errors.New("the sender makes this secret")
+	// whose private half only the sender holds, or a secret the sender issues (Slack's signing
+	// secret, Twilio's Auth Token).
+	ErrCannotGenerate = errors.New("the sender issues this secret")
 	// ErrCannotSign reports a signer given a secret it cannot sign with, such as a public key.
 	ErrCannotSign = errors.New("cannot sign with this secret")
 )
