@@ -90,6 +90,9 @@ type Process struct {
 	Catalog *catalog.Catalog // as the binary reads it
 	// HTTPAddr, AdminAddr and MQTTAddr are the listen addresses, set by the first Start.
 	HTTPAddr, AdminAddr, MQTTAddr string
+	// Policies and Schemas are the extra catalog's directories (--policies, --schemas); Schemas
+	// "" for none.
+	Policies, Schemas string
 
 	cmd      *exec.Cmd
 	exited   chan error // receives the exit of the current run
@@ -102,7 +105,18 @@ type Process struct {
 // ends.
 func NewProcess(tb testing.TB, o *options.Options) *Process {
 	tb.Helper()
-	p := &Process{TB: tb, Dir: tb.TempDir(), Options: o, Catalog: Catalog(tb, TestPolicies(tb))}
+	return NewProcessCatalog(tb, o, TestPolicies(tb), "")
+}
+
+// NewProcessCatalog is NewProcess with another extra catalog: the policies in policies and the
+// schemas in schemas ("" for none) over the built-in ones.
+func NewProcessCatalog(tb testing.TB, o *options.Options, policies, schemas string) *Process {
+	tb.Helper()
+	cat, _, err := catalog.Load(catalog.Sources{Builtin: os.DirFS(Root(tb)), PolicyDir: policies, SchemaDir: schemas})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &Process{TB: tb, Dir: tb.TempDir(), Options: o, Catalog: cat, Policies: policies, Schemas: schemas}
 	if err := app.WriteOptions(filepath.Join(p.Dir, "options.json"), o); err != nil {
 		tb.Fatal(err)
 	}
@@ -131,8 +145,12 @@ func (p *Process) Start() {
 		}
 		return a
 	}
-	p.cmd = exec.Command(Binary(p.TB), "serve", "--data", p.Dir, "--options", filepath.Join(p.Dir, "options.json"),
-		"--policies", TestPolicies(p.TB), "--http-addr", addr(p.HTTPAddr), "--admin-addr", addr(p.AdminAddr), "--mqtt-addr", addr(p.MQTTAddr))
+	args := []string{"serve", "--data", p.Dir, "--options", filepath.Join(p.Dir, "options.json"),
+		"--policies", p.Policies, "--http-addr", addr(p.HTTPAddr), "--admin-addr", addr(p.AdminAddr), "--mqtt-addr", addr(p.MQTTAddr)}
+	if p.Schemas != "" {
+		args = append(args, "--schemas", p.Schemas)
+	}
+	p.cmd = exec.Command(Binary(p.TB), args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
@@ -206,6 +224,12 @@ func (p *Process) Terminate() (time.Duration, error) {
 		p.Kill()
 		return time.Since(start), errors.New("did not exit within 30s of SIGTERM")
 	}
+}
+
+// Post sends a POST with the headers and body to path on the partner listener.
+func (p *Process) Post(path string, header map[string]string, body []byte) Response {
+	p.TB.Helper()
+	return Do(p.TB, http.MethodPost, "http://"+p.HTTPAddr+path, header, body)
 }
 
 // Logs returns what every run so far wrote, in order.
