@@ -75,7 +75,9 @@ func TestVerifyCommand(t *testing.T) {
 	flags := verifyEnv(t)
 	body := `{"event_id":"Ev1","event":{"type":"reaction_added"},"type":"event_callback"}`
 	ts := strconv.Itoa(slackEventTS)
-	slackSig := func(b string) string { return "v0=" + hex.EncodeToString(hmacMAC(sha256.New, slackSecret, "v0:"+ts+":"+b)) }
+	slackSig := func(b string) string {
+		return "v0=" + hex.EncodeToString(hmacMAC(sha256.New, slackSecret, "v0:"+ts+":"+b))
+	}
 	at := time.Unix(slackEventTS, 0).UTC()
 	twilioBody := `{"MessageSid":"SM1","MessageStatus":"delivered"}`
 	sum := sha256.Sum256([]byte(twilioBody))
