@@ -22,6 +22,8 @@ type Sender struct {
 	PublicURL string
 	// ContentType is the body's media type; "" means application/json.
 	ContentType string
+	// Header holds headers the sender sets before it signs: those a recipe's {header:Name} signs.
+	Header map[string]string
 }
 
 // Signed is a signed request: the path (and query) to post it to, its headers and body.
@@ -46,7 +48,10 @@ func (s Sender) Sign(tb testing.TB, id string, body []byte, now time.Time, query
 	if ct == "" {
 		ct = "application/json"
 	}
-	m := &verify.Message{URL: u, ContentType: ct, Body: body, ID: id, Time: now}
+	m := &verify.Message{URL: u, ContentType: ct, Body: body, ID: id, Time: now, Header: map[string]string{}}
+	for k, v := range s.Header {
+		m.Header[k] = v
+	}
 	if err := (verify.Signer{Auth: s.Auth, Secret: s.Secret}).SignMessage(m); err != nil {
 		tb.Fatalf("sign as %s: %v", s.Vendor, err)
 	}

@@ -28,6 +28,14 @@ var sendCommand = &command{
 		fset.StringVar(&o.contentType, "content-type", "application/json", "the body's media `TYPE` (application/x-www-form-urlencoded for a form)")
 		fset.StringVar(&o.query, "query", "", "a `QUERY` string the sender's URL carries (signed with it by senders that sign the URL)")
 		fset.StringVar(&o.keyFile, "key", "", "the sender's private key `FILE` (PEM, or whsk_ for Ed25519), for schemes that verify with its public key")
+		fset.Func("header", "a `NAME: VALUE` header the sender sets before signing (for a recipe's {header:NAME}); may be repeated", func(s string) error {
+			k, v, ok := strings.Cut(s, ":")
+			if !ok || strings.TrimSpace(k) == "" {
+				return errors.New(`want "Name: value"`)
+			}
+			o.headers = append(o.headers, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+			return nil
+		})
 		return func(ctx context.Context, args []string) error {
 			pos, err := parse(fset, args, 2)
 			if err != nil {
@@ -42,6 +50,7 @@ var sendCommand = &command{
 // sendOptions are send's own flags.
 type sendOptions struct {
 	url, contentType, query, keyFile string
+	headers                          [][2]string
 }
 
 // send signs a file as a vendor's sender would and POSTs it. A scheme that signs the URL signs
@@ -87,7 +96,11 @@ func send(ctx context.Context, e *env, f *flags, so sendOptions, name, file stri
 	if so.query != "" {
 		signedURL += "?" + strings.TrimPrefix(so.query, "?")
 	}
-	m := &verify.Message{URL: signedURL, ContentType: so.contentType, Body: body, ID: app.EventID(cv.Policy, body), Time: time.Now()}
+	m := &verify.Message{URL: signedURL, ContentType: so.contentType, Body: body, ID: app.EventID(cv.Policy, body), Time: time.Now(),
+		Header: map[string]string{}}
+	for _, h := range so.headers {
+		m.Header[h[0]] = h[1]
+	}
 	if err := (verify.Signer{Auth: a, Secret: secret}).SignMessage(m); err != nil {
 		if errors.Is(err, verify.ErrCannotSign) {
 			return fmt.Errorf("vendor %q verifies with its sender's public key: give the sender's private key with --key FILE (%w)", name, err)

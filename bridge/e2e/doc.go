@@ -17,6 +17,9 @@
 //     against a real Mosquitto (bridge/uplink/mosquittotest).
 //   - ops_*: audit trail, incidents and quarantine, inventory, metrics.
 //   - crash: TestCrashDurability and TestSIGTERMUnderLoad against the real binary.
+//   - senders_sign: each real sender's signature (the named recipes and a policy's own recipe)
+//     against the real binary, with the test catalog testdata/catalog/senders; public_url as the
+//     only source of a signed URL; `hookbridge send` playing every sender.
 //   - pipeline_bench: BenchmarkPipeline, whole webhooks through the partner handler.
 //
 // They need Mosquitto (with /usr/sbin on PATH) and Chromium: scripts/test installs both.
