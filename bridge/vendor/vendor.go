@@ -114,15 +114,15 @@ func Check(cfgs []Config, cat *catalog.Catalog) error {
 			add("name", "no policy for vendor %q (known: %s)", c.Name, strings.Join(cat.Names(), ", "))
 			continue
 		}
-		if cv.Policy.Auth.SignsURL() && c.PublicURL == "" {
-			add(KeyPublicURL, "vendor %s signs the URL it posts to (scheme %s): set public_url to the URL vendors are given, e.g. https://hooks.example.net",
-				c.Name, cv.Policy.Auth.Scheme)
-		}
 		if len(c.Secrets) == 0 {
 			if c.Enabled {
 				add("secrets", "an enabled vendor needs at least one secret")
 			}
 			continue
+		}
+		if cv.Policy.Auth.SignsURL() && c.PublicURL == "" {
+			add(KeyPublicURL, "vendor %s signs the URL it posts to (scheme %s): set public_url to the URL vendors are given, e.g. https://hooks.example.net",
+				c.Name, cv.Policy.Auth.Scheme)
 		}
 		if _, err := verify.New(cv.Policy.Auth, c.Secrets); err != nil {
 			add("secrets", "%v (scheme %s)", err, cv.Policy.Auth.Scheme)

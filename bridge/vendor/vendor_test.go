@@ -54,6 +54,11 @@ func TestCheckPublicURL(t *testing.T) {
 		!strings.Contains(ve.Problems[0].Message, "set public_url") {
 		t.Fatalf("Check(no public_url) = %v, want one problem naming public_url", err)
 	}
+	// A vendor not set up yet (off, no secret, as first-run options list one whose secret the
+	// sender issues) does not stop the start.
+	if err := vendor.Check([]vendor.Config{{Name: "url-signer"}}, cat); err != nil {
+		t.Errorf("Check(off, no secret, no public_url) = %v, want nil", err)
+	}
 	cfg.PublicURL = "https://hooks.example.net"
 	if err := vendor.Check([]vendor.Config{cfg}, cat); err != nil {
 		t.Fatalf("Check(public_url set) = %v, want nil", err)
