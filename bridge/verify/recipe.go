@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -312,7 +314,14 @@ func (rc *recipeMethod) NewSecret() (string, error) {
 }
 
 func (rc *recipeMethod) Verifier(keys []Key, tol time.Duration) Verifier {
-	return &recipeVerifier{rc: rc, keys: keys, tolerance: tol}
+	v := &recipeVerifier{rc: rc, keys: keys, tolerance: tol}
+	if rc.alg.hmac {
+		v.macs = make([]sync.Pool, len(keys))
+		for i, k := range keys {
+			v.macs[i].New = func() any { return hmac.New(rc.alg.hash, k.MAC) }
+		}
+	}
+	return v
 }
 
 // recipeVerifier checks requests against a compiled recipe.
@@ -320,6 +329,9 @@ type recipeVerifier struct {
 	rc        *recipeMethod
 	keys      []Key
 	tolerance time.Duration
+	// macs holds, per key, HMAC states keyed and ready to Reset: a new one costs five allocations
+	// and two hashed pad blocks.
+	macs []sync.Pool
 }
 
 // signedInput is what one request fills into a recipe's template.
@@ -485,12 +497,15 @@ func (v *recipeVerifier) match(in *signedInput, cands [][]byte) int {
 	rc := v.rc
 	found := -1
 	if rc.alg.hmac {
-		for i, k := range v.keys {
-			h := hmac.New(rc.alg.hash, k.MAC)
+		var buf [64]byte
+		for i := range v.keys {
+			h := v.macs[i].Get().(hash.Hash)
+			h.Reset()
 			rc.writeSigned(h, in)
-			if anyEqual(h.Sum(nil), cands) && found < 0 {
+			if anyEqual(h.Sum(buf[:0]), cands) && found < 0 {
 				found = i
 			}
+			v.macs[i].Put(h)
 		}
 		return found
 	}
