@@ -6,10 +6,13 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +210,54 @@ func FuzzNamedVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestVerifyConcurrent runs every named recipe's verifier from several goroutines at once, as
+// the receiver does (its HMAC states are pooled): each request gets its own verdict. Run with
+// -race.
+func TestVerifyConcurrent(t *testing.T) {
+	for _, c := range namedCases(t) {
+		t.Run(c.scheme+" "+c.contentType, func(t *testing.T) {
+			a := named(t, c.scheme)
+			secrets := []string{c.secret}
+			if a.CheckSecret("another-secret-0123456789abcdef") == nil {
+				secrets = []string{"another-secret-0123456789abcdef", c.secret} // two keys, two pools
+			}
+			v := mustVerifier(t, a, secrets...)
+			signing := c.signing
+			if signing == "" {
+				signing = c.secret
+			}
+			var reqs []*verify.Request
+			for i := range 8 {
+				m := &verify.Message{URL: c.url, ContentType: c.contentType, Body: []byte("a=" + strconv.Itoa(i)), ID: "evt_" + strconv.Itoa(i), Time: epoch}
+				r := signWith(t, a, signing, m)
+				_, r.Query, _ = strings.Cut(m.URL, "?")
+				reqs = append(reqs, r)
+			}
+			errs := make(chan error, 2*len(reqs)*20)
+			var wg sync.WaitGroup
+			for i, r := range reqs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					bad := *r
+					bad.Body = []byte("a=" + strconv.Itoa(i) + "0")
+					for range 20 {
+						if _, err := v.Verify(r); err != nil {
+							errs <- fmt.Errorf("Verify(request %d) = %v, want nil", i, err)
+						}
+						if _, err := v.Verify(&bad); err == nil {
+							errs <- fmt.Errorf("Verify(request %d changed) = nil, want a refusal", i)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+		})
+	}
 }
