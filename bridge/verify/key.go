@@ -25,6 +25,7 @@ type Key struct {
 	Public crypto.PublicKey
 
 	variant int // which of a scheme's kinds of secret (keyVariants)
+	index   int // the secret's place in the vendor's list, for Explain
 }
 
 // SecretFormat turns a vendor's secret, as the user pastes it, into key material.

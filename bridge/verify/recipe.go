@@ -474,7 +474,11 @@ func (v *recipeVerifier) judge(r *Request, tr *trace) (Result, error) {
 		err = fmt.Errorf("%w: no signature in %s matches", ErrBadSignature, sigHeader)
 	}
 	if tr != nil {
-		tr.step("signature", err, fmt.Sprintf("matches secrets[%d]", which))
+		detail := ""
+		if which >= 0 {
+			detail = fmt.Sprintf("matches secrets[%d]", v.keys[which].index)
+		}
+		tr.step("signature", err, detail)
 	}
 	if err != nil {
 		return Result{}, err

@@ -95,6 +95,16 @@ func TestStandardWebhooksKinds(t *testing.T) {
 	both := mustVerifier(t, a, whsec, whpk)
 	expectOK(t, both, req(v1), swMsgID)
 	expectOK(t, both, req(v1a), swMsgID)
+	// Explain names the secret that matched by its place in the vendor's list.
+	for sig, want := range map[string]string{v1: "matches secrets[0]", v1a: "matches secrets[1]"} {
+		found := false
+		for _, c := range verify.Explain(both, req(sig)) {
+			found = found || (c.Name == "signature" && c.OK && c.Detail == want)
+		}
+		if !found {
+			t.Errorf("Explain(%.3s) = %+v, want a signature check that %s", sig, verify.Explain(both, req(sig)), want)
+		}
+	}
 	expectRefused(t, mustVerifier(t, a, whsec), req(v1a), verify.ErrBadSignature, whsec)
 	expectRefused(t, mustVerifier(t, a, whpk), req(v1), verify.ErrBadSignature)
 	// A v1a item whose value is the v1 MAC, or the other way round, is not a signature.

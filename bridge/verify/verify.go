@@ -100,6 +100,7 @@ func parseKeys(m Method, secrets []string) ([]Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("secrets[%d]: %w", i, err)
 		}
+		k.index = i
 		keys = append(keys, k)
 	}
 	return keys, nil
