@@ -27,7 +27,10 @@ func StartEvents(ctx context.Context, o *options.Options, st *store.Store, haTop
 	if err != nil {
 		return nil, err
 	}
-	uo := uplink.Options{Resolve: resolve, Store: st, Log: log}
+	uo := uplink.Options{Resolve: resolve, Log: log}
+	if st != nil {
+		uo.Ledger = st
+	}
 	if haTopics {
 		// Home Assistant topics go over the uplink (the embedded broker is off): if the connection
 		// drops without a goodbye, the broker marks Hookbridge unavailable.

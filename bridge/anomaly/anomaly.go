@@ -152,7 +152,7 @@ func classify(o *outcome.Outcome) (kinds []Kind, counts bool) {
 		return nil, false
 	case outcome.BadSignature, outcome.BadTimestamp:
 		kinds = append(kinds, SignatureFailures)
-	case outcome.Schema, outcome.BadJSON, outcome.JSONLimits, outcome.NoEventID, outcome.BadEventID:
+	case outcome.Schema, outcome.BadJSON, outcome.BadForm, outcome.JSONLimits, outcome.NoEventID, outcome.BadEventID:
 		kinds = append(kinds, SchemaFailures)
 	case outcome.Duplicate:
 		kinds = append(kinds, Replays)

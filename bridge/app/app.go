@@ -172,6 +172,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Version:         a.cfg.Version,
 		BrokerConnected: connected,
 		Health:          func() map[string]any { return a.mqtt.Health(o.Broker, a.events) },
+		Sessions:        deviceSessions(a.broker),
 	})
 	a.ha = a.mqtt.HAConn(a.broker, a.events)
 	a.ops, err = startOps(opsConfig{

@@ -85,6 +85,26 @@ func startOps(c opsConfig) (*ops, error) {
 			func() float64 { return float64(b.Stats().Retained) })
 		m.CounterFunc("hookbridge_mqtt_dropped_total", "Messages the embedded broker dropped because a client's queue was full.",
 			func() float64 { return float64(b.Stats().Dropped) })
+		m.GaugeFunc("hookbridge_mqtt_pending_logins", "Connections to the embedded broker that have not sent their CONNECT yet.",
+			func() float64 { return float64(b.Stats().PendingLogins) })
+		// The device-side bounds (DOCS.md, "Security model and its limits"): what each refused.
+		for _, c := range []struct {
+			name, help string
+			get        func(broker.Stats) int64
+		}{
+			{"logins_refused", "CONNECTs refused for a wrong username or password.", func(s broker.Stats) int64 { return s.LoginsRefused }},
+			{"wills_refused", "CONNECTs refused because the account may not publish their Will.", func(s broker.Stats) int64 { return s.WillsRefused }},
+			{"sessions_refused", "CONNECTs refused past an account's session bounds.", func(s broker.Stats) int64 { return s.SessionsRefused }},
+			{"subscriptions_refused", "Subscription filters refused past a session's subscription bound.", func(s broker.Stats) int64 { return s.SubscriptionsRefused }},
+			{"subscribes_refused", "SUBSCRIBE packets refused whole past the filters-per-SUBSCRIBE bound.", func(s broker.Stats) int64 { return s.SubscribesRefused }},
+			{"session_expiry_capped", "MQTT 5 CONNECTs whose session expiry was shortened to the account's bound.", func(s broker.Stats) int64 { return s.ExpiryCapped }},
+			{"logins_shed", "Pending connections closed to make room for newer ones.", func(s broker.Stats) int64 { return s.LoginsShed }},
+			{"login_timeouts", "Connections closed for sending no whole CONNECT in time.", func(s broker.Stats) int64 { return s.LoginTimeouts }},
+			{"logins_malformed", "Connections closed for a first packet that is no CONNECT, or too large.", func(s broker.Stats) int64 { return s.LoginsMalformed }},
+			{"logins_busy", "CONNECTs refused because the broker held its maximum of clients.", func(s broker.Stats) int64 { return s.LoginsBusy }},
+		} {
+			m.CounterFunc("hookbridge_mqtt_"+c.name+"_total", c.help, func() float64 { return float64(c.get(b.Stats())) })
+		}
 	}
 	if c.Events != nil {
 		// The outside broker's connection state and counters (hookbridge_uplink_*).

@@ -28,11 +28,26 @@ var (
 	binaryErr  error
 )
 
-// Binary builds the real binary (`go build` of Module) once per test process and returns its path.
+// BinaryEnv names an environment variable that, when set, is the path of a prebuilt binary for
+// Binary to return instead of building one: `HOOKBRIDGE_BINARY=/tmp/hookbridge-0.1.0 go test
+// ./bridge/e2e/` runs the tests that use the real binary against another version.
+const BinaryEnv = "HOOKBRIDGE_BINARY"
+
+// Binary returns the path of the real binary: the one BinaryEnv names, else one built (`go build`
+// of Module) once per test process.
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	dir := Root(tb)
 	binaryOnce.Do(func() {
+		if path := os.Getenv(BinaryEnv); path != "" {
+			if binaryPath, binaryErr = filepath.Abs(path); binaryErr == nil {
+				_, binaryErr = os.Stat(binaryPath)
+			}
+			if binaryErr != nil {
+				binaryErr = fmt.Errorf("%s: %w", BinaryEnv, binaryErr)
+			}
+			return
+		}
 		tmp, err := os.MkdirTemp("", "hookbridge-bin-")
 		if err != nil {
 			binaryErr = err
@@ -80,19 +95,20 @@ func RunCLI(tb testing.TB, args ...string) (code int, stdout, stderr string) {
 }
 
 // Process is the real binary running `serve` in a child process, with its options file and data
-// dir in Dir and the test catalog's policies. The first Start listens on loopback ports picked by
-// the system and reads them from the "hookbridge started" log line; a restart takes the same
-// ports again, so clients reconnect where they were.
+// dir in Dir and the test catalog's policies (or others, see NewProcessPolicies and
+// NewProcessCatalog). The first Start listens on loopback ports picked by the system and reads
+// them from the "hookbridge started" log line; a restart takes the same ports again, so clients
+// reconnect where they were.
 type Process struct {
 	TB      testing.TB
 	Dir     string           // data dir, holding options.json and a log file per run
 	Options *options.Options // as written to the options file
 	Catalog *catalog.Catalog // as the binary reads it
+	// Policies and Schemas are the directories of extra policies and schemas passed as
+	// --policies and --schemas; "" for none.
+	Policies, Schemas string
 	// HTTPAddr, AdminAddr and MQTTAddr are the listen addresses, set by the first Start.
 	HTTPAddr, AdminAddr, MQTTAddr string
-	// Policies and Schemas are the extra catalog's directories (--policies, --schemas); Schemas
-	// "" for none.
-	Policies, Schemas string
 
 	cmd      *exec.Cmd
 	exited   chan error // receives the exit of the current run
@@ -105,7 +121,15 @@ type Process struct {
 // ends.
 func NewProcess(tb testing.TB, o *options.Options) *Process {
 	tb.Helper()
-	return NewProcessCatalog(tb, o, TestPolicies(tb), "")
+	return NewProcessPolicies(tb, o, TestPolicies(tb))
+}
+
+// NewProcessPolicies is NewProcess with the extra policies in policies ("" for the built-in catalog
+// only) instead of the test catalog's: a binary of another version (BinaryEnv) may not accept
+// the test catalog of this one.
+func NewProcessPolicies(tb testing.TB, o *options.Options, policies string) *Process {
+	tb.Helper()
+	return NewProcessCatalog(tb, o, policies, "")
 }
 
 // NewProcessCatalog is NewProcess with another extra catalog: the policies in policies and the
@@ -146,7 +170,10 @@ func (p *Process) Start() {
 		return a
 	}
 	args := []string{"serve", "--data", p.Dir, "--options", filepath.Join(p.Dir, "options.json"),
-		"--policies", p.Policies, "--http-addr", addr(p.HTTPAddr), "--admin-addr", addr(p.AdminAddr), "--mqtt-addr", addr(p.MQTTAddr)}
+		"--http-addr", addr(p.HTTPAddr), "--admin-addr", addr(p.AdminAddr), "--mqtt-addr", addr(p.MQTTAddr)}
+	if p.Policies != "" {
+		args = append(args, "--policies", p.Policies)
+	}
 	if p.Schemas != "" {
 		args = append(args, "--schemas", p.Schemas)
 	}
@@ -196,6 +223,14 @@ func (p *Process) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// PID returns the process id of the current run, 0 when it is not running.
+func (p *Process) PID() int {
+	if !p.running {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 // Running reports whether the process was started and has not been stopped by Kill or Terminate.

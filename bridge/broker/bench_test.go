@@ -78,11 +78,8 @@ func benchPublish(b *testing.B, storeMode string, parallel bool) {
 		n := seq.Add(1)
 		token := fmt.Sprintf("%032x", n)
 		ev := &publish.Event{
-			Vendor: "v", Token: token,
+			Vendor: "v", Token: token, At: time.Now(),
 			Messages: []route.Message{{Topic: fmt.Sprintf("p/v/%d", n%64), Payload: payload, QoS: 1}},
-		}
-		if st != nil {
-			ev.Seen = store.SeenOps("v", token, time.Now())
 		}
 		if err := br.Publish(context.Background(), ev); err != nil {
 			b.Error(err)

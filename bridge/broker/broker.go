@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 
@@ -35,28 +33,40 @@ type Options struct {
 	// MaxInflight bounds QoS 1/2 messages queued for one session (online or offline); past it
 	// messages to that session are dropped and counted.
 	MaxInflight uint16
-	// SessionExpiry bounds how long an offline persistent session is kept.
+	// SessionExpiry bounds how long an offline persistent session is kept, for every account.
 	SessionExpiry time.Duration
-	// MaxPending bounds connections that have not logged in yet, and ConnectTimeout is how long
-	// one may take to: mochi sets no deadline before the CONNECT and allocates a whole client
-	// (some 75 KiB) for each connection, so without them idle connections pile up unbounded.
-	MaxPending     int
-	ConnectTimeout time.Duration
+	// DeviceLimits bound each account without write rules, WriterLimits each account with them
+	// (homeassistant); zero fields take DefaultDeviceLimits and DefaultWriterLimits, an expiry
+	// never past SessionExpiry. Account.Limits override both for one account.
+	DeviceLimits Limits
+	WriterLimits Limits
+	// MaxPending bounds connections that have not sent their CONNECT yet, MaxPendingPerSource
+	// those of one source address, and ConnectTimeout is how long one may take to. Past either
+	// bound a new connection sheds the oldest pending one (see gate): idle sockets can never keep a
+	// device that sends its CONNECT at once from logging in. Defaults: 2,048, 512 and 10s.
+	MaxPending          int
+	MaxPendingPerSource int
+	ConnectTimeout      time.Duration
 }
 
 // Broker is the embedded broker.
 type Broker struct {
-	srv      *mqtt.Server
-	pub      *mqtt.Client
-	hook     *store.Hook
-	store    *store.Store
-	guard    *retainGuard
-	listener net.Listener
-	log      zerolog.Logger
-	dropped  atomic.Int64
+	srv       *mqtt.Server
+	pub       *mqtt.Client
+	hook      *store.Hook
+	store     *store.Store
+	guard     *retainGuard
+	auth      *authHook
+	listener  net.Listener
+	log       zerolog.Logger
+	count     *counters
+	closeOnce sync.Once
+	limit     *logLimiter
+	done      chan struct{}  // closed by Close: stops the session sweeper
+	loops     sync.WaitGroup // the session sweeper
 
-	maxPending     int
-	connectTimeout time.Duration
+	opts Options // with defaults filled
+	gate *gate   // the listener, once started
 }
 
 // New builds a broker; Start opens its listener.
@@ -73,8 +83,11 @@ func New(opts Options) (*Broker, error) {
 	if opts.SessionExpiry == 0 {
 		opts.SessionExpiry = 7 * 24 * time.Hour
 	}
-	if opts.MaxPending == 0 {
-		opts.MaxPending = 256
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 2048
+	}
+	if opts.MaxPendingPerSource <= 0 {
+		opts.MaxPendingPerSource = 512
 	}
 	if opts.ConnectTimeout == 0 {
 		opts.ConnectTimeout = 10 * time.Second
@@ -102,11 +115,13 @@ func New(opts Options) (*Broker, error) {
 		Logger:                 NewSlog(mochiLogger(opts.Log)),
 		SysTopicResendInterval: 60,
 	})
-	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, maxPending: opts.MaxPending, connectTimeout: opts.ConnectTimeout}
+	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, opts: opts,
+		count: &counters{}, limit: newLogLimiter(time.Minute), done: make(chan struct{})}
 	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
 	b.pub.Properties.ProtocolVersion = 5
 
-	if err := srv.AddHook(newAuthHook(opts.Accounts, srv.Clients.Get), nil); err != nil {
+	b.auth = newAuthHook(opts, srv.Clients, b.count, b.limit)
+	if err := srv.AddHook(b.auth, nil); err != nil {
 		return nil, err
 	}
 	if err := srv.AddHook(&dropHook{b: b}, nil); err != nil {
@@ -142,8 +157,12 @@ func (b *Broker) Start(addr string) error {
 		return fmt.Errorf("mqtt listen %s: %w", addr, err)
 	}
 	b.listener = ln
-	guard := &loginGuard{Listener: ln, timeout: b.connectTimeout, slots: make(chan struct{}, b.maxPending), log: b.log}
-	if err := b.srv.AddListener(listeners.NewNet("tcp", guard)); err != nil {
+	if err := b.purgeStoredSessions(); err != nil {
+		ln.Close()
+		return err
+	}
+	b.gate = newGate(ln, b.opts, b.count, b.limit)
+	if err := b.srv.AddListener(b.gate); err != nil {
 		ln.Close()
 		return err
 	}
@@ -151,6 +170,8 @@ func (b *Broker) Start(addr string) error {
 		ln.Close()
 		return fmt.Errorf("mqtt serve: %w", err)
 	}
+	b.loops.Add(1)
+	go b.sweepLoop(b.done, &b.loops)
 	return nil
 }
 
@@ -162,9 +183,16 @@ func (b *Broker) Addr() string {
 	return b.listener.Addr().String()
 }
 
-// Close disconnects clients and stops the broker. Persistent sessions stay stored.
+// Close disconnects clients and stops the broker. Persistent sessions stay stored. Closing again
+// does nothing.
 func (b *Broker) Close() error {
-	return b.srv.Close()
+	var err error
+	b.closeOnce.Do(func() {
+		close(b.done)
+		b.loops.Wait()
+		err = b.srv.Close()
+	})
+	return err
 }
 
 // Server returns the mochi server, for inline subscriptions.
@@ -173,8 +201,8 @@ func (b *Broker) Server() *mqtt.Server { return b.srv }
 // ErrPublish wraps a failure to hand a message to the broker.
 var ErrPublish = errors.New("publish to embedded broker")
 
-// Publish hands an event's messages to the broker, each carrying the event token in the MQTT 5 user
-// property "event". When the broker is durable, seen (the event's replay record) is written in the
+// Publish hands the events' messages to the broker, each carrying its event's token in the MQTT 5
+// user property "event". When the broker is durable, the events' replay records are written in the
 // same transaction as the messages queued for persistent sessions, and subscribers receive the
 // messages only after that transaction is on disk.
 //
@@ -185,34 +213,41 @@ var ErrPublish = errors.New("publish to embedded broker")
 //   - after the transaction: the replay record and the queued messages are on disk together; after
 //     a restart the messages are redelivered to their sessions (MQTT redelivery, DUP set), and the
 //     vendor's retry, if any, is answered "duplicate" and not published again.
-func (b *Broker) Publish(_ context.Context, ev *publish.Event) error {
-	token, msgs, seen := ev.Token, ev.Messages, ev.Seen
-	if b.hook != nil {
-		b.hook.Begin(token)
+func (b *Broker) Publish(_ context.Context, evs ...*publish.Event) error {
+	tokens := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		tokens = append(tokens, ev.Token)
+		if b.hook != nil {
+			b.hook.Begin(ev.Token)
+		}
 	}
 	var err error
-	for _, m := range msgs {
-		pk := packets.Packet{
-			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
-			TopicName:   m.Topic,
-			Payload:     m.Payload,
-			PacketID:    uint16(m.QoS),
-			Properties: packets.Properties{
-				User: []packets.UserProperty{{Key: store.EventProperty, Val: token}},
-			},
-		}
-		if e := b.inject(pk); e != nil {
-			err = fmt.Errorf("%w: %v", ErrPublish, e)
-			break
+publishing:
+	for _, ev := range evs {
+		for _, m := range ev.Messages {
+			pk := packets.Packet{
+				FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
+				TopicName:   m.Topic,
+				Payload:     m.Payload,
+				PacketID:    uint16(m.QoS),
+				Properties: packets.Properties{
+					User: []packets.UserProperty{{Key: store.EventProperty, Val: ev.Token}},
+				},
+			}
+			if e := b.inject(pk); e != nil {
+				err = fmt.Errorf("%w: %v", ErrPublish, e)
+				break publishing
+			}
 		}
 	}
-	if err != nil {
-		seen = nil // a partly published event must not be marked seen
+	var seen []store.Op
+	if err == nil { // a partly published event must not be marked seen
+		seen = store.RecordOps(evs...)
 	}
 	var cerr error
 	switch {
 	case b.hook != nil:
-		cerr = b.hook.Commit(token, seen...)
+		cerr = b.hook.CommitAll(tokens, seen...)
 	case b.store != nil && len(seen) > 0:
 		cerr = b.store.Write(seen...)
 	}
@@ -252,29 +287,6 @@ func (b *Broker) inject(pk packets.Packet) error {
 
 var _ publish.Publisher = (*Broker)(nil)
 
-// Stats are the broker's counters.
-type Stats struct {
-	Clients         int64
-	Subscriptions   int64
-	Inflight        int64
-	Retained        int64
-	Dropped         int64 // messages not queued for a session: full outbound queue or inflight quota
-	InflightDropped int64
-}
-
-// Stats returns the broker's counters.
-func (b *Broker) Stats() Stats {
-	i := b.srv.Info
-	return Stats{
-		Clients:         atomic.LoadInt64(&i.ClientsConnected),
-		Subscriptions:   atomic.LoadInt64(&i.Subscriptions),
-		Inflight:        atomic.LoadInt64(&i.Inflight),
-		Retained:        atomic.LoadInt64(&i.Retained),
-		Dropped:         b.dropped.Load(),
-		InflightDropped: atomic.LoadInt64(&i.InflightDropped),
-	}
-}
-
 // dropHook counts and logs messages mochi drops for a subscriber.
 type dropHook struct {
 	mqtt.HookBase
@@ -286,61 +298,9 @@ func (h *dropHook) ID() string { return "hookbridge-drops" }
 func (h *dropHook) Provides(b byte) bool { return b == mqtt.OnPublishDropped }
 
 func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
-	n := h.b.dropped.Add(1)
+	n := h.b.count.dropped.Add(1)
 	if n == 1 || n%1000 == 0 {
-		h.b.log.Warn().Str("component", "mqtt").Str("client", cl.ID).Int64("dropped_total", n).
+		h.b.log.Warn().Str("component", "mqtt").Str("account", string(cl.Properties.Username)).Str("client", clientIDOf(cl)).Int64("dropped_total", n).
 			Msg("message dropped for a connected client whose outbound queue is full: that session will not get it")
 	}
-}
-
-// loginGuard is the MQTT listener's gate for connections that have not logged in yet: at most
-// cap(slots) of them at a time (more are closed as they are accepted), each given timeout to log
-// in. It also waits out accept errors such as running out of file descriptors, which would
-// otherwise end mochi's accept loop for good.
-type loginGuard struct {
-	net.Listener
-	timeout time.Duration
-	slots   chan struct{} // one per connection that has not logged in
-	log     zerolog.Logger
-}
-
-// Accept returns the next connection that fits, with a deadline for its login.
-func (g *loginGuard) Accept() (net.Conn, error) {
-	var wait time.Duration
-	for {
-		c, err := g.Listener.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil, err
-			}
-			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
-			g.log.Warn().Str("component", "mqtt").Err(err).Dur("retry_in", wait).Msg("accept failed")
-			time.Sleep(wait)
-			continue
-		}
-		wait = 0
-		select {
-		case g.slots <- struct{}{}:
-		default:
-			c.Close() // too many logins under way
-			continue
-		}
-		_ = c.SetDeadline(time.Now().Add(g.timeout)) // mochi replaces it after the CONNECT
-		return &pendingConn{Conn: c, release: func() { <-g.slots }}, nil
-	}
-}
-
-// pendingConn holds a login slot until it logs in or closes.
-type pendingConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-// loggedIn gives the connection's login slot back.
-func (c *pendingConn) loggedIn() { c.once.Do(c.release) }
-
-func (c *pendingConn) Close() error {
-	c.once.Do(c.release)
-	return c.Conn.Close()
 }

@@ -91,7 +91,7 @@ func publishEvent(t *testing.T, b *Broker, st *store.Store, token string, n int)
 	for i := 0; i < n; i++ {
 		msgs = append(msgs, route.Message{Topic: fmt.Sprintf("p/v/%s-%d", token, i), Payload: []byte(`{}`), QoS: 1})
 	}
-	if err := b.Publish(context.Background(), &publish.Event{Vendor: "v", Token: token, Messages: msgs, Seen: store.SeenOps("v", token, time.Now())}); err != nil {
+	if err := b.Publish(context.Background(), &publish.Event{Vendor: "v", Token: token, Messages: msgs, At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -281,4 +281,49 @@ func TestRetainedPublishWhileSubscribing(t *testing.T) {
 		c.Disconnect(10)
 	}
 	<-done
+}
+
+// TestPublishBatch: several events in one Publish are one transaction: every event's replay
+// record and every message queued for a persistent session commit together, and the session gets
+// the messages in order.
+func TestPublishBatch(t *testing.T) {
+	st := openStore(t)
+	b := startBroker(t, st)
+	defer b.Close()
+	rec := &recorder{}
+	c := connect(t, b.Addr(), "batch", false, rec, false)
+	if code := subscribe(t, c); code != 1 {
+		t.Fatalf("subscribe = 0x%02x, want 1", code)
+	}
+	c.Disconnect(50)
+	time.Sleep(50 * time.Millisecond) // offline: its messages are queued in the store
+	before := st.Stats().Commits
+	var evs []*publish.Event
+	for i := range 3 {
+		tok := fmt.Sprintf("%032x", 0xb0+i)
+		evs = append(evs, &publish.Event{Vendor: "v", Token: tok, At: time.Now(),
+			Messages: []route.Message{{Topic: fmt.Sprintf("p/v/batch-%d", i), Payload: []byte(`{}`), QoS: 1}}})
+	}
+	if err := b.Publish(context.Background(), evs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Stats().Commits - before; got != 1 {
+		t.Errorf("commits for a batch of 3 = %d, want 1", got)
+	}
+	for _, ev := range evs {
+		if seen, err := st.Seen(ev.Token); err != nil || !seen {
+			t.Errorf("Seen(%s) = %v, %v; want true", ev.Token, seen, err)
+		}
+	}
+	rec2 := &recorder{}
+	c2 := connect(t, b.Addr(), "batch", false, rec2, false)
+	defer c2.Disconnect(50)
+	waitCount(t, rec2, 3)
+	rec2.mu.Lock()
+	defer rec2.mu.Unlock()
+	for i, m := range rec2.msgs {
+		if want := fmt.Sprintf("p/v/batch-%d", i); m.Topic() != want {
+			t.Errorf("message %d on %s, want %s", i, m.Topic(), want)
+		}
+	}
 }

@@ -15,8 +15,10 @@ import (
 // Subscriptions hold the guard shared from the moment their packet is read until it is processed
 // (OnPacketRead to OnPacketProcessed, both on the client's own goroutine, with nothing between that
 // could skip the second); retained publishes hold it exclusively: the embedded publisher around
-// each retained message, and a client's retained PUBLISH the same way as a subscription. Wills
-// that mochi retains on a disconnect are not covered; none of our accounts set a retained will.
+// each retained message, a client's retained PUBLISH the same way as a subscription, and a
+// retained Will from OnWill to OnWillSent (mochi's sendLWT calls both around retaining it, on the
+// disconnecting client's goroutine). A delayed Will is retained later from mochi's event loop with
+// no hook before it, so OnConnect drops the delay of a retained Will: it is published at once.
 type retainGuard struct {
 	mqtt.HookBase
 	mu sync.RWMutex
@@ -25,7 +27,31 @@ type retainGuard struct {
 func (g *retainGuard) ID() string { return "hookbridge-retain-guard" }
 
 func (g *retainGuard) Provides(b byte) bool {
-	return b == mqtt.OnPacketRead || b == mqtt.OnPacketProcessed
+	switch b {
+	case mqtt.OnPacketRead, mqtt.OnPacketProcessed, mqtt.OnWill, mqtt.OnWillSent:
+		return true
+	}
+	return false
+}
+
+// willHolds reports whether sending a Will takes the guard: it is retained and sent now. A delayed
+// Will is only queued by sendLWT (OnWillSent follows later, from the event loop, and is not
+// paired), but OnConnect never lets a retained Will keep a delay.
+func willHolds(retain bool, delay uint32) bool { return retain && delay == 0 }
+
+// OnWill takes the guard exclusively for a retained Will, which sendLWT retains next.
+func (g *retainGuard) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	if willHolds(will.Retain, cl.Properties.Will.WillDelayInterval) {
+		g.mu.Lock()
+	}
+	return will, nil
+}
+
+// OnWillSent releases what OnWill took. sendLWT marks a delayed Will's packet with its delay.
+func (g *retainGuard) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
+	if willHolds(pk.FixedHeader.Retain, pk.Connect.WillProperties.WillDelayInterval) {
+		g.mu.Unlock()
+	}
 }
 
 // holds reports which kind of hold a packet takes; processPacket validates the same way before it

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/rs/zerolog"
 )
@@ -44,7 +45,17 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 		if h.group != "" {
 			key = h.group + "." + key
 		}
-		ev = ev.Interface(key, a.Value.Any())
+		switch v := a.Value.Any().(type) {
+		case error:
+			ev = ev.Str(key, v.Error()) // zerolog would marshal most errors as {}
+		case string:
+			if a.Key == "client" {
+				v = strings.ReplaceAll(v, sessionSep, "/") // a session id: account/client id
+			}
+			ev = ev.Str(key, v)
+		default:
+			ev = ev.Interface(key, v)
+		}
 		return true
 	}
 	for _, a := range h.attrs {

@@ -11,8 +11,9 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
-// TestDeviceACL checks DESIGN.md invariant 2 on the embedded broker: a device sees only what its
-// allow list covers, cannot publish, and anonymous or wrong logins are refused.
+// TestDeviceACL checks the device-side promise (DOCS.md, "Security model and its limits") on the
+// embedded broker: a device sees only what its allow list covers, cannot publish, and anonymous or
+// wrong logins are refused.
 func TestDeviceACL(t *testing.T) {
 	ta := bridgetest.Start(t, "", nil)
 	// hallway-panel may read acme-locks/locks/+/state only.

@@ -23,8 +23,9 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
-// The hostile-input suite (hostile_*_test.go and the fuzz target) attacks DESIGN.md's
-// invariants 1, 2, 3 and 5 on purpose. Every app it starts logs at the most verbose level, and when
+// The hostile-input suite (hostile_*_test.go and the fuzz target) attacks on purpose the promises
+// in DOCS.md, "Security model and its limits": partners never reach the device network, a device
+// sees only what its ACL permits, identifiers never leave in clear, bad input changes nothing. Every app it starts logs at the most verbose level, and when
 // the test ends its whole log is searched for every secret, password, signature, body and clear
 // identifier the test sent (hostileEnv.forbid): the log canary.
 

@@ -1,11 +1,9 @@
 package e2e_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -19,166 +17,41 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/acl"
 	"github.com/hookbridge/hookbridge/bridge/app"
 	"github.com/hookbridge/hookbridge/bridge/bridgetest"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest/rawmqtt"
 	"github.com/hookbridge/hookbridge/bridge/broker"
 )
 
-// hostileMQTT is a raw MQTT client: it writes packets byte for byte, well-formed or not.
-type hostileMQTT struct {
-	t       testing.TB
-	c       net.Conn
-	br      *bufio.Reader
-	version byte
-}
-
-func hostileDialMQTT(t testing.TB, addr string) *hostileMQTT {
+// hostileDialMQTT opens a raw MQTT connection (bridgetest/rawmqtt), closed when the test ends.
+func hostileDialMQTT(t testing.TB, addr string) *rawmqtt.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	m, err := rawmqtt.Dial(addr)
 	if err != nil {
-		t.Fatalf("dial mqtt %s: %v", addr, err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return &hostileMQTT{t: t, c: c, br: bufio.NewReader(c), version: 4}
-}
-
-// write sends raw bytes; a write error (the broker closed first) is ignored.
-func (m *hostileMQTT) write(b []byte) {
-	m.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	m.c.Write(b)
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 // hostileConnectPacket encodes a CONNECT.
 func hostileConnectPacket(version byte, id, user, password string, clean bool) []byte {
-	pk := packets.Packet{
-		FixedHeader:     packets.FixedHeader{Type: packets.Connect},
-		ProtocolVersion: version,
-		Connect: packets.ConnectParams{
-			ProtocolName: []byte("MQTT"), Clean: clean, Keepalive: 30, ClientIdentifier: id,
-			UsernameFlag: user != "", Username: []byte(user), PasswordFlag: password != "", Password: []byte(password),
-		},
-	}
-	if version == 3 {
-		pk.Connect.ProtocolName = []byte("MQIsdp")
-	}
-	var b bytes.Buffer
-	if err := pk.ConnectEncode(&b); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
+	return rawmqtt.ConnectPacket(rawmqtt.Options{Version: version, ClientID: id, Username: user, Password: password, Clean: clean})
 }
 
-// hostileSubscribePacket encodes a SUBSCRIBE of filters at QoS 1.
-func hostileSubscribePacket(version byte, id uint16, filters ...string) []byte {
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: version, PacketID: id}
-	for _, f := range filters {
-		pk.Filters = append(pk.Filters, packets.Subscription{Filter: f, Qos: 1})
-	}
-	var b bytes.Buffer
-	if err := pk.SubscribeEncode(&b); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
-}
-
-// hostilePublishPacket encodes a PUBLISH.
-func hostilePublishPacket(version byte, topic string, payload []byte, qos byte, retain bool) []byte {
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
-		ProtocolVersion: version, TopicName: topic, Payload: payload}
-	if qos > 0 {
-		pk.PacketID = 7
-	}
-	var b bytes.Buffer
-	if err := pk.PublishEncode(&b); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
-}
-
-// read reads one packet, or returns an error when the connection ends or d passes.
-func (m *hostileMQTT) read(d time.Duration) (packets.Packet, error) {
-	m.c.SetReadDeadline(time.Now().Add(d))
-	var pk packets.Packet
-	hb, err := m.br.ReadByte()
+// hostileConnect logs in over m's protocol version and returns the CONNACK's reason code.
+func hostileConnect(t testing.TB, m *rawmqtt.Conn, id, user, password string, clean bool) byte {
+	t.Helper()
+	ack, err := m.Connect(rawmqtt.Options{Version: m.Version(), ClientID: id, Username: user, Password: password, Clean: clean})
 	if err != nil {
-		return pk, err
+		t.Fatalf("connect %s: %v", id, err)
 	}
-	if err := pk.FixedHeader.Decode(hb); err != nil {
-		return pk, err
-	}
-	n, _, err := packets.DecodeLength(m.br)
-	if err != nil {
-		return pk, err
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(m.br, body); err != nil {
-		return pk, err
-	}
-	pk.ProtocolVersion = m.version
-	switch pk.FixedHeader.Type {
-	case packets.Connack:
-		err = pk.ConnackDecode(body)
-	case packets.Suback:
-		err = pk.SubackDecode(body)
-	case packets.Publish:
-		err = pk.PublishDecode(body)
-	case packets.Disconnect:
-		err = pk.DisconnectDecode(body)
-	}
-	return pk, err
+	return ack.ReasonCode
 }
 
-// connect logs in and returns the CONNACK's reason code.
-func (m *hostileMQTT) connect(id, user, password string, clean bool) byte {
-	m.t.Helper()
-	m.write(hostileConnectPacket(m.version, id, user, password, clean))
-	pk, err := m.read(5 * time.Second)
-	if err != nil {
-		m.t.Fatalf("connect %s: no CONNACK: %v", id, err)
-	}
-	if pk.FixedHeader.Type != packets.Connack {
-		m.t.Fatalf("connect %s: got packet type %d, want CONNACK", id, pk.FixedHeader.Type)
-	}
-	return pk.ReasonCode
-}
-
-// subscribe returns the SUBACK's codes, or nil when the broker closed the connection instead.
-func (m *hostileMQTT) subscribe(id uint16, filters ...string) ([]byte, []packets.Packet) {
-	m.t.Helper()
-	m.write(hostileSubscribePacket(m.version, id, filters...))
-	var early []packets.Packet // publishes (retained messages) that came before the SUBACK
-	for {
-		pk, err := m.read(5 * time.Second)
-		if err != nil {
-			return nil, early
-		}
-		switch pk.FixedHeader.Type {
-		case packets.Suback:
-			return pk.ReasonCodes, early
-		case packets.Publish:
-			early = append(early, pk)
-		}
-	}
-}
-
-// closed reports whether the broker closes the connection within d, skipping what it sends first.
-func (m *hostileMQTT) closed(d time.Duration) bool {
-	m.c.SetReadDeadline(time.Now().Add(d))
-	_, err := io.Copy(io.Discard, m.br)
-	var ne net.Error
-	return !(errors.As(err, &ne) && ne.Timeout())
-}
-
-// publishes reads PUBLISH packets for d and returns their topics.
-func (m *hostileMQTT) publishes(d time.Duration) []string {
+// hostileTopics returns the topics of the PUBLISH packets m receives within d.
+func hostileTopics(m *rawmqtt.Conn, d time.Duration) []string {
 	var topics []string
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		pk, err := m.read(time.Until(end))
-		if err != nil {
-			break
-		}
-		if pk.FixedHeader.Type == packets.Publish {
-			topics = append(topics, pk.TopicName)
-		}
+	for _, pk := range m.Publishes(d) {
+		topics = append(topics, pk.TopicName)
 	}
 	return topics
 }
@@ -205,8 +78,8 @@ func hostileMQTTCases() []hostileMQTTCase {
 		{name: "TLS client hello", bytes: raw(0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03)},
 		{name: "remaining length of five bytes", bytes: raw(0x10, 0xff, 0xff, 0xff, 0xff, 0x7f)},
 		{name: "CONNECT claiming 256 MB", bytes: raw(0x10, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x04, 'M', 'Q', 'T', 'T')},
-		{name: "SUBSCRIBE before CONNECT", bytes: func() []byte { return hostileSubscribePacket(4, 1, "#") }},
-		{name: "PUBLISH before CONNECT", bytes: func() []byte { return hostilePublishPacket(4, "hookbridge/x", []byte("x"), 0, false) }},
+		{name: "SUBSCRIBE before CONNECT", bytes: func() []byte { return rawmqtt.SubscribePacket(4, 1, 1, "#") }},
+		{name: "PUBLISH before CONNECT", bytes: func() []byte { return rawmqtt.PublishPacket(4, 7, "hookbridge/x", []byte("x"), 0, false) }},
 		{name: "protocol name MQTX", refused: true, bytes: func() []byte {
 			return bytes.Replace(hostileConnectPacket(4, "mqtx", bridgetest.PanelUser, bridgetest.PanelPassword, true), []byte("MQTT"), []byte("MQTX"), 1)
 		}},
@@ -238,24 +111,24 @@ func hostileMQTTCases() []hostileMQTTCase {
 		{name: "a second CONNECT", login: true, bytes: connect("second", bridgetest.PanelUser, bridgetest.PanelPassword)},
 		{name: "SUBSCRIBE with no filters", login: true, bytes: raw(0x82, 0x02, 0x00, 0x01)},
 		{name: "SUBSCRIBE with bad fixed-header flags", login: true, bytes: func() []byte {
-			b := hostileSubscribePacket(4, 1, "hookbridge/acme-locks/locks/+/state")
+			b := rawmqtt.SubscribePacket(4, 1, 1, "hookbridge/acme-locks/locks/+/state")
 			b[0] = 0x80
 			return b
 		}},
-		{name: "SUBSCRIBE with invalid UTF-8 filter", login: true, bytes: func() []byte { return hostileSubscribePacket(4, 1, "hookbridge/\xff/#") }},
+		{name: "SUBSCRIBE with invalid UTF-8 filter", login: true, bytes: func() []byte { return rawmqtt.SubscribePacket(4, 1, 1, "hookbridge/\xff/#") }},
 		{name: "SUBSCRIBE with a filter longer than the packet", login: true, bytes: raw(0x82, 0x06, 0x00, 0x01, 0xff, 0xff, 'a', 0x01)},
 		{name: "SUBSCRIBE with QoS 3", login: true, bytes: func() []byte {
-			b := hostileSubscribePacket(4, 1, "hookbridge/acme-locks/locks/+/state")
+			b := rawmqtt.SubscribePacket(4, 1, 1, "hookbridge/acme-locks/locks/+/state")
 			b[len(b)-1] = 3
 			return b
 		}},
 		{name: "PUBLISH with QoS 3", login: true, bytes: func() []byte {
-			b := hostilePublishPacket(4, "hookbridge/acme-locks/locks/x/state", []byte("{}"), 1, false)
+			b := rawmqtt.PublishPacket(4, 7, "hookbridge/acme-locks/locks/x/state", []byte("{}"), 1, false)
 			b[0] |= 0x06
 			return b
 		}},
-		{name: "PUBLISH with invalid UTF-8 topic", login: true, bytes: func() []byte { return hostilePublishPacket(4, "hookbridge/\xff", []byte("x"), 0, false) }},
-		{name: "PUBLISH with a wildcard topic", login: true, bytes: func() []byte { return hostilePublishPacket(4, "hookbridge/#", []byte("x"), 0, false) }},
+		{name: "PUBLISH with invalid UTF-8 topic", login: true, bytes: func() []byte { return rawmqtt.PublishPacket(4, 7, "hookbridge/\xff", []byte("x"), 0, false) }},
+		{name: "PUBLISH with a wildcard topic", login: true, bytes: func() []byte { return rawmqtt.PublishPacket(4, 7, "hookbridge/#", []byte("x"), 0, false) }},
 		{name: "PUBACK for a packet never sent: ignored", login: true, survives: true, bytes: raw(0x40, 0x02, 0x12, 0x34)},
 		{name: "reserved packet type 0", login: true, bytes: raw(0x00, 0x00)},
 		{name: "AUTH packet on MQTT 3.1.1", login: true, bytes: raw(0xf0, 0x00)},
@@ -273,25 +146,25 @@ func TestHostileMQTTMalformed(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := hostileDialMQTT(t, h.MQTTAddr)
 			if c.login {
-				if code := m.connect("hostile-"+strings.ReplaceAll(c.name, " ", "-"), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
+				if code := hostileConnect(t, m, "hostile-"+strings.ReplaceAll(c.name, " ", "-"), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 					t.Fatalf("login: CONNACK 0x%02x", code)
 				}
 			}
-			m.write(c.bytes())
+			m.Write(c.bytes())
 			if c.survives {
-				m.write([]byte{0xc0, 0x00}) // PINGREQ
-				if pk, err := m.read(5 * time.Second); err != nil || pk.FixedHeader.Type != packets.Pingresp {
+				m.Write([]byte{0xc0, 0x00}) // PINGREQ
+				if pk, err := m.Read(5 * time.Second); err != nil || pk.FixedHeader.Type != packets.Pingresp {
 					t.Errorf("after the packet, PINGREQ got type %d, err %v; want PINGRESP", pk.FixedHeader.Type, err)
 				}
 				return
 			}
 			if c.refused {
-				pk, err := m.read(5 * time.Second)
+				pk, err := m.Read(5 * time.Second)
 				if err != nil || pk.FixedHeader.Type != packets.Connack || pk.ReasonCode == 0 {
 					t.Errorf("answer: type %d code 0x%02x err %v, want a CONNACK refusing the login", pk.FixedHeader.Type, pk.ReasonCode, err)
 				}
 			}
-			if !m.closed(5 * time.Second) {
+			if !m.Closed(5 * time.Second) {
 				t.Errorf("the broker kept the connection open")
 			}
 		})
@@ -335,15 +208,15 @@ func TestHostileMQTTSubscriptions(t *testing.T) {
 		{"hookbridge/acme-locks/locks/+/state", true},
 		{"$share/panels/hookbridge/acme-locks/locks/+/state", true},
 	}
-	var clients []*hostileMQTT
+	var clients []*rawmqtt.Conn
 	for _, version := range []byte{4, 5} {
 		m := hostileDialMQTT(t, h.MQTTAddr)
-		m.version = version
-		if code := m.connect(fmt.Sprintf("hostile-subs-v%d", version), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
+		m.SetVersion(version)
+		if code := hostileConnect(t, m, fmt.Sprintf("hostile-subs-v%d", version), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 			t.Fatalf("v%d connect: 0x%02x", version, code)
 		}
-		for i, s := range subs {
-			codes, early := m.subscribe(uint16(i+1), s.filter)
+		for _, s := range subs {
+			codes, early, _ := m.Subscribe(1, s.filter)
 			if codes == nil {
 				t.Fatalf("v%d subscribe %s: the broker closed the connection", version, hostileClip(s.filter))
 			}
@@ -361,21 +234,21 @@ func TestHostileMQTTSubscriptions(t *testing.T) {
 		// cost the connection).
 		for i, topic := range []string{"hookbridge/acme-locks/locks/forged/state", "$SYS/broker/forged", "homeassistant/status", "hookbridge/_switch/acme-locks/set"} {
 			p := hostileDialMQTT(t, h.MQTTAddr)
-			p.version = version
-			if code := p.connect(fmt.Sprintf("hostile-pub-v%d-%d", version, i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
+			p.SetVersion(version)
+			if code := hostileConnect(t, p, fmt.Sprintf("hostile-pub-v%d-%d", version, i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 				t.Fatalf("v%d connect: 0x%02x", version, code)
 			}
-			p.write(hostilePublishPacket(version, topic, []byte(`{"state":"unlocked"}`), 1, true))
-			p.write(hostilePublishPacket(version, topic, []byte(`{"state":"unlocked"}`), 0, false))
+			p.Write(rawmqtt.PublishPacket(version, 7, topic, []byte(`{"state":"unlocked"}`), 1, true))
+			p.Write(rawmqtt.PublishPacket(version, 7, topic, []byte(`{"state":"unlocked"}`), 0, false))
 		}
 	}
 	// A filter with invalid UTF-8 or NUL costs the connection, not the broker.
 	for i, f := range []string{"hookbridge/acme-locks/locks/\xff/state", "hookbridge/acme-locks/locks/\x00/state"} {
 		bad := hostileDialMQTT(t, h.MQTTAddr)
-		if code := bad.connect(fmt.Sprintf("hostile-subs-bad-%d", i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
+		if code := hostileConnect(t, bad, fmt.Sprintf("hostile-subs-bad-%d", i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 			t.Fatalf("connect: 0x%02x", code)
 		}
-		if codes, _ := bad.subscribe(1, f); codes != nil && codes[0] < 0x80 {
+		if codes, _, _ := bad.Subscribe(1, f); codes != nil && codes[0] < 0x80 {
 			t.Errorf("filter %q was granted: %x", f, codes)
 		}
 	}
@@ -409,13 +282,13 @@ func TestHostileMQTTSubscriptions(t *testing.T) {
 		t.Errorf("a device's retained publish was kept: %v", got)
 	}
 	for _, m := range clients {
-		topics := m.publishes(time.Second)
+		topics := hostileTopics(m, time.Second)
 		if len(topics) == 0 {
-			t.Errorf("v%d client got no event on its own topic", m.version)
+			t.Errorf("v%d client got no event on its own topic", m.Version())
 		}
 		for _, topic := range topics {
 			if !allowed.Matches(topic) || strings.Contains(topic, "forged") {
-				t.Errorf("v%d client received %q, outside its ACL", m.version, topic)
+				t.Errorf("v%d client received %q, outside its ACL", m.Version(), topic)
 			}
 		}
 	}
@@ -436,16 +309,16 @@ func TestHostileMQTTSessionTakeover(t *testing.T) {
 	h.sub.WaitCount(1)
 
 	m := hostileDialMQTT(t, h.MQTTAddr)
-	code := m.connect(sessionID, bridgetest.PanelUser, bridgetest.PanelPassword, false)
+	code := hostileConnect(t, m, sessionID, bridgetest.PanelUser, bridgetest.PanelPassword, false)
 	if code == 0 {
-		for _, topic := range m.publishes(2 * time.Second) {
+		for _, topic := range hostileTopics(m, 2*time.Second) {
 			t.Errorf("the device took over homeassistant's session and received %q", topic)
 		}
-		if codes, _ := m.subscribe(1, "hookbridge/#"); codes == nil || codes[0] < 0x80 {
+		if codes, _, _ := m.Subscribe(1, "hookbridge/#"); codes == nil || codes[0] < 0x80 {
 			t.Errorf("after the takeover the device may subscribe to hookbridge/#: %x", codes)
 		}
 	}
-	m.c.Close()
+	m.Close()
 	// homeassistant comes back to its queued message.
 	back, err := bridgetest.Connect(t, h.MQTTAddr, "homeassistant", bridgetest.HAPassword, sessionID, false)
 	if err != nil {
@@ -493,7 +366,7 @@ func TestHostileMQTTLimits(t *testing.T) {
 			pk    []byte
 		}{
 			{"CONNECT of 2 KiB", false, hostileConnectPacket(4, "big", bridgetest.PanelUser, strings.Repeat("p", 2048), true)},
-			{"SUBSCRIBE of 2 KiB", true, hostileSubscribePacket(4, 1, "p/v/"+strings.Repeat("f", 2048))},
+			{"SUBSCRIBE of 2 KiB", true, rawmqtt.SubscribePacket(4, 1, 1, "p/v/"+strings.Repeat("f", 2048))},
 			{"PUBLISH declaring 200 MB", true, []byte{0x30, 0x80, 0x80, 0x80, 0x64, 0x00, 0x03, 'p', '/', 'v'}},
 			{"CONNECT cut short: dropped at ConnectTimeout", false, func() []byte {
 				b := hostileConnectPacket(4, "cut", bridgetest.PanelUser, bridgetest.PanelPassword, true)
@@ -503,13 +376,13 @@ func TestHostileMQTTLimits(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				m := hostileDialMQTT(t, addr)
 				if c.login {
-					if code := m.connect("limits-"+c.name[:4], bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
+					if code := hostileConnect(t, m, "limits-"+c.name[:4], bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 						t.Fatalf("login: 0x%02x", code)
 					}
 				}
 				start := time.Now()
-				m.write(c.pk)
-				if !m.closed(3 * time.Second) {
+				m.Write(c.pk)
+				if !m.Closed(3 * time.Second) {
 					t.Fatalf("the broker kept reading an oversized packet")
 				}
 				if d := time.Since(start); d > 2*time.Second {
@@ -520,11 +393,11 @@ func TestHostileMQTTLimits(t *testing.T) {
 	})
 
 	t.Run("login flood", func(t *testing.T) {
-		var conns []*hostileMQTT
+		var conns []*rawmqtt.Conn
 		accepted, refused := 0, 0
 		for i := 0; i < 40; i++ {
 			m := hostileDialMQTT(t, addr)
-			switch code := m.connect(fmt.Sprintf("flood-%d", i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code {
+			switch code := hostileConnect(t, m, fmt.Sprintf("flood-%d", i), bridgetest.PanelUser, bridgetest.PanelPassword, true); code {
 			case 0:
 				accepted++
 				conns = append(conns, m)
@@ -541,14 +414,14 @@ func TestHostileMQTTLimits(t *testing.T) {
 			t.Errorf("broker holds %d clients, want at most 8", got)
 		}
 		for _, m := range conns {
-			m.c.Close()
+			m.Close()
 		}
 		bridgetest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 			m := hostileDialMQTT(t, addr)
-			if code := m.connect("after-flood", bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
+			if code := hostileConnect(t, m, "after-flood", bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 				return fmt.Errorf("login after the flood: 0x%02x", code)
 			}
-			m.c.Close()
+			m.Close()
 			return nil
 		})
 	})
@@ -579,9 +452,9 @@ func TestHostileMQTTLimits(t *testing.T) {
 		// A device can still log in while they are open.
 		bridgetest.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 			m := hostileDialMQTT(t, addr)
-			defer m.c.Close()
-			m.write(hostileConnectPacket(4, "during-idle", bridgetest.PanelUser, bridgetest.PanelPassword, true))
-			pk, err := m.read(2 * time.Second)
+			defer m.Close()
+			m.Write(hostileConnectPacket(4, "during-idle", bridgetest.PanelUser, bridgetest.PanelPassword, true))
+			pk, err := m.Read(2 * time.Second)
 			if err != nil || pk.FixedHeader.Type != packets.Connack || pk.ReasonCode != 0 {
 				return fmt.Errorf("login while %d idle connections are open: %v code 0x%02x", idle, err, pk.ReasonCode)
 			}
@@ -613,16 +486,16 @@ func TestHostileMQTTLimits(t *testing.T) {
 
 	t.Run("still serving", func(t *testing.T) {
 		m := hostileDialMQTT(t, addr)
-		if code := m.connect("last", bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
+		if code := hostileConnect(t, m, "last", bridgetest.PanelUser, bridgetest.PanelPassword, true); code != 0 {
 			t.Fatalf("login: 0x%02x", code)
 		}
-		if codes, _ := m.subscribe(1, "p/v/+"); len(codes) != 1 || codes[0] > 2 {
+		if codes, _, _ := m.Subscribe(1, "p/v/+"); len(codes) != 1 || codes[0] > 2 {
 			t.Fatalf("subscribe: %x", codes)
 		}
 		if err := b.PublishPlain("p/v/x", []byte("{}"), false, 1); err != nil {
 			t.Fatal(err)
 		}
-		if topics := m.publishes(time.Second); len(topics) != 1 || topics[0] != "p/v/x" {
+		if topics := hostileTopics(m, time.Second); len(topics) != 1 || topics[0] != "p/v/x" {
 			t.Errorf("got %v, want one message on p/v/x", topics)
 		}
 	})

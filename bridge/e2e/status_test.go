@@ -11,10 +11,10 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 )
 
-// TestStatusTable exercises every row of DESIGN.md's partner HTTP contract against the real
-// listener and broker. Each failure row also proves that nothing was published (a marker event
-// sent afterwards must be the next message a subscriber sees) and nothing was recorded (the same
-// event id, sent correctly afterwards, is accepted).
+// TestStatusTable exercises every row of the partner HTTP contract (README, "Partner HTTP
+// contract") against the real listener and broker. Each failure row also proves that nothing was
+// published (a marker event sent afterwards must be the next message a subscriber sees) and
+// nothing was recorded (the same event id, sent correctly afterwards, is accepted).
 func TestStatusTable(t *testing.T) {
 	ta := bridgetest.Start(t, "", nil)
 	sub := bridgetest.SubscribeLive(t, ta.MQTTAddr, "homeassistant", bridgetest.HAPassword, "status-table-ha", "hookbridge/+/#")

@@ -147,9 +147,10 @@ type Idle struct {
 	conns []net.Conn
 }
 
-// ConnectIdle connects n clients, client i subscribing at QoS 1 to filters(i), and waits for every
-// CONNACK and SUBACK. Keep-alive is 0, so the broker never times them out and they never ping.
-func ConnectIdle(ctx context.Context, l Login, idPrefix string, n int, filters func(i int) []string) (*Idle, error) {
+// ConnectIdle connects n clients, client i logging in as login(i) and subscribing at QoS 1 to
+// filters(i), and waits for every CONNACK and SUBACK. Keep-alive is 0, so the broker never times
+// them out and they never ping.
+func ConnectIdle(ctx context.Context, login func(i int) Login, idPrefix string, n int, filters func(i int) []string) (*Idle, error) {
 	idle := &Idle{}
 	const parallel = 16
 	sem := make(chan struct{}, parallel)
@@ -169,7 +170,7 @@ func ConnectIdle(ctx context.Context, l Login, idPrefix string, n int, filters f
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			nc, err := connectIdle(l, fmt.Sprintf("%s-%d", idPrefix, i), filters(i))
+			nc, err := connectIdle(login(i), fmt.Sprintf("%s-%d", idPrefix, i), filters(i))
 			if err != nil {
 				errMu.Lock()
 				if firstErr == nil {

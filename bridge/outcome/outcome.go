@@ -63,6 +63,7 @@ var (
 	BadSignature      = add("bad_signature", http.StatusUnauthorized, "invalid signature or timestamp", false)
 	JSONLimits        = add("json_limits", http.StatusBadRequest, "JSON exceeds limits", true)
 	BadJSON           = add("bad_json", http.StatusBadRequest, "invalid JSON", true)
+	BadForm           = add("bad_form", http.StatusBadRequest, "invalid form data", true)
 	NoEventID         = add("no_event_id", http.StatusBadRequest, "no event id", false)
 	BadEventID        = add("bad_event_id", http.StatusBadRequest, "invalid event id", true)
 	Schema            = add("schema", http.StatusUnprocessableEntity, "payload does not match the schema", false)

@@ -1,8 +1,10 @@
 package payload_test
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -53,4 +55,95 @@ func BenchmarkCanonicalNumber(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkParseForm measures the senders' documented form bodies (testdata/senders).
+func BenchmarkParseForm(b *testing.B) {
+	for _, name := range []string{"ecowitt-wh2650", "withings-appli1", "particle-default", "slack-slash-command"} {
+		body := readSender(b, name+".form")
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := payload.ParseForm(body, payload.DefaultLimits); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	// A form bomb is refused after one scan of the body.
+	bomb := []byte(strings.Repeat("a=1&", 10000))
+	b.Run("bomb-10000-fields", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(bomb)))
+		for b.Loop() {
+			if _, err := payload.ParseForm(bomb, payload.DefaultLimits); err == nil {
+				b.Fatal("no error")
+			}
+		}
+	})
+}
+
+// BenchmarkParseQuery measures query strings: Ambient Weather's FAQ example (without its stray
+// space) and a Twilio-style query with encoded pluses.
+func BenchmarkParseQuery(b *testing.B) {
+	ambient := strings.Replace(string(readSender(b, "ambient-faq-1857.query")), "& humidityin", "&humidityin", 1)
+	for name, q := range map[string]string{
+		"ambient": ambient,
+		"twilio":  "CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234&From=%2B14158675310&To=%2B18005551212",
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(q)))
+			for b.Loop() {
+				if _, err := payload.ParseQuery(q, payload.DefaultLimits); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFormJSON measures a GitHub form delivery (payload=<JSON>) of each sample payload.
+func BenchmarkFormJSON(b *testing.B) {
+	for name, body := range benchPayloads(b) {
+		form := []byte("payload=" + url.QueryEscape(string(body)))
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(form)))
+			for b.Loop() {
+				if _, err := payload.FormJSON(form, "payload", payload.DefaultLimits); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseBatch measures arrays of the sample payloads (1, 10 and 100 elements, 100 being
+// Enode's largest delivery), and a huge array refused at MaxBatch.
+func BenchmarkParseBatch(b *testing.B) {
+	sample := benchPayloads(b)["gridwise-energy"]
+	for _, n := range []int{1, 10, 100} {
+		body := []byte("[" + strings.TrimSuffix(strings.Repeat(string(sample)+",", n), ",") + "]")
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := payload.ParseBatch(body, payload.DefaultLimits); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	huge := []byte("[" + strings.Repeat(`{"event":"system:heartbeat"},`, 100000) + "{}]")
+	b.Run("huge-refused", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(huge)))
+		for b.Loop() {
+			if _, err := payload.ParseBatch(huge, payload.DefaultLimits); err == nil {
+				b.Fatal("no error")
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@ package payload
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 )
 
 // Numbers are kept in a document as the vendor wrote them (json.Number), so that the schema judges
@@ -232,4 +233,37 @@ func canonicalScalar(n json.Number) string {
 		return c
 	}
 	return string(n)
+}
+
+// Number returns the number that s holds when s is exactly a JSON number literal that Parse would
+// take with lim (RFC 8259 grammar: no '+', no leading zeros, no spaces, no NaN or Infinity; at
+// most lim.MaxNumberLen characters; an exponent, as written and as the value's, within Parse's
+// range), in canonical form (CanonicalNumber), so that it is published like a number that came as
+// JSON. ok is false otherwise. It is how text from a form or query string becomes a number.
+func Number(s string, lim Limits) (n json.Number, ok bool) {
+	if lim.MaxNumberLen > 0 && len(s) > lim.MaxNumberLen {
+		return "", false
+	}
+	if e := strings.IndexAny(s, "eE"); e >= 0 {
+		digits := strings.TrimLeft(s[e+1:], "+-")
+		if exp, err := strconv.Atoi(digits); err != nil || exp > maxExponent {
+			return "", false
+		}
+	}
+	sn, ok := splitNumber(s)
+	if !ok || sn.len() > 0 && (sn.point-1 > maxExponent || sn.point-1 < -maxExponent) {
+		return "", false
+	}
+	c, ok := CanonicalNumber(s)
+	if !ok {
+		return "", false
+	}
+	return json.Number(c), true
+}
+
+// IsInteger reports whether n is a number literal whose value is an integer, however it is
+// written: 1, 1.0, 1e2 and 1.5e1 are integers (as in JSON Schema), 1.5 and 1e-1 are not.
+func IsInteger(n json.Number) bool {
+	sn, ok := splitNumber(string(n))
+	return ok && sn.len() <= sn.point
 }

@@ -279,3 +279,115 @@ func esNumberToString(m float64) string {
 	}
 	return digits[:1] + "." + digits[1:] + "e" + sign + abs
 }
+
+// numberTests are texts from forms and what Number makes of them; want "" means not a number.
+var numberTests = []struct {
+	name, in, want string
+}{
+	{"integer", "1", "1"},
+	{"zero", "0", "0"},
+	{"negative", "-3.2", "-3.2"},
+	// Ecowitt's values (https://www.pa3hcm.nl/?p=2095) and Particle's data
+	// (https://docs.particle.io/reference/cloud-apis/webhooks/).
+	{"trailing zeros", "20.00", "20"},
+	{"ecowitt rain", "0.000", "0"},
+	{"ecowitt pressure", "29.565", "29.565"},
+	{"ecowitt gust", "21.70", "21.7"},
+	{"withings epoch", "1530576000", "1530576000"},
+	{"particle coordinate", "-104.984703", "-104.984703"},
+	{"exponent", "1e2", "100"},
+	{"negative zero", "-0", "0"},
+	{"exponent at the limit", "1e400", "1e+400"},
+	// The canonical form may be longer than the text: MaxNumberLen bounds what the sender wrote.
+	{"forty characters", "-1234567890123456789012345678901234567.8", "-1.2345678901234567890123456789012345678e+36"},
+	{"empty", "", ""},
+	{"space before", " 1", ""},
+	{"space after", "1 ", ""},
+	{"plus sign", "+1", ""},
+	{"leading zero", "01", ""},
+	{"leading zero in a postcode", "01234", ""},
+	{"dot first", ".5", ""},
+	{"dot last", "1.", ""},
+	{"comma", "1,5", ""},
+	{"hex", "0x10", ""},
+	{"NaN", "NaN", ""},
+	{"infinity", "Infinity", ""},
+	{"unit", "868M", ""},
+	{"underscore", "1_000", ""},
+	{"two numbers", "1 2", ""},
+	{"boolean", "true", ""},
+	{"forty-one characters", "12345678901234567890123456789012345678901", ""},
+	{"exponent just over", "1e401", ""},
+	{"value's exponent just over", "10e400", ""},
+	{"negative exponent just over", "1e-401", ""},
+	{"huge exponent", "1e99999999999999999999", ""},
+}
+
+func TestNumber(t *testing.T) {
+	for _, tt := range numberTests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := payload.Number(tt.in, payload.DefaultLimits)
+			if string(got) != tt.want || ok != (tt.want != "") {
+				t.Errorf("Number(%q) = %q, %v, want %q, %v", tt.in, got, ok, tt.want, tt.want != "")
+			}
+		})
+	}
+	if got, ok := payload.Number("1234", payload.Limits{MaxNumberLen: 3}); ok {
+		t.Errorf("Number(1234, MaxNumberLen 3) = %q, want not a number", got)
+	}
+	if got, ok := payload.Number(strings.Repeat("9", 100), payload.Limits{}); !ok || len(got) != 105 {
+		t.Errorf("Number(100 digits, no limit) = %q, %v, want the number", got, ok)
+	}
+}
+
+func TestIsInteger(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"0", true}, {"-0", true}, {"1", true}, {"-17", true}, {"1.0", true}, {"1e2", true}, {"1.5e1", true},
+		{"1e+21", true}, {"1.5e+22", true}, {"12345678901234567890123.5", false}, {"1.5", false},
+		{"1e-1", false}, {"0.5", false}, {"1.5e-7", false}, {"-2.50", false}, {"x", false}, {"", false},
+	}
+	for _, tt := range tests {
+		if got := payload.IsInteger(json.Number(tt.in)); got != tt.want {
+			t.Errorf("IsInteger(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzNumber checks that Number takes exactly the texts that Parse takes as a number, and gives
+// their canonical form.
+func FuzzNumber(f *testing.F) {
+	for _, tt := range numberTests {
+		f.Add(tt.in)
+	}
+	for _, tt := range canonicalTests {
+		f.Add(tt.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := payload.Number(s, payload.DefaultLimits)
+		doc, err := payload.Parse([]byte(s), payload.DefaultLimits)
+		n, isNumber := doc.(json.Number)
+		if ok != (err == nil && isNumber && string(n) == s) {
+			t.Fatalf("Number(%q) = %q, %v; Parse = %#v, %v", s, got, ok, doc, err)
+		}
+		if !ok {
+			return
+		}
+		if c, _ := payload.CanonicalNumber(s); string(got) != c {
+			t.Fatalf("Number(%q) = %q, want the canonical %q", s, got, c)
+		}
+		// The canonical form is a number Parse takes in turn (it may be longer than the text).
+		if again, err := payload.Parse([]byte(got), payload.Limits{}); err != nil || again != got {
+			t.Fatalf("Parse(Number(%q) = %q) = %#v, %v", s, got, again, err)
+		}
+		r, ok := new(big.Rat).SetString(s)
+		if !ok {
+			t.Fatalf("big.Rat refuses %q", s)
+		}
+		if payload.IsInteger(got) != r.IsInt() {
+			t.Fatalf("IsInteger(%q) = %v, want %v", got, payload.IsInteger(got), r.IsInt())
+		}
+	})
+}

@@ -1,6 +1,8 @@
 // Package payload parses webhook bodies into generic JSON values (map[string]any, []any, string,
 // json.Number, bool, nil) under limits that a hostile body cannot exceed, resolves JSON Pointers
 // in them, and gives numbers their canonical form (CanonicalNumber) for what leaves the process.
+// Form bodies and query strings become documents of the same shape (ParseForm, ParseQuery,
+// FormJSON), and a JSON array of events is split into its elements (ParseBatch).
 //
 // Unlike encoding/json it refuses, rather than repairs or ignores, what makes a body ambiguous:
 // invalid UTF-8 and lone surrogates (which encoding/json silently replaces), duplicate object keys
@@ -17,15 +19,17 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/outcome"
 )
 
-// Limits bound what a document may hold.
+// Limits bound what a document may hold. A zero field sets no bound.
 type Limits struct {
 	MaxDepth     int // nesting of objects and arrays
-	MaxKeys      int // object members and array elements, in total
+	MaxKeys      int // object members and array elements, in total; fields of a form
 	MaxNumberLen int // characters in one number literal
+	MaxBatch     int // elements of a batch (ParseBatch); each element has the other bounds
 }
 
-// DefaultLimits are generous for real webhooks and small enough to keep a parse cheap.
-var DefaultLimits = Limits{MaxDepth: 32, MaxKeys: 4096, MaxNumberLen: 40}
+// DefaultLimits are generous for real webhooks and small enough to keep a parse cheap. MaxBatch
+// is twice the largest batch a sender documents (Enode: "up to 100 event objects").
+var DefaultLimits = Limits{MaxDepth: 32, MaxKeys: 4096, MaxNumberLen: 40, MaxBatch: 200}
 
 // ErrSyntax reports a body that is not JSON, or JSON this parser refuses (see SyntaxError).
 var ErrSyntax = outcome.Err(outcome.BadJSON, "invalid JSON")
@@ -33,21 +37,28 @@ var ErrSyntax = outcome.Err(outcome.BadJSON, "invalid JSON")
 // ErrLimit reports a body over one of the Limits.
 var ErrLimit = outcome.Err(outcome.JSONLimits, "JSON over limits")
 
-// SyntaxError says where and why a body was refused. Its text never quotes the body.
+// SyntaxError says where and why a body (JSON, a form, a query string) was refused. Its text never
+// quotes the body.
 type SyntaxError struct {
 	Offset int
 	Reason string
 	limit  bool
+	form   bool // a form body or query string, not JSON
 }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("%s at byte %d", e.Reason, e.Offset)
 }
 
-// Unwrap makes errors.Is(err, ErrSyntax) or errors.Is(err, ErrLimit) true as appropriate, and so
-// carries the reason.
+// Unwrap makes errors.Is true for one of ErrSyntax, ErrLimit (JSON), ErrForm and ErrFormLimit
+// (forms and query strings) as appropriate, and so carries the reason.
 func (e *SyntaxError) Unwrap() error {
-	if e.limit {
+	switch {
+	case e.form && e.limit:
+		return ErrFormLimit
+	case e.form:
+		return ErrForm
+	case e.limit:
 		return ErrLimit
 	}
 	return ErrSyntax

@@ -17,7 +17,6 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/route"
-	"github.com/hookbridge/hookbridge/bridge/store"
 	"github.com/hookbridge/hookbridge/bridge/vendor"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
@@ -297,6 +296,6 @@ func (p *Pipeline) publish(ctx context.Context, ev *Event) error {
 		Vendor:   ev.Vendor.Name,
 		Token:    ev.Token,
 		Messages: ev.Routed.Messages,
-		Seen:     store.SeenOps(ev.Vendor.Name, ev.Token, p.now()),
+		At:       p.now(),
 	})
 }

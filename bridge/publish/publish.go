@@ -1,6 +1,11 @@
-// Package publish defines what the pipeline hands to a broker: an event's messages and the replay
-// record to keep with them. The embedded broker (bridge/broker) and an external one
-// (bridge/uplink) implement Publisher.
+// Package publish defines the contract between the pipeline and a sink, where events go: the
+// embedded broker (bridge/broker) and an outside one (bridge/uplink) implement Publisher.
+//
+// A sink publishes an event's messages and then records the event as published (its replay
+// record), durably, so that the vendor's redelivery is a duplicate: a sink that cannot share a
+// transaction with the state store records through a Ledger, which the store implements, once
+// every message is held; the embedded broker, whose storage hook is the store's, writes both in one
+// transaction.
 package publish
 
 import (
@@ -9,7 +14,6 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/route"
-	"github.com/hookbridge/hookbridge/bridge/store"
 )
 
 // Event is one event's output.
@@ -17,14 +21,20 @@ type Event struct {
 	Vendor   string
 	Token    string // pseudonymized event id, sent as the MQTT 5 user property "event"
 	Messages []route.Message
-	// Seen is the replay record. A Publisher writes it only once every message is held by the
-	// broker, and durably, before it returns nil.
-	Seen []store.Op
+	// At is when the event was taken: the time its replay record carries.
+	At time.Time
 }
 
-// Publisher publishes events.
+// Publisher publishes events. Publish returns nil only when every message of every event is held
+// by the broker and every event is recorded as published; otherwise no event is recorded, and the
+// vendor, with no 2xx, sends them again.
 type Publisher interface {
-	Publish(ctx context.Context, ev *Event) error
+	Publish(ctx context.Context, evs ...*Event) error
+}
+
+// Ledger records events as published, durably, in one write. The state store implements it.
+type Ledger interface {
+	Record(evs ...*Event) error
 }
 
 // ErrUnavailable reports a broker that cannot take messages now; the vendor should retry.

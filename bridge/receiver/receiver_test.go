@@ -75,11 +75,13 @@ type recorder struct {
 	msgs []route.Message
 }
 
-func (r *recorder) Publish(_ context.Context, ev *publish.Event) error {
+func (r *recorder) Publish(_ context.Context, evs ...*publish.Event) error {
 	r.mu.Lock()
-	r.msgs = append(r.msgs, ev.Messages...)
+	for _, ev := range evs {
+		r.msgs = append(r.msgs, ev.Messages...)
+	}
 	r.mu.Unlock()
-	return r.st.Write(ev.Seen...)
+	return r.st.Record(evs...)
 }
 
 func (r *recorder) messages() []route.Message {

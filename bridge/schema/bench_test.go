@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,72 @@ func BenchmarkValidate(b *testing.B) {
 					b.Fatal(err)
 				}
 				sc.UnknownFields(doc)
+			}
+		})
+	}
+}
+
+// BenchmarkCoerce measures typing the Ecowitt capture (33 fields, 28 of them numbers) under a
+// weather schema, and the same with validation, as the pipeline would run them.
+func BenchmarkCoerce(b *testing.B) {
+	sc := compileOne(b, weatherSchema)
+	body, err := os.ReadFile("../payload/testdata/senders/ecowitt-wh2650.form")
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc, err := payload.ParseForm(body, payload.DefaultLimits)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("coerce", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			d := maps.Clone(doc)
+			sc.Coerce(d, payload.DefaultLimits)
+		}
+	})
+	b.Run("clone-only", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = maps.Clone(doc)
+		}
+	})
+	b.Run("parse-coerce-validate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			d, err := payload.ParseForm(body, payload.DefaultLimits)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sc.Coerce(d, payload.DefaultLimits)
+			if err := sc.Validate(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCompile measures compiling the sample schemas, the typing plan included.
+func BenchmarkCompile(b *testing.B) {
+	schemas, err := filepath.Glob("../../schemas/*/*.json")
+	if err != nil || len(schemas) == 0 {
+		b.Fatalf("schemas: %v (%d files)", err, len(schemas))
+	}
+	for _, f := range schemas {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rel, _ := filepath.Rel("../../schemas", f)
+		name := filepath.ToSlash(rel)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				set := schema.NewSet()
+				set.Add(name, data)
+				if _, err := set.Compile(name); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

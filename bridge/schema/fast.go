@@ -23,11 +23,13 @@ type fastNode struct {
 	always    *bool // a boolean schema: true accepts anything, false nothing
 	types     uint8 // bit set of typeX; 0 = any
 	props     map[string]*fastNode
+	patterns  []fastPattern // patternProperties, applied with props (not instead)
 	required  []string
 	addlFalse bool
 	addl      *fastNode
 	items     *fastNode
-	enum      []any // strings, bools and nil only
+	enum      []any   // strings, bools and nil only
+	enumInts  []int64 // numeric members, all integers within ±2^53
 	hasEnum   bool
 	min, max  *bound
 	minLen    int // -1 when absent
@@ -37,6 +39,13 @@ type fastNode struct {
 	minItems  int
 	maxItems  int
 	ref       *fastNode // resolved $ref, validated in addition (2020-12 semantics)
+}
+
+// fastPattern is one patternProperties entry: a name that the expression matches anywhere (it is
+// not anchored, as jsonschema/v5 and the specification read it) must validate against node.
+type fastPattern struct {
+	re   *regexp.Regexp
+	node *fastNode
 }
 
 type bound struct {
@@ -130,6 +139,22 @@ func (c *fastCompiler) compile(v any, depth int) (*fastNode, bool) {
 				}
 				n.props[name] = sn
 			}
+		case k == "patternProperties":
+			pats, ok := x.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			for pat, sub := range pats {
+				re, err := regexp.Compile(pat)
+				if err != nil {
+					return nil, false
+				}
+				sn, ok := c.compile(sub, depth+1)
+				if !ok {
+					return nil, false
+				}
+				n.patterns = append(n.patterns, fastPattern{re: re, node: sn})
+			}
 		case k == "required":
 			list, ok := x.([]any)
 			if !ok {
@@ -167,17 +192,27 @@ func (c *fastCompiler) compile(v any, depth int) (*fastNode, bool) {
 				}
 				vals = list
 			}
+			var others []any
+			var ints []int64
 			for _, e := range vals {
-				switch e.(type) {
+				switch x := e.(type) {
 				case string, bool, nil:
+					others = append(others, x)
+				case float64:
+					// An integer member is compared with a payload's plain integer literal
+					// exactly; anything else needs the full validator's equality.
+					if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+						return nil, false
+					}
+					ints = append(ints, int64(x))
 				default:
-					return nil, false // numbers, objects: the full validator's equality
+					return nil, false // objects, arrays: the full validator's equality
 				}
 			}
 			if n.hasEnum {
 				return nil, false // both enum and const: keep it simple
 			}
-			n.enum, n.hasEnum = vals, true
+			n.enum, n.enumInts, n.hasEnum = others, ints, true
 		case k == "minimum" || k == "maximum" || k == "exclusiveMinimum" || k == "exclusiveMaximum":
 			b, ok := newBound(x)
 			if !ok {
@@ -292,17 +327,8 @@ func (n *fastNode) validate(v any) bool {
 	if n.types != 0 && !n.checkType(v) {
 		return false
 	}
-	if n.hasEnum {
-		found := false
-		for _, e := range n.enum {
-			if e == v {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
+	if n.hasEnum && !n.inEnum(v) {
+		return false
 	}
 	switch x := v.(type) {
 	case map[string]any:
@@ -312,10 +338,22 @@ func (n *fastNode) validate(v any) bool {
 			}
 		}
 		for k, e := range x {
+			matched := false
 			if sub, ok := n.props[k]; ok {
 				if !sub.validate(e) {
 					return false
 				}
+				matched = true
+			}
+			for _, p := range n.patterns {
+				if p.re.MatchString(k) {
+					if !p.node.validate(e) {
+						return false
+					}
+					matched = true
+				}
+			}
+			if matched {
 				continue
 			}
 			if n.addlFalse {
@@ -371,6 +409,32 @@ func (n *fastNode) validate(v any) bool {
 		}
 	}
 	return true
+}
+
+// inEnum reports whether v is surely one of the enum's members. A number is compared only when
+// written as a plain integer (1, not 1.0 or 1e0, which the full validator judges).
+func (n *fastNode) inEnum(v any) bool {
+	if num, ok := v.(json.Number); ok {
+		if len(n.enumInts) == 0 || strings.ContainsAny(string(num), ".eE") {
+			return false
+		}
+		i, err := strconv.ParseInt(string(num), 10, 64)
+		if err != nil {
+			return false
+		}
+		for _, e := range n.enumInts {
+			if e == i {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range n.enum {
+		if e == v {
+			return true
+		}
+	}
+	return false
 }
 
 // checkType reports whether v is surely of one of the node's types.

@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hookbridge/hookbridge/bridge/payload"
@@ -150,15 +151,112 @@ func TestFastOnBuiltinSchemas(t *testing.T) {
 // TestFastRefusesUnknownKeywords: a schema with a keyword outside the subset gets no fast validator.
 func TestFastRefusesUnknownKeywords(t *testing.T) {
 	for _, s := range []string{
-		`{"type":"object","patternProperties":{"^a":{"type":"string"}}}`,
+		`{"type":"object","patternProperties":{"^a":{"type":"string","multipleOf":2}}}`,
 		`{"anyOf":[{"type":"string"},{"type":"number"}]}`,
-		`{"enum":[1,2]}`,
+		`{"enum":[1.5,2]}`,
+		`{"enum":[[1]]}`,
+		`{"const":1e300}`,
 		`{"$ref":"other.json"}`,
 		`{"properties":{"a":{"multipleOf":3}}}`,
 		`{"format":"no-such-format"}`,
 	} {
 		if n := compileFast(mustJSON(t, s)); n != nil {
 			t.Errorf("compileFast(%s) built a validator, want none", s)
+		}
+	}
+}
+
+// patternSchema has names that match several patterns, a property that a pattern narrows, and an
+// unanchored pattern.
+const patternSchema = `{
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {"tags": {"type": "array", "maxItems": 3}, "x_s1": {"type": "string"}},
+  "patternProperties": {
+    "^x_": {"type": "integer", "minimum": 0},
+    "^x_s": {"type": "string"},
+    "_q": {"type": "string", "maxLength": 2},
+    "^tags$": {"maxItems": 2}
+  }
+}`
+
+// TestFastPatterns compares the fast validator with the full one on every document made of these
+// names and values (or their absence): with patternProperties it must be exact here, where no
+// number is near a bound.
+func TestFastPatterns(t *testing.T) {
+	sc := compileTest(t, "p.json", []byte(patternSchema))
+	if sc.fast == nil {
+		t.Fatal("no fast validator for patternProperties")
+	}
+	// Per name, values ("" for absent) on both sides of what its patterns allow.
+	names := []string{"tags", "x_1", "x_s1", "a_q_b", "x_q", "other"}
+	vals := [][]string{
+		{"", `["a","b"]`, `["a","b","c"]`, `[]`},
+		{"", `0`, `7`, `-1`, `"ab"`},
+		{"", `"ab"`, `1`},
+		{"", `"ab"`, `"abc"`, `1`},
+		{"", `0`, `"ab"`},
+		{"", `1`},
+	}
+	idx := make([]int, len(names))
+	docs, valid := 0, 0
+	for {
+		parts := []string{}
+		for i, n := range names {
+			if v := vals[i][idx[i]]; v != "" {
+				parts = append(parts, `"`+n+`":`+v)
+			}
+		}
+		raw := "{" + strings.Join(parts, ",") + "}"
+		doc, err := payload.Parse([]byte(raw), payload.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fast, full := sc.fast.validate(doc), sc.s.Validate(doc) == nil
+		if fast != full {
+			t.Fatalf("%s: fast validator %v, full %v", raw, fast, full)
+		}
+		docs++
+		if full {
+			valid++
+		}
+		i := 0
+		for ; i < len(idx); i++ {
+			if idx[i]++; idx[i] < len(vals[i]) {
+				break
+			}
+			idx[i] = 0
+		}
+		if i == len(idx) {
+			break
+		}
+	}
+	if valid < 12 {
+		t.Errorf("%d of %d documents valid, want more for the comparison to mean much", valid, docs)
+	}
+	t.Logf("fast and full validators agree on %d documents, %d valid", docs, valid)
+}
+
+// TestFastNumericEnum compares the fast validator with the full one on numbers against integer
+// enum and const members: sure only of plain integer literals, never wrong.
+func TestFastNumericEnum(t *testing.T) {
+	sc := compileTest(t, "e.json", []byte(`{"properties": {"e": {"enum": [0, 1, -5, 9007199254740992, "a", null]}, "c": {"const": 3}}}`))
+	if sc.fast == nil {
+		t.Fatal("no fast validator for integer enums")
+	}
+	for _, v := range []string{`0`, `-0`, `1`, `-5`, `5`, `2`, `9007199254740992`, `9007199254740993`, `1.0`, `1e0`, `0.5`,
+		`12345678901234567890`, `"a"`, `"0"`, `null`, `true`} {
+		for _, name := range []string{"e", "c"} {
+			raw := `{"` + name + `":` + v + `}`
+			doc, err := payload.Parse([]byte(raw), payload.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast, full := sc.fast.validate(doc), sc.s.Validate(doc) == nil
+			plain := !strings.ContainsAny(v, ".eE")
+			if fast && !full || full && plain && !fast {
+				t.Errorf("%s: fast validator %v, full %v", raw, fast, full)
+			}
 		}
 	}
 }
@@ -178,6 +276,23 @@ func FuzzFastSound(f *testing.F) {
 		f.Add(randomDoc(r))
 	}
 	sc := compileTest(f, "all.json", []byte(allKeywords))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		doc, err := payload.Parse(raw, payload.DefaultLimits)
+		if err != nil {
+			return
+		}
+		if sc.fast.validate(doc) && sc.s.Validate(doc) != nil {
+			t.Fatalf("fast validator accepted what the full one refuses: %s", raw)
+		}
+	})
+}
+
+// FuzzFastPatternsSound checks soundness on arbitrary bodies against the pattern schema.
+func FuzzFastPatternsSound(f *testing.F) {
+	for _, s := range []string{`{}`, `{"x_1":0}`, `{"tags":["a","b","c"]}`, `{"a_q_b":"ab","x_s1":"ab"}`, `{"x_q":0,"zz_q":"x"}`} {
+		f.Add([]byte(s))
+	}
+	sc := compileTest(f, "p.json", []byte(patternSchema))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		doc, err := payload.Parse(raw, payload.DefaultLimits)
 		if err != nil {

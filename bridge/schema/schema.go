@@ -40,6 +40,7 @@ type Schema struct {
 	known  map[string]bool // property names declared anywhere in the schema
 	strict bool            // every object in the schema forbids unknown properties
 	fast   *fastNode       // nil when the schema uses more than the fast validator knows
+	coerce *coercion       // how Coerce types form documents
 }
 
 // Set compiles a group of schema files that may refer to each other by relative $ref.
@@ -100,7 +101,8 @@ func (s *Set) Compile(name string) (*Schema, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("schema %s: %v", name, err)
 	}
-	sc := &Schema{name: name, s: compiled, known: map[string]bool{}, strict: true, fast: compileFast(doc)}
+	sc := &Schema{name: name, s: compiled, known: map[string]bool{}, strict: true, fast: compileFast(doc),
+		coerce: compileCoercion(doc)}
 	sc.collect(doc)
 	return sc, nil
 }

@@ -86,10 +86,20 @@ func (h *Hook) Begin(token string) {
 // are released even when the write fails: they are in the broker's memory already, and holding
 // them would stall the subscribers' connections.
 func (h *Hook) Commit(token string, extra ...Op) error {
+	return h.CommitAll([]string{token}, extra...)
+}
+
+// CommitAll is Commit for several events at once: their staged records and extra ops go in one
+// transaction.
+func (h *Hook) CommitAll(tokens []string, extra ...Op) error {
 	h.s.mu.Lock()
-	g := h.pending[token]
 	var ops []Op
-	if g != nil {
+	var groups []*group
+	for _, token := range tokens {
+		g := h.pending[token]
+		if g == nil {
+			continue
+		}
 		delete(h.pending, token)
 		h.pendingCount.Add(-1)
 		for k := range g.idx {
@@ -97,12 +107,13 @@ func (h *Hook) Commit(token string, extra ...Op) error {
 				delete(h.staged, k)
 			}
 		}
-		ops = g.ops
+		ops = append(ops, g.ops...)
+		groups = append(groups, g)
 	}
 	ch := h.s.enqueueLocked(append(ops, extra...), true)
 	h.s.mu.Unlock()
 	err := <-ch
-	if g != nil {
+	for _, g := range groups {
 		close(g.done)
 	}
 	return err
@@ -207,10 +218,18 @@ func (h *Hook) putClient(cl *mqtt.Client) {
 			User:                      props.User,
 			MaximumPacketSize:         props.MaximumPacketSize,
 		},
-		Will: storage.ClientWill(cl.Properties.Will),
+		Will: clientWill(cl),
 	}
 	data, _ := rec.MarshalBinary()
 	h.write("", Op{Bucket: bucketClients, Key: clientKey(cl.ID), Value: data})
+}
+
+// clientWill copies a client's Will for its record, reading Flag atomically: mochi and the
+// broker's DropSessions clear it with an atomic store from other goroutines.
+func clientWill(cl *mqtt.Client) storage.ClientWill {
+	w := &cl.Properties.Will
+	return storage.ClientWill{Payload: w.Payload, User: w.User, TopicName: w.TopicName, Flag: atomic.LoadUint32(&w.Flag),
+		WillDelayInterval: w.WillDelayInterval, Qos: w.Qos, Retain: w.Retain}
 }
 
 // OnDisconnect deletes the record of a session that ends with its connection.

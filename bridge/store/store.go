@@ -24,6 +24,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
+
+	"github.com/hookbridge/hookbridge/bridge/publish"
 )
 
 // Bucket names.
@@ -390,6 +392,21 @@ func seenKey(token string) []byte {
 func SeenOps(vendor, token string, at time.Time) []Op {
 	return []Op{{Bucket: bucketSeenByTime, Key: seenTimeKey(at, seenKey(token)), Value: []byte(vendor)}}
 }
+
+// RecordOps returns the ops that record events as published: their replay records.
+func RecordOps(evs ...*publish.Event) []Op {
+	ops := make([]Op, 0, len(evs))
+	for _, ev := range evs {
+		ops = append(ops, SeenOps(ev.Vendor, ev.Token, ev.At)...)
+	}
+	return ops
+}
+
+// Record records events as published, durably, in one transaction: the replay records, for sinks
+// that cannot share the broker's transaction (publish.Ledger).
+func (s *Store) Record(evs ...*publish.Event) error { return s.Write(RecordOps(evs...)...) }
+
+var _ publish.Ledger = (*Store)(nil)
 
 // PurgeSeen deletes replay records older than their vendor's cutoff (cutoff(vendor) is the oldest
 // time to keep), then, while more than MaxSeen remain, the oldest beyond the cap. latest is the

@@ -36,7 +36,6 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/route"
-	"github.com/hookbridge/hookbridge/bridge/store"
 )
 
 var (
@@ -63,9 +62,9 @@ type Options struct {
 	// a broker that moved or changed its credentials (the Supervisor's MQTT service after the
 	// broker app was reinstalled) is followed. Use Static for a fixed endpoint.
 	Resolve func(ctx context.Context) (Endpoint, error)
-	// Store, when set, receives each event's replay record once the broker acknowledged all of
-	// its messages.
-	Store *store.Store
+	// Ledger, when set, records each event as published once the broker acknowledged all of its
+	// messages (the state store).
+	Ledger publish.Ledger
 	// ClientID is the MQTT client id; empty means "hookbridge-" and random hex.
 	ClientID string
 	// AckTimeout bounds the wait for the broker's acknowledgements of one event, and for a free
@@ -231,20 +230,28 @@ func (u *Uplink) WaitConnected(ctx context.Context) error {
 	return nil
 }
 
-// Publish publishes an event's messages and waits for the broker to acknowledge each, then writes
-// the event's replay record. Any message the broker did not acknowledge makes it return a
-// *publish.UnavailableError, with the replay record unwritten, so the vendor retries.
-func (u *Uplink) Publish(ctx context.Context, ev *publish.Event) error {
-	if _, err := u.send(ctx, ev.Messages); err != nil {
-		return err
-	}
-	if u.opts.Store != nil && len(ev.Seen) > 0 {
-		if err := u.opts.Store.Write(ev.Seen...); err != nil {
-			u.stats.storeErrors.Add(1)
-			return fmt.Errorf("uplink: record event after the broker acknowledged it: %w", err)
+// Publish publishes the events' messages, in order, and waits for the broker to acknowledge each,
+// then records the events as published. Any message the broker did not acknowledge makes it return
+// a *publish.UnavailableError, with nothing recorded, so the vendor retries.
+func (u *Uplink) Publish(ctx context.Context, evs ...*publish.Event) error {
+	var msgs []route.Message
+	if len(evs) == 1 {
+		msgs = evs[0].Messages
+	} else {
+		for _, ev := range evs {
+			msgs = append(msgs, ev.Messages...)
 		}
 	}
-	u.stats.events.Add(1)
+	if _, err := u.send(ctx, msgs); err != nil {
+		return err
+	}
+	if u.opts.Ledger != nil {
+		if err := u.opts.Ledger.Record(evs...); err != nil {
+			u.stats.storeErrors.Add(1)
+			return fmt.Errorf("uplink: record events after the broker acknowledged them: %w", err)
+		}
+	}
+	u.stats.events.Add(uint64(len(evs)))
 	return nil
 }
 

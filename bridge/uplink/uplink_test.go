@@ -83,7 +83,7 @@ func TestPublishToMosquitto(t *testing.T) {
 	b := mosquittotest.Start(t, mosquittotest.Options{})
 	live := b.Subscribe(t, "live", "hb/#", false)
 	st := openStore(t)
-	u := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), Store: st})
+	u := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), Ledger: st})
 	waitConnected(t, u)
 
 	msgs := []route.Message{
@@ -92,7 +92,7 @@ func TestPublishToMosquitto(t *testing.T) {
 		{Topic: "hb/acme/activity", Payload: []byte(`{"type":"lock"}`), QoS: 0},
 		{Topic: "hb/acme/alarm", Payload: []byte(`{"level":2}`), QoS: 2},
 	}
-	ev := &publish.Event{Vendor: "acme", Token: "ev1", Messages: msgs, Seen: store.SeenOps("acme", "ev1", time.Now())}
+	ev := &publish.Event{Vendor: "acme", Token: "ev1", Messages: msgs, At: time.Now()}
 	if err := u.Publish(context.Background(), ev); err != nil {
 		t.Fatalf("Publish() = %v, want nil", err)
 	}
@@ -197,9 +197,9 @@ func TestUnavailable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	st := openStore(t)
-	u := newUplink(t, uplink.Options{Resolve: uplink.Static(uplink.Endpoint{URL: "tcp://" + addr}), Store: st,
+	u := newUplink(t, uplink.Options{Resolve: uplink.Static(uplink.Endpoint{URL: "tcp://" + addr}), Ledger: st,
 		MinBackoff: time.Second, MaxBackoff: 4 * time.Second})
-	ev := &publish.Event{Vendor: "v", Token: "t1", Seen: store.SeenOps("v", "t1", time.Now()),
+	ev := &publish.Event{Vendor: "v", Token: "t1", At: time.Now(),
 		Messages: []route.Message{{Topic: "a", Payload: []byte("{}"), QoS: 1}}}
 	start := time.Now()
 	err := u.Publish(context.Background(), ev)
@@ -217,7 +217,7 @@ func TestUnavailable(t *testing.T) {
 		t.Error("replay record written for an event the broker never took")
 	}
 	// An event with no messages (no route took it) needs no broker.
-	if err := u.Publish(context.Background(), &publish.Event{Vendor: "v", Token: "t2", Seen: store.SeenOps("v", "t2", time.Now())}); err != nil {
+	if err := u.Publish(context.Background(), &publish.Event{Vendor: "v", Token: "t2", At: time.Now()}); err != nil {
 		t.Errorf("Publish(no messages) = %v, want nil", err)
 	}
 	if !seen(t, st, "t2") {
@@ -298,10 +298,10 @@ func readPacket(r io.Reader) (byte, error) {
 func TestNoAcknowledgement(t *testing.T) {
 	addr := fakeBroker(t, false)
 	st := openStore(t)
-	u := newUplink(t, uplink.Options{Resolve: uplink.Static(uplink.Endpoint{URL: "tcp://" + addr}), Store: st,
+	u := newUplink(t, uplink.Options{Resolve: uplink.Static(uplink.Endpoint{URL: "tcp://" + addr}), Ledger: st,
 		AckTimeout: 300 * time.Millisecond})
 	waitConnected(t, u)
-	ev := &publish.Event{Vendor: "v", Token: "t1", Seen: store.SeenOps("v", "t1", time.Now()),
+	ev := &publish.Event{Vendor: "v", Token: "t1", At: time.Now(),
 		Messages: []route.Message{{Topic: "a", Payload: []byte("{}"), QoS: 1}, {Topic: "b", Payload: []byte("{}"), QoS: 1}}}
 	start := time.Now()
 	err := u.Publish(context.Background(), ev)
@@ -322,12 +322,12 @@ func TestNoAcknowledgement(t *testing.T) {
 func TestConnectionLostWhilePublishing(t *testing.T) {
 	addr := fakeBroker(t, true)
 	st := openStore(t)
-	u := newUplink(t, uplink.Options{Resolve: uplink.Static(uplink.Endpoint{URL: "tcp://" + addr}), Store: st,
+	u := newUplink(t, uplink.Options{Resolve: uplink.Static(uplink.Endpoint{URL: "tcp://" + addr}), Ledger: st,
 		AckTimeout: 3 * time.Second})
 	for i := range 20 {
 		waitConnected(t, u)
 		tok := fmt.Sprint("t", i)
-		ev := &publish.Event{Vendor: "v", Token: tok, Seen: store.SeenOps("v", tok, time.Now()),
+		ev := &publish.Event{Vendor: "v", Token: tok, At: time.Now(),
 			Messages: []route.Message{{Topic: "a", Payload: []byte("{}"), QoS: 1}}}
 		err := u.Publish(context.Background(), ev)
 		if !errors.Is(err, publish.ErrUnavailable) {
@@ -346,7 +346,7 @@ func TestOutage(t *testing.T) {
 	b := mosquittotest.Start(t, mosquittotest.Options{})
 	st := openStore(t)
 	var connects atomic.Int32
-	u := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), Store: st},
+	u := newUplink(t, uplink.Options{Resolve: uplink.Static(endpoint(b)), Ledger: st},
 		func() { connects.Add(1) })
 	waitConnected(t, u)
 	var later atomic.Int32
@@ -365,7 +365,7 @@ func TestOutage(t *testing.T) {
 		n++
 		tok := fmt.Sprint("ev", n)
 		return u.Publish(context.Background(), &publish.Event{Vendor: "v", Token: tok,
-			Seen:     store.SeenOps("v", tok, time.Now()),
+			At:       time.Now(),
 			Messages: []route.Message{{Topic: "hb/v/x", Payload: []byte(fmt.Sprintf(`{"n":%d}`, n)), QoS: 1, Retain: true}}})
 	}
 	if err := pub(); err != nil {

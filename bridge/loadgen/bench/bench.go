@@ -74,7 +74,7 @@ type benchConfig struct {
 // messages of every accepted event.
 const benchDrain = 15 * time.Second
 
-// benchDevice is the device account the bench's subscribers and idle clients log in with.
+// benchDevice prefixes the device accounts of the bench's subscribers and idle clients, one each.
 const benchDevice = "bench-device"
 
 // ErrUsage reports settings that cannot work; the message was already printed.
@@ -128,7 +128,7 @@ func Register(fset *flag.FlagSet) *Settings {
 	fset.BoolVar(&c.inProcess, "in-process", false, "run the bridge and the bare handler in this process")
 	fset.StringVar(&c.target, "target", "", "a running bridge's partner listener, e.g. http://127.0.0.1:8080")
 	fset.StringVar(&c.mqtt, "mqtt", "", "the running bridge's embedded broker, e.g. 127.0.0.1:1883")
-	fset.StringVar(&c.mqttUser, "mqtt-user", "", "the device login of the subscribers against a running bridge")
+	fset.StringVar(&c.mqttUser, "mqtt-user", "", "the device login of the subscribers and idle clients against a running bridge (all within that account's session bounds)")
 	fset.StringVar(&c.mqttPass, "mqtt-password", "", "its password (default from the options file)")
 	fset.IntVar(&c.pid, "pid", 0, "the running bridge's process id, to read its CPU time and memory")
 	// --child runs the bridge or the bare handler for a parent bench process (not for users).
@@ -247,12 +247,17 @@ func benchRunAll(ctx context.Context, c *benchConfig, env Env, stderr io.Writer)
 	// The options: generated for a bridge the bench starts, read for a running one.
 	var o *options.Options
 	login := loadgen.Login{Clean: c.clean}
+	// account names the account of subscriber or idle client i: each device its own, as in a home
+	// (one account's sessions are bounded), except against a running bridge, where all log in as
+	// --mqtt-user and so stay within that account's bounds.
+	account := func(kind string, i int) string { return fmt.Sprintf("%s-%s-%d", benchDevice, kind, i) }
 	if c.target == "" {
-		if o, err = benchOptions(cat, c.vendors, c.logLevel); err != nil {
+		if o, err = benchOptions(cat, c.vendors, c.logLevel, c.subscribers, c.idleClients, account); err != nil {
 			return nil, err
 		}
-		login.Username, login.Password = benchDevice, o.Devices[0].Password
+		login.Password = o.Devices[0].Password
 	} else {
+		account = func(string, int) string { return c.mqttUser }
 		if o, err = app.ReadOptions(env.Files.Options); err != nil {
 			return nil, fmt.Errorf("the running bridge's options (--options): %w", err)
 		}
@@ -351,7 +356,7 @@ func benchRunAll(ctx context.Context, c *benchConfig, env Env, stderr io.Writer)
 	}
 	for _, b := range bridges {
 		for i := 0; i < c.subscribers; i++ {
-			sub, err := loadgen.Subscribe(loadgen.Login{Addr: b.mqttAddr, Username: login.Username, Password: login.Password, Clean: login.Clean},
+			sub, err := loadgen.Subscribe(loadgen.Login{Addr: b.mqttAddr, Username: account("sub", i), Password: login.Password, Clean: login.Clean},
 				fmt.Sprintf("bench-%s-sub-%d", runID, i), i, o.TopicPrefix, samples, events)
 			if err != nil {
 				return nil, err
@@ -364,7 +369,7 @@ func benchRunAll(ctx context.Context, c *benchConfig, env Env, stderr io.Writer)
 	if c.idleClients > 0 {
 		for _, b := range bridges {
 			progress("%s: connecting %d idle clients with %d subscriptions each", b.name, c.idleClients, c.subsPerClient)
-			idle, err := benchIdle(ctx, c, b, login, o.TopicPrefix, runID)
+			idle, err := benchIdle(ctx, c, b, login, func(i int) string { return account("idle", i) }, o.TopicPrefix, runID)
 			if err != nil {
 				return nil, err
 			}
@@ -441,9 +446,9 @@ func benchRunAll(ctx context.Context, c *benchConfig, env Env, stderr io.Writer)
 
 // benchOptions returns options for a bridge the bench starts: the first-run options (every
 // built-in vendor with a fresh secret, the shipped defaults otherwise) with rate limits out of the
-// way (the maximum the options allow), a pseudonym key, and as the only device account one that
-// may read the bench's vendors' topics.
-func benchOptions(cat *catalog.Catalog, vendors []string, logLevel string) (*options.Options, error) {
+// way (the maximum the options allow), a pseudonym key, and as the only device accounts one per
+// subscriber and idle client (named by account), each allowed to read the bench's vendors' topics.
+func benchOptions(cat *catalog.Catalog, vendors []string, logLevel string, subscribers, idle int, account func(kind string, i int) string) (*options.Options, error) {
 	o, err := app.FreshOptions(cat)
 	if err != nil {
 		return nil, err
@@ -462,11 +467,16 @@ func benchOptions(cat *catalog.Catalog, vendors []string, logLevel string) (*opt
 	if err != nil {
 		return nil, err
 	}
-	d := options.Device{Username: benchDevice, Password: pw}
+	var allow []string
 	for _, v := range vendors {
-		d.Allow = append(d.Allow, v+"/#")
+		allow = append(allow, v+"/#")
 	}
-	o.Devices = []options.Device{d} // not freshOptions' demo and homeassistant accounts
+	o.Devices = nil // not freshOptions' demo and homeassistant accounts
+	for kind, n := range map[string]int{"sub": max(subscribers, 1), "idle": idle} {
+		for i := 0; i < n; i++ {
+			o.Devices = append(o.Devices, options.Device{Username: account(kind, i), Password: pw, Allow: allow})
+		}
+	}
 	return o, nil
 }
 
@@ -864,7 +874,7 @@ func benchQuery[T any](s *benchServer, cmd string) *T {
 // benchIdle connects the idle clients to a bridge and measures the memory they add. Client i
 // subscribes to subs-per-client topics of its own, spread over the vendors, that no event
 // matches: a device waiting for its own lock, camera or meter.
-func benchIdle(ctx context.Context, c *benchConfig, b *benchServer, login loadgen.Login, prefix, runID string) (*benchIdleResult, error) {
+func benchIdle(ctx context.Context, c *benchConfig, b *benchServer, login loadgen.Login, account func(i int) string, prefix, runID string) (*benchIdleResult, error) {
 	res := &benchIdleResult{Server: b.name, Clients: c.idleClients, SubsPerClient: c.subsPerClient, Clean: login.Clean}
 	settle := func() { time.Sleep(c.settle) }
 	settle()
@@ -876,10 +886,13 @@ func benchIdle(ctx context.Context, c *benchConfig, b *benchServer, login loadge
 		res.RSSBefore = m.RSS
 	}
 	res.GoBefore = b.memStats()
-	l := login
-	l.Addr = b.mqttAddr
+	logins := func(i int) loadgen.Login {
+		l := login
+		l.Addr, l.Username = b.mqttAddr, account(i)
+		return l
+	}
 	start := time.Now()
-	idle, err := loadgen.ConnectIdle(ctx, l, "bench-"+runID+"-idle", c.idleClients, func(i int) []string {
+	idle, err := loadgen.ConnectIdle(ctx, logins, "bench-"+runID+"-idle", c.idleClients, func(i int) []string {
 		var fs []string
 		for j := 0; j < c.subsPerClient; j++ {
 			v := c.vendors[(i+j)%len(c.vendors)]

@@ -1,0 +1,352 @@
+package broker
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Limits bound what one account may hold on the broker, so that one account cannot degrade the
+// others (finding: one device account with 2,000 persistent sessions slowed every webhook from 3
+// to 400 ms and cost 200 MB). A zero field takes the default of the account's kind.
+type Limits struct {
+	// Sessions bounds the account's sessions: connected ones and offline persistent ones. Past it
+	// a CONNECT that would add one is refused: MQTT 5 0x97 (quota exceeded), 3.1.1 return code 3
+	// (server unavailable). Taking over one of its own sessions (the same client id) is allowed.
+	Sessions int
+	// PersistentSessions bounds those of its sessions that outlive their connection (3.1.1 clean
+	// session off, a v5 session expiry), connected or not; a CONNECT asking for one more is refused
+	// the same way. These are what cost every event: each queues a durable copy of every message
+	// it subscribed to, one more write in the event's transaction.
+	PersistentSessions int
+	// Subscriptions bounds one session's subscriptions. Past it each new filter of a SUBSCRIBE is
+	// refused: 0x97 in the SUBACK (3.1.1: 0x80).
+	Subscriptions int
+	// Filters bounds the filters of one SUBSCRIBE. A SUBSCRIBE with more is refused whole: every
+	// filter gets 0x97 (3.1.1: 0x80).
+	Filters int
+	// SessionExpiry bounds how long an offline persistent session is kept (MQTT 5 clients are
+	// told in the CONNACK; a 3.1.1 session without clean session gets it too).
+	SessionExpiry time.Duration
+}
+
+// Default limits. A device (an account without write rules) is one panel, tablet or
+// microcontroller, or a few sharing a login: it needs a persistent session or two (a few more
+// while it reconnects with fresh client ids), a subscription per topic it shows, and a day of
+// queued events to ride out a reboot or a Wi-Fi outage; its retained states come back on
+// resubscribe anyway. The account with write rules is Home Assistant: its MQTT integration
+// subscribes once per entity topic, batches up to 500 filters in one SUBSCRIBE, and an operator
+// may run more than one tool under that login.
+var (
+	DefaultDeviceLimits = Limits{Sessions: 32, PersistentSessions: 8, Subscriptions: 256, Filters: 32, SessionExpiry: 24 * time.Hour}
+	DefaultWriterLimits = Limits{Sessions: 64, PersistentSessions: 16, Subscriptions: 10_000, Filters: 1_000} // SessionExpiry: Options.SessionExpiry
+)
+
+// withDefaults fills l's zero fields from d, and bounds the expiry by max.
+func (l Limits) withDefaults(d Limits, max time.Duration) Limits {
+	if l.Sessions <= 0 {
+		l.Sessions = d.Sessions
+	}
+	if l.PersistentSessions <= 0 {
+		l.PersistentSessions = d.PersistentSessions
+	}
+	if l.Subscriptions <= 0 {
+		l.Subscriptions = d.Subscriptions
+	}
+	if l.Filters <= 0 {
+		l.Filters = d.Filters
+	}
+	if l.SessionExpiry <= 0 {
+		l.SessionExpiry = d.SessionExpiry
+	}
+	if l.SessionExpiry <= 0 || l.SessionExpiry > max {
+		l.SessionExpiry = max
+	}
+	return l
+}
+
+// ErrSessionQuota reports a CONNECT refused because its account holds Limits.Sessions sessions,
+// or Limits.PersistentSessions persistent ones and it asked for one more.
+var ErrSessionQuota = errors.New("too many sessions for the account")
+
+// checkSessions refuses a CONNECT that would give its account one session, or one persistent
+// session, more than its bounds. Sessions in mochi's table are counted, and so are CONNECTs past
+// this check that mochi has not added yet, or a burst of concurrent CONNECTs would all pass.
+// cl.ID is the session id.
+func (h *authHook) checkSessions(cl *mqtt.Client, a *account) error {
+	h.sessMu.Lock()
+	defer h.sessMu.Unlock()
+	all, persistent := 0, 0
+	h.eachSessionLocked(a.name, func(c *mqtt.Client) {
+		if c.ID == cl.ID {
+			return // resuming or taking over one of its own sessions adds none
+		}
+		all++
+		if !cleanSession(c) {
+			persistent++
+		}
+	})
+	over, kind, n, limit := false, "", 0, 0
+	switch {
+	case all >= a.limits.Sessions:
+		over, kind, n, limit = true, "sessions", all, a.limits.Sessions
+	case !cleanSession(cl) && persistent >= a.limits.PersistentSessions:
+		over, kind, n, limit = true, "persistent sessions", persistent, a.limits.PersistentSessions
+	}
+	if over {
+		h.count.sessionsRefused.Add(1)
+		if ok, s := h.limit.allow("sessions:" + a.name); ok {
+			h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("remote", cl.Net.Remote).
+				Str("bound", kind).Int("sessions", n).Int("limit", limit).Int64("suppressed", s).
+				Msg("login refused: the account holds as many sessions as it may")
+		}
+		return refuse(cl, a.name, packets.ErrQuotaExceeded, packets.Err3ServerUnavailable.Code, ErrSessionQuota)
+	}
+	set := h.sessions[a.name]
+	if set == nil {
+		set = map[*mqtt.Client]struct{}{}
+		h.sessions[a.name] = set
+	}
+	set[cl] = struct{}{}
+	return nil
+}
+
+// eachSessionLocked calls fn for each of an account's sessions, pruning the index of entries that
+// are no longer: replaced in mochi's table (taken over) or gone from it, and not connecting
+// either. A takeover under way may show its session twice, for a moment. h.sessMu must be held.
+func (h *authHook) eachSessionLocked(name string, fn func(*mqtt.Client)) {
+	h.seedLocked()
+	for c := range h.sessions[name] {
+		cur, ok := h.clients.Get(c.ID)
+		switch {
+		case ok && cur == c:
+		case !ok && !c.Closed() && !c.IsTakenOver():
+			// Connecting: past checkSessions, not yet in the table.
+		default:
+			delete(h.sessions[name], c)
+			continue
+		}
+		fn(c)
+	}
+}
+
+// seedLocked indexes the sessions mochi restored from the store, once: the first CONNECT and the
+// first sweep both come after mochi read the store. h.sessMu must be held.
+func (h *authHook) seedLocked() {
+	if h.seeded {
+		return
+	}
+	for id, c := range h.clients.GetAll() {
+		if u, _, ok := splitSessionID(id); ok {
+			if h.sessions[u] == nil {
+				h.sessions[u] = map[*mqtt.Client]struct{}{}
+			}
+			h.sessions[u][c] = struct{}{}
+		}
+	}
+	h.seeded = true
+}
+
+// allSessions returns every live session of every account.
+func (h *authHook) allSessions() []*mqtt.Client {
+	h.sessMu.Lock()
+	defer h.sessMu.Unlock()
+	h.seedLocked()
+	var out []*mqtt.Client
+	for name := range h.sessions {
+		h.eachSessionLocked(name, func(c *mqtt.Client) { out = append(out, c) })
+	}
+	return out
+}
+
+// capExpiry bounds a session's expiry by its account's. A v5 client asked for its own, which
+// mochi caps at the broker's maximum only; a 3.1.1 persistent session has none, and the expiry
+// sweeper applies the account's (see Broker.sessionExpiry).
+func (h *authHook) capExpiry(cl *mqtt.Client, a *account) {
+	limit := uint32(a.limits.SessionExpiry / time.Second)
+	p := &cl.Properties.Props
+	if cl.Properties.ProtocolVersion == 5 && p.SessionExpiryInterval > limit {
+		p.SessionExpiryInterval = limit
+		p.SessionExpiryIntervalFlag = true
+		h.count.expiryCapped.Add(1)
+	}
+}
+
+// subscribePlan records which filters of a SUBSCRIBE OnSubscribe refused, so that the SUBACK can
+// get one code per filter back: mochi answers only the filters left in the packet.
+type subscribePlan struct {
+	refused []bool // by the filter's index in the client's SUBSCRIBE
+}
+
+// OnSubscribe makes the account's shared subscription groups its own (see privateShares), and
+// enforces Limits.Filters and Limits.Subscriptions: it takes the filters past a bound out of the
+// SUBSCRIBE before mochi looks at them (no ACL check, no index, nothing stored), and
+// OnPacketEncode puts a quota-exceeded code for each back into the SUBACK.
+func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if cl.Net.Inline {
+		return pk
+	}
+	a, ok := h.accounts[string(cl.Properties.Username)]
+	if !ok {
+		return pk
+	}
+	pk.Filters = a.privateShares(pk.Filters)
+	n := len(pk.Filters)
+	plan := subscribePlan{refused: make([]bool, n)}
+	refused := 0
+	if n > a.limits.Filters {
+		for i := range plan.refused {
+			plan.refused[i] = true
+		}
+		refused = n
+		h.count.subscribesRefused.Add(1)
+		if ok, s := h.limit.allow("filters:" + a.name); ok {
+			h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("client", clientIDOf(cl)).
+				Int("filters", n).Int("limit", a.limits.Filters).Int64("suppressed", s).
+				Msg("subscribe refused: more filters in one SUBSCRIBE than allowed")
+		}
+	} else {
+		have := cl.State.Subscriptions.Len()
+		seen := map[string]bool{}
+		for i, f := range pk.Filters {
+			if _, ok := cl.State.Subscriptions.Get(f.Filter); ok || seen[f.Filter] {
+				continue
+			}
+			if have < a.limits.Subscriptions {
+				have++
+				seen[f.Filter] = true
+				continue
+			}
+			plan.refused[i] = true
+			refused++
+		}
+		if refused > 0 {
+			h.count.subscriptionsRefused.Add(int64(refused))
+			if ok, s := h.limit.allow("subscriptions:" + a.name); ok {
+				h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("client", clientIDOf(cl)).
+					Int("refused", refused).Int("limit", a.limits.Subscriptions).Int64("suppressed", s).
+					Msg("subscriptions refused: the session holds as many as it may")
+			}
+		}
+	}
+	if refused == 0 {
+		return pk
+	}
+	kept := make(packets.Subscriptions, 0, n-refused)
+	for i, f := range pk.Filters {
+		if !plan.refused[i] {
+			kept = append(kept, f)
+		}
+	}
+	pk.Filters = kept
+	h.planMu.Lock()
+	m := h.plans[cl]
+	if m == nil {
+		m = map[uint16]subscribePlan{}
+		h.plans[cl] = m
+	}
+	m[pk.PacketID] = plan
+	h.planMu.Unlock()
+	return pk
+}
+
+// OnPacketEncode gives a SUBACK one code per filter of the client's SUBSCRIBE again, with the
+// quota code for the filters OnSubscribe took out; and tells a v5 client its session expiry in
+// the CONNACK (it may be shorter than asked for).
+func (h *authHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	switch pk.FixedHeader.Type {
+	case packets.Suback:
+		h.planMu.Lock()
+		plan, ok := h.plans[cl][pk.PacketID]
+		if ok {
+			delete(h.plans[cl], pk.PacketID)
+		}
+		h.planMu.Unlock()
+		if !ok {
+			return pk
+		}
+		quota := packets.ErrQuotaExceeded.Code
+		if cl.Properties.ProtocolVersion < 5 {
+			quota = packets.ErrUnspecifiedError.Code // 3.1.1 knows only 0x80
+		} else {
+			pk.Properties.ReasonString = packets.ErrQuotaExceeded.Reason
+		}
+		codes := make([]byte, len(plan.refused))
+		j := 0
+		for i, r := range plan.refused {
+			if r || j >= len(pk.ReasonCodes) {
+				codes[i] = quota
+				continue
+			}
+			codes[i] = pk.ReasonCodes[j]
+			j++
+		}
+		pk.ReasonCodes = codes
+	case packets.Connack:
+		if cl.Properties.ProtocolVersion == 5 && pk.ReasonCode == 0 && cl.Properties.Props.SessionExpiryIntervalFlag {
+			pk.Properties.SessionExpiryInterval = cl.Properties.Props.SessionExpiryInterval
+			pk.Properties.SessionExpiryIntervalFlag = true
+		}
+	}
+	return pk
+}
+
+// OnDisconnect forgets a client's pending SUBACK plans.
+func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.planMu.Lock()
+	delete(h.plans, cl)
+	h.planMu.Unlock()
+}
+
+// sweepSessions deletes offline persistent sessions past their account's expiry. mochi expires
+// sessions by the broker-wide maximum (and a v5 client's own, which OnConnect capped); a 3.1.1
+// session has no expiry of its own, so a device's would otherwise last that maximum.
+//
+// It also deletes clean sessions that outlived their connection by more than a few seconds:
+// mochi forgets a clean session when its connection ends, except when it could not send the
+// CONNACK (the client reset the connection first), which leaves the session in its table until
+// the broker-wide expiry, counted against its account's bound.
+func (b *Broker) sweepSessions(now time.Time) {
+	for _, cl := range b.auth.allSessions() {
+		id := cl.ID
+		stop := cl.StopTime()
+		if stop == 0 || !cl.Closed() || cl.IsTakenOver() {
+			continue
+		}
+		expiry := b.sessionExpiry(cl)
+		if cleanSession(cl) {
+			expiry = leakedCleanSession
+		}
+		if time.Unix(stop, 0).Add(expiry).After(now) {
+			continue
+		}
+		if cur, ok := b.srv.Clients.Get(id); !ok || cur != cl {
+			continue
+		}
+		if err := b.endSession(cl, packets.ErrSessionTakenOver); err != nil {
+			b.log.Error().Str("component", "mqtt").Err(err).Msg("expire session")
+		}
+	}
+}
+
+// leakedCleanSession is how long after its connection ended a clean session still in mochi's
+// table is taken for one mochi left behind: far longer than mochi takes to forget one.
+const leakedCleanSession = 10 * time.Second
+
+// sweepLoop runs sweepSessions every second until done closes.
+func (b *Broker) sweepLoop(done <-chan struct{}, wg *sync.WaitGroup) {
+	defer wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			b.sweepSessions(now)
+		}
+	}
+}
