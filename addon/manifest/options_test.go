@@ -101,6 +101,8 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 		{"vendor with only a name and a secret", with("vendors", []any{map[string]any{"name": "acme-locks", "secrets": []any{"s3cret"}}}), true},
 		{"vendor disabled", withVendor("enabled", false), true},
 		{"device without allow", withDevice("allow", nil), true},
+		{"public url", with("public_url", "https://hooks.example.net"), true},
+		{"public url with a path and a port", with("public_url", "http://example.net:8443/hb/"), true},
 
 		{"log level not in list", with("log_level", "verbose"), false},
 		{"broker not in list", with("broker", "cloud"), false},
@@ -122,6 +124,10 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 		{"device without username", withDevice("username", nil), false},
 		{"device without password", withDevice("password", nil), false},
 		{"unknown top-level key", with("colour", "blue"), false},
+		{"public url without a scheme", with("public_url", "hooks.example.net"), false},
+		{"public url with a query", with("public_url", "https://hooks.example.net/?x=1"), false},
+		{"public url with a user", with("public_url", "https://me@hooks.example.net"), false},
+		{"public url ftp", with("public_url", "ftp://hooks.example.net"), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -46,12 +47,16 @@ type Options struct {
 	MaxBodyKB           int            `json:"max_body_kb"`
 	SourceRatePerMinute int            `json:"source_rate_per_minute"`
 	TrustedProxies      []string       `json:"trusted_proxies"`
-	RetentionDays       int            `json:"retention_days"`
-	PseudonymKey        string         `json:"pseudonym_key"`
-	HAMQTT              string         `json:"ha_mqtt"`
-	BridgeTopics        []string       `json:"bridge_topics"`
-	Vendors             []Vendor       `json:"vendors"`
-	Devices             []Device       `json:"devices"`
+	// PublicURL is the URL vendors are given, e.g. https://hooks.example.net, for the senders
+	// that sign the URL they post to (Twilio, Square). Behind a proxy it is the only correct
+	// source: Host and X-Forwarded-* are never trusted for it. Empty means not set.
+	PublicURL     string   `json:"public_url"`
+	RetentionDays int      `json:"retention_days"`
+	PseudonymKey  string   `json:"pseudonym_key"`
+	HAMQTT        string   `json:"ha_mqtt"`
+	BridgeTopics  []string `json:"bridge_topics"`
+	Vendors       []Vendor `json:"vendors"`
+	Devices       []Device `json:"devices"`
 }
 
 // ExternalBroker is where events go in broker mode external. The certificate files are paths,
@@ -189,7 +194,7 @@ func Keys() []string {
 
 var (
 	topKeys = []string{"log_level", "topic_prefix", "broker", "external_broker", "max_body_kb",
-		"source_rate_per_minute", "trusted_proxies", "retention_days", "pseudonym_key", "ha_mqtt",
+		"source_rate_per_minute", "trusted_proxies", "public_url", "retention_days", "pseudonym_key", "ha_mqtt",
 		"bridge_topics", "vendors", "devices"}
 	externalKeys = []string{"url", "username", "password", "ca_file", "cert_file", "key_file"}
 	vendorKeys   = []string{"name", "enabled", "secrets", "allowed_cidrs", "rate_per_minute"}
@@ -336,6 +341,15 @@ func (w *walker) options(v any, o *Options) {
 	}
 	if x, ok := m["trusted_proxies"]; ok {
 		w.strings("trusted_proxies", x, &o.TrustedProxies, w.prefix)
+	}
+	if x, ok := m["public_url"]; ok {
+		if w.str("public_url", x, &o.PublicURL) && o.PublicURL != "" {
+			u, err := CheckPublicURL(o.PublicURL)
+			if err != nil {
+				w.add("public_url", "%v", err)
+			}
+			o.PublicURL = u
+		}
 	}
 	if x, ok := m["retention_days"]; ok {
 		w.integer("retention_days", x, 1, 3650, &o.RetentionDays)
@@ -588,6 +602,23 @@ func CheckBrokerURL(s string) error {
 		return errors.New("scheme must be tcp, mqtt, ssl, mqtts, ws or wss")
 	}
 	return nil
+}
+
+// publicURLRE is what public_url may be: http or https, a host, an optional path; no user, query
+// or fragment. config.yaml's schema has the same pattern.
+var publicURLRE = regexp.MustCompile(`^https?://[^/?#@\s]+(/[^?#\s]*)?$`)
+
+// CheckPublicURL checks a public_url and returns it without a trailing slash: the URL a vendor
+// is given is public_url + "/hooks/{vendor}".
+func CheckPublicURL(s string) (string, error) {
+	if !publicURLRE.MatchString(s) {
+		return s, errors.New("must be the URL vendors are given, like https://hooks.example.net (http or https, a host and an optional path; no query, fragment or user)")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Hostname() == "" {
+		return s, errors.New("must be a URL like https://hooks.example.net")
+	}
+	return strings.TrimRight(s, "/"), nil
 }
 
 func typeName(v any) string {

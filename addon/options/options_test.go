@@ -123,6 +123,8 @@ var problemTests = []struct {
 	{"huge int", `{"retention_days":99999999999999999999999}`, []problem{{"retention_days", "whole number"}}},
 	{"wrong type bool", `{"vendors":[{"name":"a","enabled":"yes"}]}`, []problem{{"vendors[0].enabled", "must be true or false, not a string"}}},
 	{"wrong type list", `{"trusted_proxies":"10.0.0.1"}`, []problem{{"trusted_proxies", "must be a list, not a string"}}},
+	{"public url not a URL", `{"public_url":"hooks.example.net"}`, []problem{{"public_url", "must be the URL vendors are given"}}},
+	{"public url not a string", `{"public_url":true}`, []problem{{"public_url", "must be a string, not a boolean"}}},
 	{"wrong type list element", `{"bridge_topics":["a/#",7]}`, []problem{{"bridge_topics[1]", "must be a string, not a number"}}},
 	{"wrong type vendors", `{"vendors":{}}`, []problem{{"vendors", "must be a list, not an object"}}},
 	{"wrong type vendor", `{"vendors":["acme"]}`, []problem{{"vendors[0]", "must be an object, not a string"}}},
@@ -237,6 +239,8 @@ func TestParseNeverQuotes(t *testing.T) {
 		`{"vendors":[{"name":"SECRETVALUE"}]}`,
 		`{"trusted_proxies":["SECRETVALUE"]}`,
 		`{"log_level":"SECRETVALUE"}`,
+		`{"public_url":"SECRETVALUE"}`,
+		`{"public_url":"https://SECRETVALUE@x"}`,
 		``,
 		`SECRETVALUE`,
 	}
@@ -383,6 +387,36 @@ func TestCheckBrokerURL(t *testing.T) {
 		if err := options.CheckBrokerURL(tt.in); (err == nil) != tt.ok {
 			t.Errorf("CheckBrokerURL(%q) = %v, want ok=%v", tt.in, err, tt.ok)
 		}
+	}
+}
+
+func TestCheckPublicURL(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"https://hooks.example.net", "https://hooks.example.net", true},
+		{"https://hooks.example.net/", "https://hooks.example.net", true},
+		{"http://192.0.2.7:8080/hookbridge/", "http://192.0.2.7:8080/hookbridge", true},
+		{"https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443", true},
+		{"hooks.example.net", "", false},
+		{"https://", "", false},
+		{"https://hooks.example.net?x=1", "", false},
+		{"https://hooks.example.net/#x", "", false},
+		{"https://user:pw@hooks.example.net", "", false},
+		{"ftp://hooks.example.net", "", false},
+		{"https://hooks example.net", "", false},
+		{"https://:443", "", false},
+	}
+	for _, tt := range tests {
+		got, err := options.CheckPublicURL(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("CheckPublicURL(%q) = %q, %v, want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+	o, err := options.Parse([]byte(`{"public_url":"https://hooks.example.net/"}`))
+	if err != nil || o.PublicURL != "https://hooks.example.net" {
+		t.Errorf("Parse(public_url with a slash) = %+v, %v, want it without", o, err)
 	}
 }
 

@@ -13,7 +13,8 @@ func (o *Options) VendorConfigs() ([]vendor.Config, error) {
 	var problems []Problem
 	out := make([]vendor.Config, 0, len(o.Vendors))
 	for i, v := range o.Vendors {
-		c := vendor.Config{Name: v.Name, Enabled: v.Enabled, Secrets: v.Secrets, RatePerMinute: v.RatePerMinute}
+		c := vendor.Config{Name: v.Name, Enabled: v.Enabled, Secrets: v.Secrets, RatePerMinute: v.RatePerMinute,
+			PublicURL: o.PublicURL}
 		for j, s := range v.AllowedCIDRs {
 			p, err := ParsePrefix(s)
 			if err != nil {
@@ -39,7 +40,11 @@ func VendorError(err error) error {
 	}
 	oe := &Error{}
 	for _, p := range ve.Problems {
-		oe.Problems = append(oe.Problems, Problem{Path: fmt.Sprintf("vendors[%d].%s", p.Index, p.Key), Message: p.Message})
+		path := fmt.Sprintf("vendors[%d].%s", p.Index, p.Key)
+		if p.Key == vendor.KeyPublicURL {
+			path = "public_url" // a setting of the whole app, that this vendor needs
+		}
+		oe.Problems = append(oe.Problems, Problem{Path: path, Message: p.Message})
 	}
 	return oe
 }

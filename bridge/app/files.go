@@ -2,7 +2,6 @@ package app
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/catalog"
 	"github.com/hookbridge/hookbridge/bridge/payload"
 	"github.com/hookbridge/hookbridge/bridge/policy"
+	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
 // Files says where a configuration is read from: the vendor catalog built into the binary with
@@ -87,18 +87,24 @@ func WriteOptions(path string, o *options.Options) error {
 }
 
 // FreshOptions returns first-run options: every catalog vendor enabled with a new random secret in
-// its scheme's format, a demo device that may read them all, and the homeassistant account.
+// its scheme's format, a demo device that may read them all, and the homeassistant account. A
+// vendor whose secret only the sender can make (its public key) is listed disabled, without one.
 func FreshOptions(cat *catalog.Catalog) (*options.Options, error) {
 	o := options.Defaults()
 	var allow []string
 	for _, name := range cat.Names() {
 		v, _ := cat.Vendor(name)
-		secret, err := newSecret(v.Policy.Auth.Scheme)
-		if err != nil {
-			return nil, err
-		}
 		vd := options.VendorDefaults()
-		vd.Name, vd.Secrets = name, []string{secret}
+		vd.Name = name
+		secret, err := v.Policy.Auth.NewSecret()
+		switch {
+		case errors.Is(err, verify.ErrCannotGenerate):
+			vd.Enabled = false
+		case err != nil:
+			return nil, err
+		default:
+			vd.Secrets = []string{secret}
+		}
 		o.Vendors = append(o.Vendors, vd)
 		allow = append(allow, name+"/#")
 	}
@@ -114,18 +120,6 @@ func FreshOptions(cat *catalog.Catalog) (*options.Options, error) {
 		o.Devices = append(o.Devices, d)
 	}
 	return &o, nil
-}
-
-func newSecret(scheme string) (string, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	switch scheme {
-	case policy.SchemeStandardWebhooks, policy.SchemeStripe:
-		return "whsec_" + base64.StdEncoding.EncodeToString(b), nil
-	}
-	return hex.EncodeToString(b), nil
 }
 
 // RandomHex returns n random bytes in hex.

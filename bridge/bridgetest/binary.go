@@ -95,16 +95,18 @@ func RunCLI(tb testing.TB, args ...string) (code int, stdout, stderr string) {
 }
 
 // Process is the real binary running `serve` in a child process, with its options file and data
-// dir in Dir and the test catalog's policies (or others, see NewProcessPolicies). The first Start listens on loopback ports picked by
-// the system and reads them from the "hookbridge started" log line; a restart takes the same
-// ports again, so clients reconnect where they were.
+// dir in Dir and the test catalog's policies (or others, see NewProcessPolicies and
+// NewProcessCatalog). The first Start listens on loopback ports picked by the system and reads
+// them from the "hookbridge started" log line; a restart takes the same ports again, so clients
+// reconnect where they were.
 type Process struct {
 	TB      testing.TB
 	Dir     string           // data dir, holding options.json and a log file per run
 	Options *options.Options // as written to the options file
 	Catalog *catalog.Catalog // as the binary reads it
-	// Policies is the directory of extra policies passed as --policies; "" for none.
-	Policies string
+	// Policies and Schemas are the directories of extra policies and schemas passed as
+	// --policies and --schemas; "" for none.
+	Policies, Schemas string
 	// HTTPAddr, AdminAddr and MQTTAddr are the listen addresses, set by the first Start.
 	HTTPAddr, AdminAddr, MQTTAddr string
 
@@ -127,7 +129,18 @@ func NewProcess(tb testing.TB, o *options.Options) *Process {
 // the test catalog of this one.
 func NewProcessPolicies(tb testing.TB, o *options.Options, policies string) *Process {
 	tb.Helper()
-	p := &Process{TB: tb, Dir: tb.TempDir(), Options: o, Catalog: Catalog(tb, policies), Policies: policies}
+	return NewProcessCatalog(tb, o, policies, "")
+}
+
+// NewProcessCatalog is NewProcess with another extra catalog: the policies in policies and the
+// schemas in schemas ("" for none) over the built-in ones.
+func NewProcessCatalog(tb testing.TB, o *options.Options, policies, schemas string) *Process {
+	tb.Helper()
+	cat, _, err := catalog.Load(catalog.Sources{Builtin: os.DirFS(Root(tb)), PolicyDir: policies, SchemaDir: schemas})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &Process{TB: tb, Dir: tb.TempDir(), Options: o, Catalog: cat, Policies: policies, Schemas: schemas}
 	if err := app.WriteOptions(filepath.Join(p.Dir, "options.json"), o); err != nil {
 		tb.Fatal(err)
 	}
@@ -160,6 +173,9 @@ func (p *Process) Start() {
 		"--http-addr", addr(p.HTTPAddr), "--admin-addr", addr(p.AdminAddr), "--mqtt-addr", addr(p.MQTTAddr)}
 	if p.Policies != "" {
 		args = append(args, "--policies", p.Policies)
+	}
+	if p.Schemas != "" {
+		args = append(args, "--schemas", p.Schemas)
 	}
 	p.cmd = exec.Command(Binary(p.TB), args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
@@ -243,6 +259,12 @@ func (p *Process) Terminate() (time.Duration, error) {
 		p.Kill()
 		return time.Since(start), errors.New("did not exit within 30s of SIGTERM")
 	}
+}
+
+// Post sends a POST with the headers and body to path on the partner listener.
+func (p *Process) Post(path string, header map[string]string, body []byte) Response {
+	p.TB.Helper()
+	return Do(p.TB, http.MethodPost, "http://"+p.HTTPAddr+path, header, body)
 }
 
 // Logs returns what every run so far wrote, in order.

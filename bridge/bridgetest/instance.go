@@ -12,7 +12,6 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/app"
 	"github.com/hookbridge/hookbridge/bridge/catalog"
 	"github.com/hookbridge/hookbridge/bridge/policy"
-	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
 // Config says how Launch starts an instance. The zero value starts DefaultOptions in a fresh data
@@ -143,15 +142,13 @@ func (i *Instance) Sign(vendor, id string, body []byte, now time.Time) map[strin
 	return i.SignWith(vendor, Secrets()[vendor], id, body, now)
 }
 
-// SignWith is Sign under another secret.
+// SignWith is Sign under another secret (for a scheme that verifies with the sender's public
+// key, the sender's private key). A scheme that signs the URL signs the instance's public_url +
+// /hooks/{vendor}; Sender.Sign also gives the path when the scheme adds to the query.
 func (i *Instance) SignWith(vendor, secret, id string, body []byte, now time.Time) map[string]string {
 	i.TB.Helper()
-	h, err := verify.Signer{Auth: i.Policy(vendor).Auth, Secret: secret}.Sign(body, id, now)
-	if err != nil {
-		i.TB.Fatalf("sign: %v", err)
-	}
-	h["Content-Type"] = "application/json"
-	return h
+	s := Sender{Vendor: vendor, Auth: i.Policy(vendor).Auth, Secret: secret, PublicURL: i.Options.PublicURL}
+	return s.Sign(i.TB, id, body, now, "").Header
 }
 
 // Post sends a POST with the headers and body to path on the partner listener.

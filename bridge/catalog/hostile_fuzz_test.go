@@ -2,7 +2,7 @@ package catalog_test
 
 import (
 	"bytes"
-	"encoding/base64"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,7 +43,7 @@ var hostileDocs = []string{
 // accepts, and its routes only ever publish under {topic_prefix}/{vendor}/ on topics without
 // wildcards, NUL or empty levels, with its pseudonymized fields as tokens.
 func FuzzPolicyLoader(f *testing.F) {
-	for _, dir := range []string{"../../policies", "../../testdata/catalog/policies"} {
+	for _, dir := range []string{"../../policies", "../../testdata/catalog/policies", "../../testdata/catalog/senders/policies"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
 		for _, file := range files {
 			p, err := os.ReadFile(file)
@@ -53,6 +53,9 @@ func FuzzPolicyLoader(f *testing.F) {
 			m := hostileSchemaRE.Find(p)
 			name := strings.TrimSpace(strings.TrimPrefix(string(m), "schema:"))
 			s, err := os.ReadFile(filepath.Join("../../schemas", name))
+			if os.IsNotExist(err) {
+				s, err = os.ReadFile(filepath.Join(dir, "..", "schemas", name))
+			}
 			if err != nil {
 				f.Fatalf("%s: schema %s: %v", file, name, err)
 			}
@@ -120,37 +123,52 @@ func FuzzPolicyLoader(f *testing.F) {
 		}
 		p := v.Policy
 		a := p.Auth
-		for _, h := range []string{a.Header, a.IDHeader} {
-			if h != "" && !hostileTokenRE.MatchString(h) {
-				t.Fatalf("loaded a policy whose header %q cannot be sent over HTTP", h)
-			}
-		}
-		if strings.ContainsFunc(a.Prefix, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			t.Fatalf("loaded a policy whose signature prefix %q cannot be sent over HTTP", a.Prefix)
+		if a.IDHeader != "" && !hostileTokenRE.MatchString(a.IDHeader) {
+			t.Fatalf("loaded a policy whose id header %q cannot be sent over HTTP", a.IDHeader)
 		}
 
 		// A secret can be configured, and what the signer signs, the verifier accepts, through
 		// headers as HTTP carries them.
-		secret := "fuzz-secret-0123456789abcdef"
-		if a.Scheme == policy.SchemeStandardWebhooks {
-			secret = "whsec_" + base64.StdEncoding.EncodeToString([]byte(secret))
+		secret, err := a.NewSecret()
+		if errors.Is(err, verify.ErrCannotGenerate) {
+			// The sender issues it (or it is a public key): a plain secret, if the scheme takes one.
+			secret = "fuzz-secret-0123456789abcdef"
+			if a.CheckSecret(secret) != nil {
+				secret = ""
+			}
+		} else if err != nil {
+			t.Fatalf("no secret for the loaded policy's auth %+v: %v", a, err)
 		}
-		vf, err := verify.New(a, []string{secret})
-		if err != nil {
-			t.Fatalf("no secret works for the loaded policy's auth %+v: %v", a, err)
-		}
-		body := []byte(hostileDocs[0])
-		now := time.Now()
-		hdr, err := verify.Signer{Auth: a, Secret: secret}.Sign(body, "evt_fuzz", now)
-		if err != nil {
-			t.Fatalf("sign: %v", err)
-		}
-		h := http.Header{}
-		for k, val := range hdr {
-			h.Set(k, val)
-		}
-		if _, err := vf.Verify(h, body, now); err != nil {
-			t.Fatalf("the loaded policy's verifier refuses its own signer's request: %v (auth %+v)", err, a)
+		if secret != "" {
+			vf, err := verify.New(a, []string{secret})
+			if err != nil {
+				t.Fatalf("the loaded policy's auth %+v refuses its own fresh secret: %v", a, err)
+			}
+			body := []byte(hostileDocs[0])
+			now := time.Now()
+			m := &verify.Message{URL: "https://hooks.example.test/hooks/fz", Body: body, ID: "evt_fuzz", Time: now}
+			err = verify.Signer{Auth: a, Secret: secret}.SignMessage(m)
+			switch {
+			case errors.Is(err, verify.ErrCannotSign):
+				// A recipe that signs a header the message does not have.
+			case err != nil:
+				t.Fatalf("sign: %v", err)
+			default:
+				h := http.Header{}
+				for k, val := range m.Header {
+					if !hostileTokenRE.MatchString(k) {
+						t.Fatalf("loaded a policy whose header %q cannot be sent over HTTP", k)
+					}
+					if strings.ContainsFunc(val, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+						t.Fatalf("loaded a policy whose header %s value %q cannot be sent over HTTP", k, val)
+					}
+					h.Add(k, val)
+				}
+				_, q, _ := strings.Cut(m.URL, "?")
+				if _, err := vf.Verify(&verify.Request{Method: "POST", Header: h, Body: body, URL: m.URL, Query: q, Now: now}); err != nil {
+					t.Fatalf("the loaded policy's verifier refuses its own signer's request: %v (auth %+v)", err, a)
+				}
+			}
 		}
 
 		// Routes stay in the vendor's subtree; the schema validates without panicking.

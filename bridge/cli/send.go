@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,65 +13,114 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/app"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
 var sendCommand = &command{
 	name:    "send",
 	args:    "VENDOR FILE",
-	summary: "sign FILE with VENDOR's secret and scheme, and POST it (like `stripe trigger`)",
+	summary: "sign FILE as VENDOR's sender would, with its secret and scheme, and POST it (like `stripe trigger`)",
 	common:  true,
 	setup: func(e *env, fset *flag.FlagSet, f *flags) func(context.Context, []string) error {
-		url := fset.String("url", "", "base `URL` of the partner listener (default from --http-addr)")
+		o := sendOptions{}
+		fset.StringVar(&o.url, "url", "", "base `URL` of the partner listener (default from --http-addr)")
+		fset.StringVar(&o.contentType, "content-type", "application/json", "the body's media `TYPE` (application/x-www-form-urlencoded for a form)")
+		fset.StringVar(&o.query, "query", "", "a `QUERY` string the sender's URL carries (signed with it by senders that sign the URL)")
+		fset.StringVar(&o.keyFile, "key", "", "the sender's private key `FILE` (PEM, or whsk_ for Ed25519), for schemes that verify with its public key")
+		fset.Func("header", "a `NAME: VALUE` header the sender sets before signing (for a recipe's {header:NAME}); may be repeated", func(s string) error {
+			k, v, ok := strings.Cut(s, ":")
+			if !ok || strings.TrimSpace(k) == "" {
+				return errors.New(`want "Name: value"`)
+			}
+			o.headers = append(o.headers, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+			return nil
+		})
 		return func(ctx context.Context, args []string) error {
 			pos, err := parse(fset, args, 2)
 			if err != nil {
 				return err
 			}
 			f.resolve()
-			return send(ctx, e, f, *url, pos[0], pos[1])
+			return send(ctx, e, f, o, pos[0], pos[1])
 		}
 	},
 }
 
-// send signs a file with a vendor's configured secret and scheme and POSTs it.
-func send(ctx context.Context, e *env, f *flags, url, vendor, file string) error {
+// sendOptions are send's own flags.
+type sendOptions struct {
+	url, contentType, query, keyFile string
+	headers                          [][2]string
+}
+
+// send signs a file as a vendor's sender would and POSTs it. A scheme that signs the URL signs
+// the one the sender was given (public_url + /hooks/VENDOR + the query); the request goes to the
+// partner listener with the same path and query.
+func send(ctx context.Context, e *env, f *flags, so sendOptions, name, file string) error {
 	cat, o, _, err := f.files(e.prog).Load()
 	if err != nil {
 		return err
 	}
-	cv, ok := cat.Vendor(vendor)
+	cv, ok := cat.Vendor(name)
 	if !ok {
-		return fmt.Errorf("no policy for vendor %q (known: %s)", vendor, strings.Join(cat.Names(), ", "))
+		return fmt.Errorf("no policy for vendor %q (known: %s)", name, strings.Join(cat.Names(), ", "))
 	}
 	var secret string
 	for _, v := range o.Vendors {
-		if v.Name == vendor && len(v.Secrets) > 0 {
+		if v.Name == name && len(v.Secrets) > 0 {
 			secret = v.Secrets[0]
 		}
 	}
+	if so.keyFile != "" {
+		key, err := os.ReadFile(so.keyFile)
+		if err != nil {
+			return err
+		}
+		secret = strings.TrimSpace(string(key))
+	}
 	if secret == "" {
-		return fmt.Errorf("vendor %q has no secret in %s", vendor, f.options)
+		return fmt.Errorf("vendor %q has no secret in %s", name, f.options)
 	}
 	body, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
-	id := app.EventID(cv.Policy, body)
-	hdr, err := verify.Signer{Auth: cv.Policy.Auth, Secret: secret}.Sign(body, id, time.Now())
-	if err != nil {
+	a := cv.Policy.Auth
+	signedURL := vendor.VendorURL(o.PublicURL, name)
+	if a.SignsURL() && signedURL == "" {
+		return fmt.Errorf("vendor %q signs the URL it posts to: set public_url in %s", name, f.options)
+	}
+	if signedURL == "" {
+		signedURL = "http://hookbridge.invalid/hooks/" + name // signed by no scheme, only a carrier of the query
+	}
+	if so.query != "" {
+		signedURL += "?" + strings.TrimPrefix(so.query, "?")
+	}
+	m := &verify.Message{URL: signedURL, ContentType: so.contentType, Body: body, ID: app.EventID(cv.Policy, body), Time: time.Now(),
+		Header: map[string]string{}}
+	for _, h := range so.headers {
+		m.Header[h[0]] = h[1]
+	}
+	if err := (verify.Signer{Auth: a, Secret: secret}).SignMessage(m); err != nil {
+		if errors.Is(err, verify.ErrCannotSign) {
+			return fmt.Errorf("vendor %q verifies with its sender's public key: give the sender's private key with --key FILE (%w)", name, err)
+		}
 		return err
 	}
-	target := url
+	target := so.url
 	if target == "" {
 		target = "http://" + dialable(f.httpAddr)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(target, "/")+"/hooks/"+vendor, bytes.NewReader(body))
+	dest := strings.TrimRight(target, "/") + "/hooks/" + name
+	if _, q, ok := strings.Cut(m.URL, "?"); ok {
+		dest += "?" + q
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dest, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range hdr {
+	req.Header.Set("Content-Type", so.contentType)
+	for k, v := range m.Header {
 		req.Header.Set(k, v)
 	}
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)

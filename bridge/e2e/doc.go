@@ -23,6 +23,9 @@
 //     against that release (where each fails). device_beyond: other ways a client could make
 //     the broker publish or hold resources; its TestKnown* tests show open problems and run only
 //     with HOOKBRIDGE_KNOWN_ISSUES=1.
+//   - senders_sign: each real sender's signature (the named recipes and a policy's own recipe)
+//     against the real binary, with the test catalog testdata/catalog/senders; public_url as the
+//     only source of a signed URL; `hookbridge send` playing every sender.
 //   - pipeline_bench: BenchmarkPipeline, whole webhooks through the partner handler.
 //
 // They need Mosquitto (with /usr/sbin on PATH) and Chromium: scripts/test installs both.

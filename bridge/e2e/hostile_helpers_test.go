@@ -66,8 +66,8 @@ func hostileStart(t *testing.T, mutate func(*options.Options)) *hostileEnv {
 	for _, v := range ta.Options.Vendors {
 		for _, s := range v.Secrets {
 			h.forbid("the secret of "+v.Name, s)
-			if k, err := verify.Key(ta.Policy(v.Name).Auth.Scheme, s); err == nil {
-				h.forbid("the key of "+v.Name, string(k))
+			if k, err := ta.Policy(v.Name).Auth.Key(s); err == nil && k.MAC != nil {
+				h.forbid("the key of "+v.Name, string(k.MAC))
 			}
 		}
 	}

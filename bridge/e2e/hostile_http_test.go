@@ -14,7 +14,6 @@ import (
 
 	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/bridge/bridgetest"
-	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
@@ -131,11 +130,15 @@ func hostileSignedBody(s hostileSigner, id string, body []byte) bridgetest.RawRe
 // a time the signer could produce.
 func hostileAcmeAt(s hostileSigner, id, ts string) bridgetest.RawRequest {
 	body := hostileAcme(id)
-	key, err := verify.Key(policy.SchemeStandardWebhooks, bridgetest.AcmeSecret)
+	a, err := verify.CompileAuth("standard-webhooks", 0, nil)
 	if err != nil {
 		panic(err)
 	}
-	mac := hostileHMAC(key, []byte(id+"."+ts+"."), body)
+	key, err := a.Key(bridgetest.AcmeSecret)
+	if err != nil {
+		panic(err)
+	}
+	mac := hostileHMAC(key.MAC, []byte(id+"."+ts+"."), body)
 	return bridgetest.RawRequest{Body: body, Header: []bridgetest.Header{
 		{Key: "Content-Type", Value: "application/json"}, {Key: "Webhook-Id", Value: id}, {Key: "Webhook-Timestamp", Value: ts},
 		{Key: "Webhook-Signature", Value: "v1," + base64.StdEncoding.EncodeToString(mac)},

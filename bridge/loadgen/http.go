@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
@@ -19,6 +21,8 @@ import (
 type Vendor struct {
 	Sample *Sample
 	Signer verify.Signer
+	// PublicURL is the bridge's public_url ("" when not set), for schemes that sign the URL.
+	PublicURL string
 }
 
 // Generator sends webhooks to one partner listener.
@@ -228,12 +232,20 @@ func (g *Generator) pace(ctx context.Context, slots chan<- int64, start time.Tim
 
 // request appends a signed POST of body to dst.
 func (g *Generator) request(dst []byte, v *Vendor, body []byte, id string, now time.Time) ([]byte, error) {
-	hdr, err := v.Signer.Sign(body, id, now)
-	if err != nil {
+	m := &verify.Message{Body: body, ID: id, Time: now}
+	if v.Signer.Auth.SignsURL() {
+		m.URL = vendor.VendorURL(v.PublicURL, v.Sample.Vendor)
+	}
+	if err := v.Signer.SignMessage(m); err != nil {
 		return nil, err
 	}
+	hdr := m.Header
 	dst = append(dst, "POST /hooks/"...)
 	dst = append(dst, v.Sample.Vendor...)
+	if _, q, ok := strings.Cut(m.URL, "?"); ok {
+		dst = append(dst, '?')
+		dst = append(dst, q...)
+	}
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
 	dst = append(dst, g.Addr...)
 	dst = append(dst, "\r\nContent-Type: application/json\r\nContent-Length: "...)

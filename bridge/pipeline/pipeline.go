@@ -42,6 +42,10 @@ type Event struct {
 	Header   verify.Header
 	Body     []byte
 	Received time.Time
+	// Method, URL, Query and Rest are what verify.Request says they are: the HTTP method, the
+	// URL the sender was given ("" without public_url), the raw query and the path after
+	// /hooks/{vendor}/ (never logged: it may be a token).
+	Method, URL, Query, Rest string
 
 	// Verified is set once the signature check passed: only then may the event spend the
 	// vendor's rate budget, and only then is its source known to speak for the vendor.
@@ -125,12 +129,13 @@ func (p *Pipeline) verify(_ context.Context, ev *Event) error {
 	if ev.Vendor.Verifier == nil {
 		return ErrNoVerifier
 	}
-	signedID, err := ev.Vendor.Verifier.Verify(ev.Header, ev.Body, ev.Received)
+	res, err := ev.Vendor.Verifier.Verify(&verify.Request{Method: ev.Method, Header: ev.Header, Body: ev.Body,
+		URL: ev.URL, Query: ev.Query, Rest: ev.Rest, Now: ev.Received})
 	if err != nil {
 		return err
 	}
 	ev.Verified = true
-	ev.ID = signedID
+	ev.ID = res.ID
 	return nil
 }
 

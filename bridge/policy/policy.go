@@ -17,52 +17,26 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// Auth schemes.
-const (
-	SchemeStandardWebhooks = "standard-webhooks"
-	SchemeGitHub           = "github"
-	SchemeStripe           = "stripe"
-	SchemeHMACSHA256       = "hmac-sha256"
-	SchemeBearer           = "bearer"
+	"github.com/hookbridge/hookbridge/bridge/verify"
 )
-
-// Schemes lists the auth schemes a policy may name.
-var Schemes = []string{SchemeStandardWebhooks, SchemeGitHub, SchemeStripe, SchemeHMACSHA256, SchemeBearer}
 
 // Policy is one vendor's policy file.
 type Policy struct {
-	Vendor        string  `yaml:"vendor"`
-	Title         string  `yaml:"title"`
-	Owner         string  `yaml:"owner"`
-	Contact       string  `yaml:"contact"`
-	Risk          string  `yaml:"risk"`
-	RetentionDays int     `yaml:"retention_days"`
-	Auth          Auth    `yaml:"auth"`
-	Event         Event   `yaml:"event"`
-	Schema        string  `yaml:"schema"`
-	Routes        []Route `yaml:"routes"`
-	Anomaly       Anomaly `yaml:"anomaly"`
+	Vendor        string      `yaml:"vendor"`
+	Title         string      `yaml:"title"`
+	Owner         string      `yaml:"owner"`
+	Contact       string      `yaml:"contact"`
+	Risk          string      `yaml:"risk"`
+	RetentionDays int         `yaml:"retention_days"`
+	Auth          verify.Auth `yaml:"auth"`
+	Event         Event       `yaml:"event"`
+	Schema        string      `yaml:"schema"`
+	Routes        []Route     `yaml:"routes"`
+	Anomaly       Anomaly     `yaml:"anomaly"`
 
 	// File is where the policy came from, for messages.
 	File string `yaml:"-"`
-}
-
-// Auth says how a vendor signs its webhooks.
-type Auth struct {
-	Scheme    string   `yaml:"scheme"`
-	Tolerance Duration `yaml:"tolerance"`
-	// Header and Encoding configure hmac-sha256 (default X-Signature, hex) and bearer (default
-	// Authorization). Prefix is an optional literal before the MAC, such as "sha256=".
-	Header   string `yaml:"header"`
-	Encoding string `yaml:"encoding"`
-	Prefix   string `yaml:"prefix"`
-	// IDHeader names a header in which the vendor sends an event id. No scheme signs such a
-	// header, so it never keys replays (a captured request resent with a new one would look new):
-	// the key is the id the scheme signs, else the body's id at event.id, else a digest of the
-	// body. It is accepted for 0.1 policies, with a warning, and used by `send` only.
-	IDHeader string `yaml:"id_header"`
 }
 
 // Event locates the event id and type in a payload, as JSON Pointers.
@@ -291,21 +265,12 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 	if p.RetentionDays < 0 || p.RetentionDays > 3650 {
 		add(at("retention_days"), "retention_days must be between 1 and 3650")
 	}
-	checkAuth(p, add, at)
 	if err := CheckPointer(p.Event.ID); err != nil {
 		add(at("event", "id"), "event.id: %v", err)
 	}
-	if p.Auth.IDHeader != "" {
-		key := "a digest of the body"
-		switch {
-		case p.Auth.Scheme == SchemeStandardWebhooks:
-			key = "the signed webhook-id"
-		case p.Event.ID != "":
-			key = "the body's id at event.id " + p.Event.ID
-		}
-		problems = append(problems, Problem{File: file, Line: at("auth", "id_header"), Warning: true,
-			Message: fmt.Sprintf("auth.id_header %s is not signed, so it does not key replays (%s does); remove it", p.Auth.IDHeader, key)})
-	}
+	checkAuth(p, doc, add, func(line int, format string, args ...any) {
+		problems = append(problems, Problem{File: file, Line: line, Warning: true, Message: fmt.Sprintf(format, args...)})
+	})
 	if p.Event.Type == "" {
 		add(at("event"), "event.type is required")
 	} else if err := CheckPointer(p.Event.Type); err != nil {
@@ -331,48 +296,24 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 	return p, problems
 }
 
-func checkAuth(p *Policy, add func(int, string, ...any), at func(...string) int) {
-	a := &p.Auth
-	line := at("auth", "scheme")
-	switch a.Scheme {
-	case "":
-		add(at("auth"), "auth.scheme is required (one of %s)", strings.Join(Schemes, ", "))
+// checkAuth reports a missing auth section (verify.DecodeAuth checks one that is there) and warns
+// about an id_header, which no scheme signs.
+func checkAuth(p *Policy, doc *yaml.Node, add func(int, string, ...any), warn func(int, string, ...any)) {
+	if nodeAt(doc, "auth") == nil {
+		add(lineOf(doc, "auth"), "auth.scheme is required (one of %s)", strings.Join(verify.Schemes(), ", "))
 		return
-	case SchemeStandardWebhooks, SchemeStripe:
-		if a.Tolerance == 0 {
-			a.Tolerance = Duration(5 * time.Minute)
-		}
-	case SchemeGitHub:
-	case SchemeHMACSHA256:
-		if a.Header == "" {
-			a.Header = "X-Signature"
-		}
-		switch a.Encoding {
-		case "":
-			a.Encoding = "hex"
-		case "hex", "base64":
-		default:
-			add(at("auth", "encoding"), "auth.encoding must be hex or base64")
-		}
-	case SchemeBearer:
-		if a.Header == "" {
-			a.Header = "Authorization"
-		}
-	default:
-		add(line, "auth.scheme %q is not one of %s", a.Scheme, strings.Join(Schemes, ", "))
 	}
-	if time.Duration(a.Tolerance) > 24*time.Hour {
-		add(at("auth", "tolerance"), "auth.tolerance must be at most 24h")
+	if p.Auth.IDHeader == "" {
+		return
 	}
-	if (a.Scheme == SchemeGitHub || a.Scheme == SchemeBearer || a.Scheme == SchemeHMACSHA256) && a.Tolerance != 0 {
-		add(at("auth", "tolerance"), "auth.tolerance: scheme %s signs no timestamp", a.Scheme)
+	key := "a digest of the body"
+	switch {
+	case p.Auth.SignsID():
+		key = "the id scheme " + p.Auth.Scheme + " signs"
+	case p.Event.ID != "":
+		key = "the body's id at event.id " + p.Event.ID
 	}
-	if a.Header != "" && a.Scheme != SchemeHMACSHA256 && a.Scheme != SchemeBearer {
-		add(at("auth", "header"), "auth.header applies only to hmac-sha256 and bearer")
-	}
-	if (a.Encoding != "" || a.Prefix != "") && a.Scheme != SchemeHMACSHA256 {
-		add(at("auth"), "auth.encoding and auth.prefix apply only to hmac-sha256")
-	}
+	warn(lineOf(doc, "auth", "id_header"), "auth.id_header %s is not signed, so it does not key replays (%s does); remove it", p.Auth.IDHeader, key)
 }
 
 func checkRoute(r *Route, i int, add func(int, string, ...any)) {

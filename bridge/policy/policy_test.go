@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/policy"
+	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
 const goodPolicy = `# A comment first.
@@ -79,18 +80,21 @@ func TestParseGood(t *testing.T) {
 
 func TestParseSchemeDefaults(t *testing.T) {
 	tests := []struct {
-		name string
-		auth string
-		want policy.Auth
+		name      string
+		auth      string
+		scheme    string
+		tolerance time.Duration
+		params    any
+		idHeader  string
 	}{
-		{"stripe tolerance", "auth:\n  scheme: stripe", policy.Auth{Scheme: "stripe", Tolerance: policy.Duration(5 * time.Minute)}},
-		{"explicit tolerance", "auth:\n  scheme: stripe\n  tolerance: 30s", policy.Auth{Scheme: "stripe", Tolerance: policy.Duration(30 * time.Second)}},
-		{"github", "auth:\n  scheme: github", policy.Auth{Scheme: "github"}},
-		{"hmac defaults", "auth:\n  scheme: hmac-sha256", policy.Auth{Scheme: "hmac-sha256", Header: "X-Signature", Encoding: "hex"}},
-		{"hmac base64 prefix", "auth:\n  scheme: hmac-sha256\n  header: X-Sig\n  encoding: base64\n  prefix: sha256=",
-			policy.Auth{Scheme: "hmac-sha256", Header: "X-Sig", Encoding: "base64", Prefix: "sha256="}},
-		{"bearer default", "auth:\n  scheme: bearer", policy.Auth{Scheme: "bearer", Header: "Authorization"}},
-		{"bearer id header", "auth:\n  scheme: bearer\n  header: X-Token\n  id_header: X-Id", policy.Auth{Scheme: "bearer", Header: "X-Token", IDHeader: "X-Id"}},
+		{"stripe tolerance", "auth:\n  scheme: stripe", "stripe", 5 * time.Minute, nil, ""},
+		{"explicit tolerance", "auth:\n  scheme: stripe\n  tolerance: 30s", "stripe", 30 * time.Second, nil, ""},
+		{"github", "auth:\n  scheme: github", "github", 0, nil, ""},
+		{"hmac defaults", "auth:\n  scheme: hmac-sha256", "hmac-sha256", 0, &verify.HMACParams{Header: "X-Signature", Encoding: "hex"}, ""},
+		{"hmac base64 prefix", "auth:\n  scheme: hmac-sha256\n  header: X-Sig\n  encoding: base64\n  prefix: sha256=", "hmac-sha256", 0,
+			&verify.HMACParams{Header: "X-Sig", Encoding: "base64", Prefix: "sha256="}, ""},
+		{"bearer default", "auth:\n  scheme: bearer", "bearer", 0, &verify.BearerParams{Header: "Authorization"}, ""},
+		{"bearer id header", "auth:\n  scheme: bearer\n  header: X-Token\n  id_header: X-Id", "bearer", 0, &verify.BearerParams{Header: "X-Token"}, "X-Id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,8 +105,13 @@ func TestParseSchemeDefaults(t *testing.T) {
 					t.Fatalf("Parse(%s) problems = %v, want no error", tt.name, problems)
 				}
 			}
-			if p.Auth != tt.want {
-				t.Errorf("Parse(%s).Auth = %+v, want %+v", tt.name, p.Auth, tt.want)
+			a := p.Auth
+			if a.Scheme != tt.scheme || a.Tolerance != tt.tolerance || a.IDHeader != tt.idHeader || !reflect.DeepEqual(a.Params, tt.params) {
+				t.Errorf("Parse(%s).Auth = %+v (params %+v), want scheme %s, tolerance %v, id_header %q, params %+v",
+					tt.name, a, a.Params, tt.scheme, tt.tolerance, tt.idHeader, tt.params)
+			}
+			if _, err := a.Method(); err != nil {
+				t.Errorf("Parse(%s).Auth.Method() = %v, want a compiled scheme", tt.name, err)
 			}
 		})
 	}
@@ -145,9 +154,15 @@ var problemTests = []struct {
 	{"tolerance for github", "  scheme: standard-webhooks", "  scheme: github\n  tolerance: 5m", []want{{10, "signs no timestamp"}}},
 	{"bad scheme", "  scheme: standard-webhooks", "  scheme: md5", []want{{9, `auth.scheme "md5" is not one of`}}},
 	{"missing scheme", "auth:\n  scheme: standard-webhooks", "auth: {}", []want{{8, "auth.scheme is required"}}},
-	{"header for github", "  scheme: standard-webhooks", "  scheme: github\n  header: X-Sig", []want{{10, "auth.header applies only"}}},
-	{"bad encoding", "  scheme: standard-webhooks", "  scheme: hmac-sha256\n  encoding: base32", []want{{10, "auth.encoding must be hex or base64"}}},
-	{"prefix for stripe", "  scheme: standard-webhooks", "  scheme: stripe\n  prefix: x", []want{{9, "apply only to hmac-sha256"}}},
+	{"header for github", "  scheme: standard-webhooks", "  scheme: github\n  header: X-Sig", []want{{10, `unknown key "header" in auth: scheme github takes no keys`}}},
+	{"bad encoding", "  scheme: standard-webhooks", "  scheme: hmac-sha256\n  encoding: base32", []want{{10, "auth.encoding: must be hex or base64"}}},
+	{"prefix for stripe", "  scheme: standard-webhooks", "  scheme: stripe\n  prefix: x", []want{{10, `unknown key "prefix" in auth: scheme stripe`}}},
+	{"unknown key for hmac", "  scheme: standard-webhooks", "  scheme: hmac-sha256\n  secret: x", []want{{10, `unknown key "secret" in auth (known: header, encoding, prefix)`}}},
+	{"bad header name", "  scheme: standard-webhooks", "  scheme: hmac-sha256\n  header: X Sig", []want{{10, "auth.header: must be an HTTP header name"}}},
+	{"bad id_header name", "  scheme: standard-webhooks", "  scheme: bearer\n  id_header: \"X:Id\"", []want{{10, "auth.id_header must be an HTTP header name"}}},
+	{"repeated key in auth", "  scheme: standard-webhooks", "  scheme: hmac-sha256\n  header: X-A\n  header: X-B", []want{{11, "auth.header is given twice"}}},
+	{"auth not a mapping", "auth:\n  scheme: standard-webhooks", "auth: standard-webhooks", []want{{8, "auth must be a mapping"}}},
+	{"no auth at all", "auth:\n  scheme: standard-webhooks\n", "", []want{{2, "auth.scheme is required"}}},
 	{"bad pointer in a field", "      state: /data/state", "      state: data/state", []want{{21, "routes[0].fields.state"}}},
 	{"bad escape in a field", "      state: /data/state", "      state: /data/~2", []want{{21, "'~' must be followed by 0 or 1"}}},
 	{"bad pointer in event.id", "  id: /id", "  id: id", []want{{11, "event.id"}}},
@@ -218,7 +233,7 @@ func TestParseIDHeaderWarns(t *testing.T) {
 	}{
 		{"bearer with event.id", "  scheme: standard-webhooks", "  scheme: bearer\n  id_header: X-Id", "the body's id at event.id /id"},
 		{"hmac without event.id", "  scheme: standard-webhooks\nevent:\n  id: /id\n", "  scheme: hmac-sha256\n  id_header: X-Id\nevent:\n", "a digest of the body"},
-		{"standard-webhooks", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  id_header: X-Id", "the signed webhook-id"},
+		{"standard-webhooks", "  scheme: standard-webhooks", "  scheme: standard-webhooks\n  id_header: X-Id", "the id scheme standard-webhooks signs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

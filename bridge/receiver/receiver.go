@@ -234,7 +234,10 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 		}
 		return ErrBadBody
 	}
-	ev := &pipeline.Event{Vendor: v, Header: r.Header, Body: buf.Bytes(), Received: now}
+	// The URL comes from public_url (v.URL), never from Host or X-Forwarded-*: whoever sends the
+	// request chooses those.
+	ev := &pipeline.Event{Vendor: v, Header: r.Header, Body: buf.Bytes(), Received: now,
+		Method: r.Method, Query: r.URL.RawQuery, URL: vendor.RequestURL(v.URL, "", r.URL.RawQuery)}
 	err := rc.cfg.Pipeline.Process(r.Context(), ev)
 	out.Verified = ev.Verified
 	switch {

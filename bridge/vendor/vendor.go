@@ -30,7 +30,14 @@ type Config struct {
 	// AllowedCIDRs are the source networks allowed to call; empty means any.
 	AllowedCIDRs  []netip.Prefix
 	RatePerMinute int
+	// PublicURL is the URL vendors are given (the public_url option, without a trailing slash);
+	// "" when not set. A scheme that signs the URL needs it.
+	PublicURL string
 }
+
+// KeyPublicURL is the Problem key of a vendor whose scheme signs the URL while public_url is not
+// set: the setting to fix is the app's, not the vendor's.
+const KeyPublicURL = "public_url"
 
 // Problem is one thing wrong with a vendor's settings: Index is the vendor's position in the
 // configuration, Key the setting ("name", "secrets").
@@ -68,6 +75,9 @@ type Vendor struct {
 	FailLimiter *rate.Limiter
 	Enabled     bool // the setting's value
 
+	// URL is the URL the vendor was given: public_url + "/hooks/{name}"; "" without public_url.
+	URL string
+
 	// IDPointer and TypePointer are the policy's event.id and event.type, split into tokens.
 	IDPointer   []string
 	TypePointer []string
@@ -91,7 +101,8 @@ func (v *Vendor) AllowsSource(a netip.Addr) bool {
 type Vendors map[string]*Vendor
 
 // Check checks vendor settings against the catalog: every name has a policy, every enabled vendor
-// a secret, every secret fits its policy's scheme. It reports every problem at once.
+// a secret, every secret fits its policy's scheme, and a vendor whose scheme signs the URL has a
+// public_url to build it from. It reports every problem at once.
 func Check(cfgs []Config, cat *catalog.Catalog) error {
 	var problems []Problem
 	for i, c := range cfgs {
@@ -108,6 +119,10 @@ func Check(cfgs []Config, cat *catalog.Catalog) error {
 				add("secrets", "an enabled vendor needs at least one secret")
 			}
 			continue
+		}
+		if cv.Policy.Auth.SignsURL() && c.PublicURL == "" {
+			add(KeyPublicURL, "vendor %s signs the URL it posts to (scheme %s): set public_url to the URL vendors are given, e.g. https://hooks.example.net",
+				c.Name, cv.Policy.Auth.Scheme)
 		}
 		if _, err := verify.New(cv.Policy.Auth, c.Secrets); err != nil {
 			add("secrets", "%v (scheme %s)", err, cv.Policy.Auth.Scheme)
@@ -137,6 +152,7 @@ func Compile(prefix string, cfgs []Config, cat *catalog.Catalog, ps *pseudo.Pseu
 			Limiter:     ratelimit.PerMinute(c.RatePerMinute),
 			FailLimiter: ratelimit.VendorFailures(c.RatePerMinute),
 			Enabled:     c.Enabled,
+			URL:         VendorURL(c.PublicURL, c.Name),
 			IDPointer:   policy.SplitPointer(cv.Policy.Event.ID),
 			TypePointer: policy.SplitPointer(cv.Policy.Event.Type),
 		}
@@ -150,4 +166,28 @@ func Compile(prefix string, cfgs []Config, cat *catalog.Catalog, ps *pseudo.Pseu
 		out[v.Name] = v
 	}
 	return out, nil
+}
+
+// VendorURL is the URL a vendor is given, public_url + "/hooks/{name}"; "" without public_url.
+func VendorURL(publicURL, name string) string {
+	if publicURL == "" {
+		return ""
+	}
+	return strings.TrimRight(publicURL, "/") + "/hooks/" + name
+}
+
+// RequestURL is the URL a request was sent to as its sender knows it: the vendor's URL, the path
+// after it and the raw query. "" when the vendor's URL is unknown (public_url not set).
+func RequestURL(vendorURL, rest, rawQuery string) string {
+	if vendorURL == "" {
+		return ""
+	}
+	u := vendorURL
+	if rest != "" {
+		u += "/" + rest
+	}
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	return u
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
@@ -23,22 +22,22 @@ func BenchmarkVerify(b *testing.B) {
 		plain  = "bench-secret-0123456789abcdef"
 		plain2 = "old-bench-secret-0123456789ab"
 	)
-	tol := policy.Duration(5 * time.Minute)
+	tol := 5 * time.Minute
 	cases := []struct {
 		name    string
-		auth    policy.Auth
+		auth    verify.Auth
 		secrets []string
 	}{
-		{"standard-webhooks", policy.Auth{Scheme: policy.SchemeStandardWebhooks, Tolerance: tol}, []string{whsec}},
-		{"standard-webhooks/2-secrets", policy.Auth{Scheme: policy.SchemeStandardWebhooks, Tolerance: tol}, []string{whsec2, whsec}},
-		{"github", policy.Auth{Scheme: policy.SchemeGitHub}, []string{plain}},
-		{"stripe", policy.Auth{Scheme: policy.SchemeStripe, Tolerance: tol}, []string{whsec}},
-		{"stripe/2-secrets", policy.Auth{Scheme: policy.SchemeStripe, Tolerance: tol}, []string{whsec2, whsec}},
-		{"hmac-sha256/hex", policy.Auth{Scheme: policy.SchemeHMACSHA256, Header: "X-Signature"}, []string{plain}},
-		{"hmac-sha256/base64", policy.Auth{Scheme: policy.SchemeHMACSHA256, Header: "X-Test-Signature", Encoding: "base64",
-			Prefix: "sha256=", IDHeader: "X-Test-Event"}, []string{plain}},
-		{"bearer", policy.Auth{Scheme: policy.SchemeBearer, Header: "Authorization"}, []string{plain}},
-		{"github/2-secrets", policy.Auth{Scheme: policy.SchemeGitHub}, []string{plain2, plain}},
+		{"standard-webhooks", verify.Auth{Scheme: "standard-webhooks", Tolerance: tol}, []string{whsec}},
+		{"standard-webhooks/2-secrets", verify.Auth{Scheme: "standard-webhooks", Tolerance: tol}, []string{whsec2, whsec}},
+		{"github", verify.Auth{Scheme: "github"}, []string{plain}},
+		{"stripe", verify.Auth{Scheme: "stripe", Tolerance: tol}, []string{whsec}},
+		{"stripe/2-secrets", verify.Auth{Scheme: "stripe", Tolerance: tol}, []string{whsec2, whsec}},
+		{"hmac-sha256/hex", verify.Auth{Scheme: "hmac-sha256", Params: &verify.HMACParams{Header: "X-Signature"}}, []string{plain}},
+		{"hmac-sha256/base64", verify.Auth{Scheme: "hmac-sha256", Params: &verify.HMACParams{Header: "X-Test-Signature", Encoding: "base64",
+			Prefix: "sha256="}, IDHeader: "X-Test-Event"}, []string{plain}},
+		{"bearer", verify.Auth{Scheme: "bearer"}, []string{plain}},
+		{"github/2-secrets", verify.Auth{Scheme: "github"}, []string{plain2, plain}},
 	}
 	now := time.Now()
 	for _, tc := range cases {
@@ -55,13 +54,14 @@ func BenchmarkVerify(b *testing.B) {
 			for k, val := range signed {
 				h.Set(k, val)
 			}
-			if _, err := v.Verify(h, body, now); err != nil {
+			req := &verify.Request{Method: "POST", Header: h, Body: body, Now: now}
+			if _, err := v.Verify(req); err != nil {
 				b.Fatalf("Verify = %v, want nil", err)
 			}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				if _, err := v.Verify(h, body, now); err != nil {
+				if _, err := v.Verify(req); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -291,7 +291,7 @@ func benchRunAll(ctx context.Context, c *benchConfig, env Env, stderr io.Writer)
 		if secret == "" {
 			return nil, fmt.Errorf("vendor %s has no secret in the options", s.Vendor)
 		}
-		lgVendors = append(lgVendors, loadgen.Vendor{Sample: s, Signer: verify.Signer{Auth: cv.Policy.Auth, Secret: secret}})
+		lgVendors = append(lgVendors, loadgen.Vendor{Sample: s, Signer: verify.Signer{Auth: cv.Policy.Auth, Secret: secret}, PublicURL: o.PublicURL})
 	}
 
 	// The servers: the bare handler, then the bridges (or the running one).

@@ -1,0 +1,92 @@
+package vendor_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/hookbridge/hookbridge/bridge/catalog"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
+)
+
+const urlPolicy = `vendor: url-signer
+title: A sender that signs its URL
+owner: Tests
+contact: tests@hookbridge.invalid
+risk: low
+auth:
+  scheme: recipe
+  recipe:
+    signed: "{url}{body}"
+    mac: hmac-sha256
+    signature: {header: X-Url-Signature, encoding: base64}
+event:
+  type: /type
+schema: url-signer/v1.json
+routes:
+  - when: "*"
+    topic: any
+    fields:
+      type: /type
+`
+
+func testCatalog(t *testing.T) *catalog.Catalog {
+	t.Helper()
+	cat, _, err := catalog.Load(catalog.Sources{Builtin: fstest.MapFS{
+		"policies/url-signer.yaml":   {Data: []byte(urlPolicy)},
+		"schemas/url-signer/v1.json": {Data: []byte(`{"type":"object"}`)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// TestCheckPublicURL checks that a vendor whose scheme signs the URL needs public_url: a load
+// error naming the setting, never a 401 at the first request.
+func TestCheckPublicURL(t *testing.T) {
+	cat := testCatalog(t)
+	cfg := vendor.Config{Name: "url-signer", Enabled: true, Secrets: []string{"url-signer-secret-0123456789"}}
+	err := vendor.Check([]vendor.Config{cfg}, cat)
+	var ve *vendor.Error
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Key != vendor.KeyPublicURL ||
+		!strings.Contains(ve.Problems[0].Message, "set public_url") {
+		t.Fatalf("Check(no public_url) = %v, want one problem naming public_url", err)
+	}
+	// A vendor not set up yet (off, no secret, as first-run options list one whose secret the
+	// sender issues) does not stop the start.
+	if err := vendor.Check([]vendor.Config{{Name: "url-signer"}}, cat); err != nil {
+		t.Errorf("Check(off, no secret, no public_url) = %v, want nil", err)
+	}
+	cfg.PublicURL = "https://hooks.example.net"
+	if err := vendor.Check([]vendor.Config{cfg}, cat); err != nil {
+		t.Fatalf("Check(public_url set) = %v, want nil", err)
+	}
+	vs, err := vendor.Compile("hookbridge", []vendor.Config{cfg}, cat, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := vs["url-signer"].URL, "https://hooks.example.net/hooks/url-signer"; got != want {
+		t.Errorf("Compile().URL = %q, want %q", got, want)
+	}
+}
+
+func TestRequestURL(t *testing.T) {
+	tests := []struct {
+		base, rest, query, want string
+	}{
+		{"https://h.example/hooks/v", "", "", "https://h.example/hooks/v"},
+		{"https://h.example/hooks/v", "", "a=1&b=%2B", "https://h.example/hooks/v?a=1&b=%2B"},
+		{"https://h.example/hooks/v", "uplink", "x=1", "https://h.example/hooks/v/uplink?x=1"},
+		{"", "uplink", "x=1", ""},
+	}
+	for _, tt := range tests {
+		if got := vendor.RequestURL(tt.base, tt.rest, tt.query); got != tt.want {
+			t.Errorf("RequestURL(%q, %q, %q) = %q, want %q", tt.base, tt.rest, tt.query, got, tt.want)
+		}
+	}
+	if got := vendor.VendorURL("https://h.example/base/", "twilio"); got != "https://h.example/base/hooks/twilio" {
+		t.Errorf("VendorURL = %q", got)
+	}
+}
