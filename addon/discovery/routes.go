@@ -86,7 +86,7 @@ type RouteEntities struct {
 	refused  sync.Map // topic -> *entityVendor: topics past their vendor's cap
 	refusedN atomic.Int64
 
-	mu       sync.Mutex // guards the fields below
+	mu       sync.Mutex                    // guards the fields below
 	devices  map[string]map[string]*device // vendor -> topic -> device
 	configs  map[string]bool               // config topics of admitted devices, once built
 	fresh    []*device                     // admitted, to be recorded and announced

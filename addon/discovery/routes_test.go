@@ -353,11 +353,11 @@ func TestRouteEntityConfigs(t *testing.T) {
 		{"Changed", map[string]any{"component": "event", "event_types": []any{"changed"},
 			"value_template": "{% if 'state' in value_json %}{{ dict(value_json, event_type='changed') | tojson }}{% endif %}"}},
 		{"Kind", map[string]any{"component": "event", "device_class": "button", "state_topic": "hookbridge/acme-locks/activity",
-			"event_types": []any{"lock.state_changed", "lock.jammed"},
+			"event_types":    []any{"lock.state_changed", "lock.jammed"},
 			"value_template": "{% if 'kind' in value_json and (value_json['kind'] | string) in ['lock.state_changed', 'lock.jammed'] %}{{ dict(value_json, event_type=(value_json['kind'] | string)) | tojson }}{% endif %}"}},
 		{"Location", map[string]any{"component": "device_tracker", "json_attributes_topic": "hookbridge/acme-locks/trackers/tokA", "source_type": "gps",
 			"json_attributes_template": "{{ dict(value_json, latitude=value_json['lat'], longitude=value_json['lon'], gps_accuracy=(value_json['acc'] if 'acc' in value_json else 0)) | tojson }}",
-			"state_topic": nil}},
+			"state_topic":              nil}},
 	}
 	for _, tt := range tests {
 		c, ok := byName[tt.name]
