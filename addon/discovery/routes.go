@@ -117,6 +117,7 @@ type entityRoute struct {
 	levels   []string // its levels; "" for a placeholder
 	when     string
 	entities []policy.Entity
+	keys     []string // each entity's policy.Route.EntityKey, for its unique id
 }
 
 // device is one topic with entities: one Home Assistant device.
@@ -177,6 +178,9 @@ func NewRouteEntities(cfg RouteEntitiesConfig) (*RouteEntities, error) {
 				continue
 			}
 			er := &entityRoute{pattern: r.Topic, when: r.When, entities: r.Entities}
+			for j := range r.Entities {
+				er.keys = append(er.keys, r.EntityKey(j))
+			}
 			for _, l := range strings.Split(r.Topic, "/") {
 				if _, ok := policy.Placeholder(l); ok {
 					l = ""
@@ -736,8 +740,8 @@ func routeEntities(t Topics, version string, d *device) []Entity {
 	}
 	var out []Entity
 	for _, r := range d.routes {
-		for _, pe := range r.entities {
-			object := v.name + "_r" + hash("entity", d.topic, r.pattern, pe.Component, pe.Subject())
+		for j, pe := range r.entities {
+			object := v.name + "_r" + hash("entity", d.topic, r.pattern, r.keys[j])
 			c := map[string]any{
 				"unique_id":         t.Node + "_" + object,
 				"name":              entityName(pe),

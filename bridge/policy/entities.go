@@ -233,7 +233,9 @@ func checkEntities(r *Route, i int, others []Route, add func(int, string, ...any
 		}
 		key := e.Component + "\x00" + e.Subject()
 		if k, dup := seen[key]; dup {
-			add(e.Line, "%s: a %s for %q is declared twice in this route (also entities[%d])", at, e.Component, e.Subject(), k)
+			if o := &r.Entities[k]; e.Name == "" || o.Name == "" || e.Name == o.Name {
+				add(e.Line, "%s: a %s for %q is declared twice in this route (also entities[%d]); give each a different name", at, e.Component, e.Subject(), k)
+			}
 		}
 		seen[key] = j
 		for oi := range others {
@@ -242,12 +244,27 @@ func checkEntities(r *Route, i int, others []Route, add func(int, string, ...any
 				continue
 			}
 			for ok := range o.Entities {
-				if o.Entities[ok].Component == e.Component && o.Entities[ok].Subject() == e.Subject() {
-					add(e.Line, "%s: routes[%d] on the same topic already declares a %s for %q; declare it once", at, oi, e.Component, e.Subject())
+				if o.EntityKey(ok) == r.EntityKey(j) {
+					add(e.Line, "%s: routes[%d] on the same topic already declares this %s for %q; declare it once", at, oi, e.Component, e.Subject())
 				}
 			}
 		}
 	}
+}
+
+// EntityKey identifies entity j among the route's entities, for its unique id: its component and
+// subject, and its name too when another entity of the route has the same component and subject
+// (a lock and a jammed binary sensor reading one state field). So renaming an entity keeps its
+// id, unless it is one of such a pair.
+func (r *Route) EntityKey(j int) string {
+	e := &r.Entities[j]
+	key := e.Component + "\x00" + e.Subject()
+	for k := range r.Entities {
+		if k != j && r.Entities[k].Component == e.Component && r.Entities[k].Subject() == e.Subject() {
+			return key + "\x00" + e.Name
+		}
+	}
+	return key
 }
 
 func checkEntity(e *Entity, r *Route, at string, fields map[string]bool, add func(int, string, ...any)) {

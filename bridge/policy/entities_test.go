@@ -145,7 +145,8 @@ func TestParseEntityProblems(t *testing.T) {
 		{name: "icon form", first: "- {field: battery, component: sensor, icon: lock}", line: 24, want: "icon must look like mdi:lock"},
 		{name: "empty name", first: "- {field: battery, component: sensor, name: \"  \"}", line: 24, want: "name must not be empty"},
 		{name: "long name", first: "- {field: battery, component: sensor, name: " + strings.Repeat("n", 65) + "}", line: 24, want: "name must be at most 64 characters"},
-		{name: "declared twice", first: "- {field: battery, component: sensor}\n- {field: battery, component: sensor, name: Battery}", line: 25, want: "a sensor for \"battery\" is declared twice in this route"},
+		{name: "declared twice", first: "- {field: battery, component: sensor}\n- {field: battery, component: sensor, name: Battery}", line: 25, want: "a sensor for \"battery\" is declared twice in this route (also entities[0]); give each a different name"},
+		{name: "declared twice, same name", first: "- {field: state, component: binary_sensor, name: A, on: [x]}\n- {field: state, component: binary_sensor, name: A, on: [y]}", line: 25, want: "declared twice"},
 		{name: "key twice", first: "- field: battery\n  component: sensor\n  field: state", line: 26, want: `key "field" given twice`},
 		{name: "not a mapping", first: "- battery", line: 24, want: "an entity must be a mapping"},
 	}
@@ -189,7 +190,7 @@ func TestParseEntitiesSameTopic(t *testing.T) {
 	src := strings.Replace(entityPolicy("- {field: battery, component: sensor}", ""), "  - when: \"*\"\n    topic: activity\n    fields:\n      kind: /type\n",
 		"  - when: lock.battery_low\n    topic: locks/{device}/state\n    fields:\n      device: {from: /data/device_id, pseudonymize: true}\n      battery: /data/battery_pct\n    entities:\n      - {field: battery, component: sensor}\n", 1)
 	_, problems := policy.Parse("acme-locks.yaml", []byte(src))
-	if len(problems) != 1 || !strings.Contains(problems[0].Message, "routes[0] on the same topic already declares a sensor for \"battery\"") {
+	if len(problems) != 1 || !strings.Contains(problems[0].Message, "routes[0] on the same topic already declares this sensor for \"battery\"") {
 		t.Fatalf("Parse problems = %v, want one about the entity declared by both routes\n%s", problems, src)
 	}
 }
@@ -208,5 +209,25 @@ func TestParseEntitiesNotAList(t *testing.T) {
 	_, problems := policy.Parse("acme-locks.yaml", []byte(src))
 	if len(problems) != 1 || problems[0].Line != 27 || !strings.Contains(problems[0].Message, "entities must be a list") {
 		t.Fatalf("Parse problems = %v, want one at line 27 saying entities must be a list", problems)
+	}
+}
+
+// TestEntityKey: entities are told apart by component and subject, and by name only when two of
+// them share both (so renaming a lone entity keeps its unique id).
+func TestEntityKey(t *testing.T) {
+	p, problems := policy.Parse("acme-locks.yaml", []byte(entityPolicy(`- {field: state, component: binary_sensor, name: Lock, on: [unlocked]}
+- {field: state, component: binary_sensor, name: Jammed, on: [jammed]}
+- {field: state, component: sensor, name: State}
+- {component: device_tracker, latitude: lat, longitude: lon}
+`, "")))
+	if len(problems) > 0 {
+		t.Fatalf("Parse problems = %v", problems)
+	}
+	r := &p.Routes[0]
+	want := []string{"binary_sensor\x00state\x00Lock", "binary_sensor\x00state\x00Jammed", "sensor\x00state", "device_tracker\x00lat"}
+	for j, w := range want {
+		if got := r.EntityKey(j); got != w {
+			t.Errorf("EntityKey(%d) = %q, want %q", j, got, w)
+		}
 	}
 }
