@@ -74,7 +74,7 @@ type App struct {
 	// Set by Start, in this order.
 	store    *store.Store
 	switches *killswitch.Switches
-	broker   *broker.Broker // nil unless broker: embedded
+	broker   *broker.Broker           // nil unless broker: embedded
 	ents     *discovery.RouteEntities // nil when no route's entities are announced
 	mqtt     *hamqtt.Bridge
 	events   *uplink.Uplink // nil with broker: embedded
