@@ -102,13 +102,9 @@ func StartBridge(ctx context.Context, c BridgeConfig) (*Bridge, error) {
 		ents = nil
 	}
 	handler := func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		if Echoes(c.Prefix, pk.TopicName) {
-			return
+		if forwards(c.Prefix, bridged, ents, pk.TopicName) {
+			r.Offer(store.EventToken(&pk), pk.TopicName, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
 		}
-		if ents != nil && !ents.Admit(pk.TopicName) && !bridged.Matches(pk.TopicName) {
-			return
-		}
-		r.Offer(store.EventToken(&pk), pk.TopicName, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
 	}
 	for _, f := range append(slices.Clone(c.Plan.Filters), entityFilters...) {
 		if err := c.Embedded.Subscribe(f, relaySubscriptionID, handler); err != nil {
@@ -123,6 +119,16 @@ func StartBridge(ctx context.Context, c BridgeConfig) (*Bridge, error) {
 	c.Log.Info().Str("component", "mqtt-bridge").Strs("bridge_topics", c.Plan.Filters).Strs("entity_topics", entityFilters).
 		Int("queue_limit", relay.DefaultMaxQueue).Msg("forwarding bridge_topics and the topics of routes with entities to Home Assistant's MQTT broker")
 	return b, nil
+}
+
+// forwards reports whether the relay forwards a message that one of its subscriptions matched:
+// never one of Hookbridge's own topics; a topic of bridge_topics always; an entity topic when ents
+// (nil when the relay forwards no entity topics, and so matched only bridge_topics) admits it.
+func forwards(prefix string, bridged acl.Filters, ents Forwarded, topic string) bool {
+	if Echoes(prefix, topic) {
+		return false
+	}
+	return ents == nil || ents.Admit(topic) || bridged.Matches(topic)
 }
 
 // StopRelay stops forwarding; what is queued stays stored for the next start.
