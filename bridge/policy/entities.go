@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -65,15 +66,30 @@ type Entity struct {
 // Entities are a route's entities, in the order the file lists them.
 type Entities []Entity
 
-// UnmarshalYAML reads a list of entities.
+// UnmarshalYAML reads a list of entities. An entity with a problem stays in the list, so that the
+// ones after it keep their index in messages, and its other keys are checked too.
 func (es *Entities) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.SequenceNode {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: entities must be a list, each like {field: battery, component: sensor}", n.Line)}}
 	}
-	var list []Entity
-	err := n.Decode(&list)
-	*es = list
-	return err
+	var problems []string
+	for _, item := range n.Content {
+		var e Entity
+		if err := item.Decode(&e); err != nil {
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				problems = append(problems, te.Errors...)
+			} else {
+				problems = append(problems, fmt.Sprintf("line %d: entities: %v", item.Line, err))
+			}
+		}
+		e.Line = item.Line
+		*es = append(*es, e)
+	}
+	if len(problems) > 0 {
+		return &yaml.TypeError{Errors: problems}
+	}
+	return nil
 }
 
 // Subject is the route field the entity is about: its field, or a tracker's latitude field. With
@@ -227,6 +243,9 @@ func checkEntities(r *Route, i int, others []Route, add func(int, string, ...any
 	for j := range r.Entities {
 		e := &r.Entities[j]
 		at := fmt.Sprintf("%s[%d]", where, j)
+		if e.lines == nil {
+			continue // not a mapping: said when it was read
+		}
 		checkEntity(e, r, at, fields, add)
 		if e.Component == "" || e.Subject() == "" {
 			continue

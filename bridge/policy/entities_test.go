@@ -231,3 +231,25 @@ func TestEntityKey(t *testing.T) {
 		}
 	}
 }
+
+// TestParseEntityIndexes: an entity with an unknown key keeps its place, so the problems of the
+// ones after it name the right index, and its own other problems are reported too.
+func TestParseEntityIndexes(t *testing.T) {
+	_, problems := policy.Parse("acme-locks.yaml", []byte(entityPolicy(`- {field: state, component: sensor, stat_cla: x, unit: V, device_class: battery}
+- battery
+- {field: nope, component: sensor}
+`, "")))
+	var got []string
+	for _, p := range problems {
+		got = append(got, fmt.Sprintf("%d: %s", p.Line, p.Message))
+	}
+	want := []string{
+		`24: entities: unknown key "stat_cla" (known: component, field, name, device_class, unit, state_class, icon, latitude, longitude, gps_accuracy, options, on, off, event_types)`,
+		`24: routes[0].entities[0]: unit "V" does not go with device_class battery (Home Assistant takes %)`,
+		"25: an entity must be a mapping like {field: battery, component: sensor}",
+		`26: routes[0].entities[2]: field "nope" is not one of the route's fields`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse problems =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
