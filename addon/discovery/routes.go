@@ -86,6 +86,10 @@ type RouteEntities struct {
 	refused  sync.Map // topic -> *entityVendor: topics past their vendor's cap
 	refusedN atomic.Int64
 
+	// pass serializes a publishing pass (work) and RemoveVendor, so that a device being recorded
+	// and announced is not removed half-way (its record would outlive the removal).
+	pass sync.Mutex
+
 	mu       sync.Mutex                    // guards the fields below
 	devices  map[string]map[string]*device // vendor -> topic -> device
 	configs  map[string]bool               // config topics of admitted devices, once built
@@ -134,6 +138,7 @@ type removal struct {
 	vendor, topic string
 	configs       []string // config topics to clear
 	deleteRecord  bool     // delete the topic's record once they are cleared
+	why           string   // for the log
 }
 
 // record is what the store keeps for a topic: the config topics announced for it.
@@ -250,11 +255,17 @@ func (e *RouteEntities) Load() error {
 			r = record{}
 		}
 		v, routes := e.routesFor(rec.Topic)
-		if v == nil || v.name != rec.Vendor || len(e.devices[v.name]) >= e.cfg.DeviceCap {
-			routes = nil
+		why := ""
+		switch {
+		case v == nil || v.name != rec.Vendor:
+			why = "the vendor is not configured, or its routes declare no entities"
+		case len(routes) == 0:
+			why = "no route declares entities for the topic"
+		case len(e.devices[v.name]) >= e.cfg.DeviceCap:
+			why = "past the device cap"
 		}
-		if len(routes) == 0 {
-			e.removals = append(e.removals, removal{vendor: rec.Vendor, topic: rec.Topic, configs: r.Configs, deleteRecord: true})
+		if why != "" {
+			e.removals = append(e.removals, removal{vendor: rec.Vendor, topic: rec.Topic, configs: r.Configs, deleteRecord: true, why: why})
 			removed++
 			continue
 		}
@@ -271,7 +282,7 @@ func (e *RouteEntities) Load() error {
 			}
 		}
 		if len(gone) > 0 {
-			e.removals = append(e.removals, removal{vendor: rec.Vendor, topic: rec.Topic, configs: gone})
+			e.removals = append(e.removals, removal{vendor: rec.Vendor, topic: rec.Topic, configs: gone, why: "the route no longer declares them"})
 		}
 		e.admitLocked(d)
 		if !slices.Equal(want, r.Configs) {
@@ -436,6 +447,8 @@ func (e *RouteEntities) Owns(configTopic string) bool {
 // took them. Until the next start the vendor's topics are not admitted again. It returns how many
 // devices were removed.
 func (e *RouteEntities) RemoveVendor(vendor string) (int, error) {
+	e.pass.Lock()
+	defer e.pass.Unlock()
 	e.mu.Lock()
 	e.removed[vendor] = true
 	devices := e.devices[vendor]
@@ -443,7 +456,7 @@ func (e *RouteEntities) RemoveVendor(vendor string) (int, error) {
 	var rms []removal
 	for topic, d := range devices {
 		e.known.Delete(topic)
-		rm := removal{vendor: vendor, topic: topic}
+		rm := removal{vendor: vendor, topic: topic, why: "the vendor's entities were removed"}
 		for _, c := range d.configs {
 			ct := e.topics.Config(c.Component, c.Object)
 			delete(e.configs, ct)
@@ -470,7 +483,7 @@ func (e *RouteEntities) RemoveVendor(vendor string) (int, error) {
 		_ = json.Unmarshal(rec.Record, &r)
 		i := slices.IndexFunc(rms, func(rm removal) bool { return rm.topic == rec.Topic })
 		if i < 0 {
-			rms = append(rms, removal{vendor: vendor, topic: rec.Topic})
+			rms = append(rms, removal{vendor: vendor, topic: rec.Topic, why: "the vendor's entities were removed"})
 			i = len(rms) - 1
 			n++
 		}
@@ -519,6 +532,8 @@ func (e *RouteEntities) Devices() map[string]int {
 // then announced), every device again when announce is set, and the cap reports. It reports
 // whether something failed and must be tried again.
 func (e *RouteEntities) work(announce bool, pub func(string, []byte, bool) bool) (failed bool) {
+	e.pass.Lock()
+	defer e.pass.Unlock()
 	e.mu.Lock()
 	removals, fresh, retry := e.removals, e.fresh, e.retry
 	e.removals, e.fresh, e.retry = nil, nil, map[*device]bool{}
@@ -553,7 +568,7 @@ func (e *RouteEntities) work(announce bool, pub func(string, []byte, bool) bool)
 			later(func() { e.removals = append(e.removals, rm) })
 			continue
 		}
-		e.cfg.Log.Info().Str("vendor", rm.vendor).Int("entities", len(rm.configs)).Msg("removed Home Assistant entities of a route that is gone")
+		e.cfg.Log.Info().Str("vendor", rm.vendor).Int("entities", len(rm.configs)).Str("reason", rm.why).Msg("removed Home Assistant entities")
 	}
 
 	for _, d := range fresh {
