@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -609,5 +610,112 @@ func BenchmarkAdmit(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// renderPy renders Jinja templates as Home Assistant renders an MQTT value template: in Jinja's
+// immutable sandbox with value and value_json (the payload parsed as JSON). StrictUndefined is
+// stricter than Home Assistant, which renders an undefined value as empty with a warning: a
+// template that reads a field the message leaves out fails here.
+const renderPy = `
+import json, sys
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import StrictUndefined
+env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+out = []
+for case in json.load(sys.stdin):
+    try:
+        v = {"value": case["payload"], "value_json": json.loads(case["payload"])}
+        out.append({"out": env.from_string(case["tpl"]).render(v)})
+    except Exception as e:
+        out.append({"err": type(e).__name__ + ": " + str(e)})
+json.dump(out, sys.stdout)
+`
+
+// TestRouteEntityTemplatesRender renders every template a route entity sends with Jinja, the
+// engine Home Assistant renders them with, against the messages the route publishes: what each
+// entity's state, event or position becomes, and that a message without the field changes nothing.
+// It needs python3 with jinja2 (Debian: python3-jinja2); without them it is skipped.
+func TestRouteEntityTemplatesRender(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import jinja2.sandbox").Run(); err != nil {
+		t.Skip("needs python3 with jinja2 (apt-get install -y python3-jinja2): ", err)
+	}
+	p, _ := policy.Parse("acme-locks.yaml", []byte(entityRoutes))
+	ents, err := NewRouteEntities(RouteEntitiesConfig{Prefix: "hookbridge", Known: newMemKnown(),
+		Vendors: []RouteVendor{{Name: "acme-locks", Routes: p.Routes}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := map[string]string{} // entity name -> its template
+	for _, topic := range []string{lockA, "hookbridge/acme-locks/activity", "hookbridge/acme-locks/trackers/tokA"} {
+		v, routes := ents.routesFor(topic)
+		for _, c := range routeEntities(NewTopics("hookbridge"), "1", &device{vendor: v, topic: topic, routes: routes}) {
+			key := "value_template"
+			if c.Component == policy.ComponentDeviceTracker {
+				key = "json_attributes_template"
+			}
+			tpl[c.Config["name"].(string)] = c.Config[key].(string)
+		}
+	}
+	tpl["availability"] = availabilityTemplate
+	tests := []struct {
+		entity, payload, want string
+	}{
+		{"Battery", `{"device":"tokA","state":"locked","battery":87}`, "87"},
+		{"Battery", `{"device":"tokA","battery":12.5}`, "12.5"},
+		{"Battery", `{"device":"tokA","battery":null}`, "None"}, // Home Assistant's "None": unknown
+		{"Battery", `{"device":"tokA","state":"locked"}`, ""},   // no field: ignored
+		{"Unlocked", `{"state":"unlocked"}`, "ON"},
+		{"Unlocked", `{"state":"locked"}`, "OFF"},
+		{"Unlocked", `{"state":"jammed"}`, ""}, // in neither list: unchanged
+		{"Unlocked", `{"battery":3}`, ""},
+		{"Open", `{"items":true}`, "true"}, // payload_on
+		{"Open", `{"items":false}`, "false"},
+		{"Open", `{"items":"true"}`, `"true"`}, // a string matches neither payload
+		{"Open", `{}`, ""},
+		{"Changed", `{"device":"tokA","state":"locked"}`, `{"device": "tokA", "state": "locked", "event_type": "changed"}`},
+		{"Changed", `{"device":"tokA"}`, ""},
+		{"Kind", `{"kind":"lock.jammed","at":1}`, `{"kind": "lock.jammed", "at": 1, "event_type": "lock.jammed"}`},
+		{"Kind", `{"kind":"lock.unknown"}`, ""},
+		{"Kind", `{}`, ""},
+		{"Location", `{"device":"tokA","lat":52.1,"lon":4.3,"acc":7}`, `{"device": "tokA", "lat": 52.1, "lon": 4.3, "acc": 7, "latitude": 52.1, "longitude": 4.3, "gps_accuracy": 7}`},
+		{"Location", `{"device":"tokA","lat":52.1,"lon":4.3}`, `{"device": "tokA", "lat": 52.1, "lon": 4.3, "latitude": 52.1, "longitude": 4.3, "gps_accuracy": 0}`},
+		{"availability", `{"mode":"enabled","healthy":false}`, "online"},
+		{"availability", `{"mode":"disabled"}`, "offline"},
+		{"availability", `{"mode":"quarantined"}`, "offline"},
+	}
+	type rcase struct {
+		Tpl     string `json:"tpl"`
+		Payload string `json:"payload"`
+	}
+	var in []rcase
+	for _, tt := range tests {
+		if tpl[tt.entity] == "" {
+			t.Fatalf("no template for %s: %v", tt.entity, tpl)
+		}
+		in = append(in, rcase{tpl[tt.entity], tt.payload})
+	}
+	data, _ := json.Marshal(in)
+	cmd := exec.Command("python3", "-c", renderPy)
+	cmd.Stdin = bytes.NewReader(data)
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	var out []struct{ Out, Err string }
+	if err := json.Unmarshal(raw, &out); err != nil || len(out) != len(tests) {
+		t.Fatalf("python3 said %s (%v)", raw, err)
+	}
+	same := func(got, want string) bool {
+		var g, w map[string]any
+		if strings.HasPrefix(want, "{") && json.Unmarshal([]byte(got), &g) == nil && json.Unmarshal([]byte(want), &w) == nil {
+			return fmt.Sprint(g) == fmt.Sprint(w) // JSON objects: the same keys and values
+		}
+		return got == want
+	}
+	for i, tt := range tests {
+		if out[i].Err != "" || !same(out[i].Out, tt.want) {
+			t.Errorf("%s with %s renders %q (%s), want %q\ntemplate: %s", tt.entity, tt.payload, out[i].Out, out[i].Err, tt.want, tpl[tt.entity])
+		}
 	}
 }
