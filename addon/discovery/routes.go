@@ -56,7 +56,7 @@ type KnownTopics interface {
 
 var _ KnownTopics = (*store.Store)(nil)
 
-// RouteEntitiesConfig is what NewEntities needs.
+// RouteEntitiesConfig is what NewRouteEntities needs.
 type RouteEntitiesConfig struct {
 	Prefix  string // the topic_prefix option
 	Version string
@@ -108,8 +108,8 @@ type entityVendor struct {
 	refusedMsgs   atomic.Int64 // messages on topics past the cap
 	refusedTopics atomic.Int64 // distinct topics past the cap, as far as they are remembered
 	lastNote      atomic.Int64 // unix nanos of the last wake for a cap report
-	// reported and alerted are the refusals at the last log line and when the last alert was
-	// sent; owned by the publishing goroutine.
+	// reported is the refused messages at the last log line, lastLog and lastAlert when the last
+	// log line and alert went out; owned by the publishing goroutine.
 	reported  int64
 	lastLog   time.Time
 	lastAlert time.Time
@@ -709,7 +709,9 @@ var routeObjectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*_r[0-9a-f]{16}$`)
 func isRouteObject(object string) bool { return routeObjectRE.MatchString(object) }
 
 // hash returns 16 hex digits of SHA-256 over parts: ids that are stable, fit Home Assistant's
-// [a-zA-Z0-9_-] and never show the topic, even when a topic level is a clear value.
+// [a-zA-Z0-9_-] and never show the topic, even when a topic level is a clear value. A device's id
+// hashes its topic; an entity's object id (and unique id) the topic, the route's topic pattern and
+// the entity's policy.Route.EntityKey (component, field, and name when two share both).
 func hash(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
