@@ -54,7 +54,9 @@ type Config struct {
 	Vendors  []Vendor
 	Switches Switches
 	Counters Counters
-	Log      zerolog.Logger
+	// Routes are the entities routes declare, announced per topic; nil when there are none.
+	Routes *RouteEntities
+	Log    zerolog.Logger
 	// StatusInterval is the least time between two publishes of the status topics, which change
 	// with every webhook; 1s when zero. Kill switch states go out at once.
 	StatusInterval time.Duration
@@ -180,6 +182,9 @@ func (d *Discovery) Start() error {
 	d.cfg.Counters.Watch(func(vendor string, _ stats.Vendor) {
 		d.mark(func() { d.statusDirty[vendor] = true })
 	})
+	if d.cfg.Routes != nil {
+		d.cfg.Routes.setWake(func() { d.mark(func() {}) })
+	}
 	d.mark(func() { d.announce = true })
 	if err := d.cfg.Conn.Subscribe(HAStatusTopic, d.onHAStatus); err != nil {
 		return fmt.Errorf("discovery: subscribe to %s: %w", HAStatusTopic, err)
@@ -250,12 +255,15 @@ func (d *Discovery) onHAStatus(_ string, payload []byte) {
 }
 
 // onConfig sees every retained discovery config of this node: one this run does not announce
-// belongs to a removed vendor (or an entity dropped since), and is cleared.
+// belongs to a removed vendor (or an entity dropped since), and is cleared. A route entity's config
+// is this run's when its topic is known (the store's record of announced topics is read before
+// Start); one without a record behind it is cleared too.
 func (d *Discovery) onConfig(topic string, payload []byte) {
 	if len(payload) == 0 || d.own[topic] {
 		return
 	}
-	if _, _, ok := d.topics.parseConfig(topic); !ok {
+	_, object, ok := d.topics.parseConfig(topic)
+	if !ok || isRouteObject(object) && d.cfg.Routes != nil && d.cfg.Routes.Owns(topic) {
 		return
 	}
 	d.mark(func() { d.stale[topic] = true })
@@ -353,12 +361,24 @@ func (d *Discovery) work() time.Duration {
 		}
 	}
 	for topic := range stale {
+		if d.cfg.Routes != nil && d.cfg.Routes.Owns(topic) {
+			continue // a route's device announced since it was found stale
+		}
 		if !pub(topic, nil, true) {
 			retry(func() { d.stale[topic] = true })
 			continue
 		}
+		if _, object, _ := d.topics.parseConfig(topic); isRouteObject(object) {
+			d.cfg.Log.Info().Str("topic", topic).Msg("removed a Home Assistant entity that no route declares")
+			continue
+		}
 		d.cfg.Log.Info().Str("topic", topic).Msg("removed the Home Assistant entity of a vendor no longer configured")
 		d.clearVendor(topic, pub)
+	}
+	// Route entities after Hookbridge's own: their devices name the Hookbridge device as
+	// via_device, which Home Assistant must know first.
+	if d.cfg.Routes != nil && d.cfg.Routes.work(announce, pub) {
+		failed = true
 	}
 	for name := range switches {
 		st, ok := d.cfg.Switches.Get(name)

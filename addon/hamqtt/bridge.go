@@ -3,6 +3,7 @@ package hamqtt
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/addon/discovery"
+	"github.com/hookbridge/hookbridge/bridge/acl"
 	"github.com/hookbridge/hookbridge/bridge/broker"
 	"github.com/hookbridge/hookbridge/bridge/relay"
 	"github.com/hookbridge/hookbridge/bridge/store"
@@ -41,8 +43,22 @@ type BridgeConfig struct {
 	// subscriptions must be made before it starts, or mochi hands them every stored retained
 	// message at once and they would be forwarded again at every start.
 	Embedded *broker.Broker
+	// Entities are the routes' Home Assistant entities (nil when none): with Home Assistant on the
+	// Supervisor's broker, the relay forwards their topics too, those Admit takes.
+	Entities Forwarded
 	Log      zerolog.Logger
 }
+
+// Forwarded are topics the relay forwards beside bridge_topics: the topics of routes with Home
+// Assistant entities (discovery.RouteEntities). Admit says whether one is forwarded: it runs inside
+// the publish, so it must be quick, and it is what first tells discovery of a new topic, so the
+// first message on it is forwarded too.
+type Forwarded interface {
+	Filters() []string
+	Admit(topic string) bool
+}
+
+var _ Forwarded = (*discovery.RouteEntities)(nil)
 
 // StartBridge connects to the Supervisor's broker and starts the relay, as the plan says.
 func StartBridge(ctx context.Context, c BridgeConfig) (*Bridge, error) {
@@ -61,7 +77,13 @@ func StartBridge(ctx context.Context, c BridgeConfig) (*Bridge, error) {
 		return nil, err
 	}
 	b.up = up
-	if len(c.Plan.Filters) == 0 || c.Embedded == nil {
+	// With Home Assistant on the Supervisor's broker, the routes' entities read their topics
+	// there: forward them through the same durable relay, as if bridge_topics listed them.
+	var entityFilters []string
+	if c.Plan.HA == Supervisor && c.Entities != nil {
+		entityFilters = c.Entities.Filters()
+	}
+	if len(c.Plan.Filters) == 0 && len(entityFilters) == 0 || c.Embedded == nil {
 		return b, nil
 	}
 	r, err := relay.New(relay.Options{Store: c.Store, Uplink: up, Log: c.Log})
@@ -70,13 +92,21 @@ func StartBridge(ctx context.Context, c BridgeConfig) (*Bridge, error) {
 		return nil, err
 	}
 	b.relay = r
-	handler := func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		if Echoes(c.Prefix, pk.TopicName) {
-			return
-		}
-		r.Offer(store.EventToken(&pk), pk.TopicName, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
+	// One handler for every filter: mochi hands a message that several of them match to one of
+	// them only (they share relaySubscriptionID), so the handler decides by the topic. An entity
+	// topic is forwarded only when Admit takes it: a vendor past its device cap does not fill Home
+	// Assistant's broker with retained topics nobody announced.
+	bridged := acl.NewFilters(c.Plan.Filters...)
+	ents := c.Entities
+	if len(entityFilters) == 0 {
+		ents = nil
 	}
-	for _, f := range c.Plan.Filters {
+	handler := func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		if forwards(c.Prefix, bridged, ents, pk.TopicName) {
+			r.Offer(store.EventToken(&pk), pk.TopicName, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
+		}
+	}
+	for _, f := range append(slices.Clone(c.Plan.Filters), entityFilters...) {
 		if err := c.Embedded.Subscribe(f, relaySubscriptionID, handler); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("bridge_topics: subscribe %s: %w", f, err)
@@ -86,9 +116,19 @@ func StartBridge(ctx context.Context, c BridgeConfig) (*Bridge, error) {
 		b.Close()
 		return nil, err
 	}
-	c.Log.Info().Str("component", "mqtt-bridge").Strs("bridge_topics", c.Plan.Filters).Int("queue_limit", relay.DefaultMaxQueue).
-		Msg("forwarding bridge_topics to Home Assistant's MQTT broker")
+	c.Log.Info().Str("component", "mqtt-bridge").Strs("bridge_topics", c.Plan.Filters).Strs("entity_topics", entityFilters).
+		Int("queue_limit", relay.DefaultMaxQueue).Msg("forwarding bridge_topics and the topics of routes with entities to Home Assistant's MQTT broker")
 	return b, nil
+}
+
+// forwards reports whether the relay forwards a message that one of its subscriptions matched:
+// never one of Hookbridge's own topics; a topic of bridge_topics always; an entity topic when ents
+// (nil when the relay forwards no entity topics, and so matched only bridge_topics) admits it.
+func forwards(prefix string, bridged acl.Filters, ents Forwarded, topic string) bool {
+	if Echoes(prefix, topic) {
+		return false
+	}
+	return ents == nil || ents.Admit(topic) || bridged.Matches(topic)
 }
 
 // StopRelay stops forwarding; what is queued stays stored for the next start.

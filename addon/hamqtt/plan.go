@@ -4,7 +4,8 @@
 // never be forwarded because they would come back (the echo filter).
 //
 //	vendors ─▶ Hookbridge ─▶ embedded broker (strict ACLs) ─▶ devices
-//	                │              │ bridge_topics (relay: durable queue, in order, QoS ≥ 1)
+//	                │              │ bridge_topics and the topics of routes with entities
+//	                │              │ (relay: durable queue, in order, QoS ≥ 1)
 //	                │              ▼
 //	                └──────▶ Supervisor's broker (Mosquitto app) ◀─▶ Home Assistant
 //	                   discovery, availability, status, alerts; kill switch commands come back

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/addon/supervisor"
+	"github.com/hookbridge/hookbridge/bridge/acl"
 )
 
 // TestBridgePlan checks how ha_mqtt and bridge_topics resolve against the broker mode and what the
@@ -115,6 +116,37 @@ func TestBridgeEchoes(t *testing.T) {
 	for _, tt := range tests {
 		if got := Echoes(tt.prefix, tt.topic); got != tt.want {
 			t.Errorf("Echoes(%q, %q) = %v, want %v", tt.prefix, tt.topic, got, tt.want)
+		}
+	}
+}
+
+// admitOnly is a Forwarded that admits the topics it lists.
+type admitOnly map[string]bool
+
+func (a admitOnly) Filters() []string       { return []string{"hookbridge/acme-locks/locks/+/state"} }
+func (a admitOnly) Admit(topic string) bool { return a[topic] }
+
+// TestBridgeForwards: what the relay forwards of the messages its subscriptions match: an entity
+// topic only when admitted (a topic past the device cap is not), a bridge_topics topic always,
+// Hookbridge's own topics never.
+func TestBridgeForwards(t *testing.T) {
+	bridged := acl.NewFilters("hookbridge/gridwise-energy/#")
+	ents := admitOnly{"hookbridge/acme-locks/locks/a/state": true}
+	tests := []struct {
+		ents  Forwarded
+		topic string
+		want  bool
+	}{
+		{ents, "hookbridge/acme-locks/locks/a/state", true},
+		{ents, "hookbridge/acme-locks/locks/past-the-cap/state", false},
+		{ents, "hookbridge/gridwise-energy/energy/tariff", true},
+		{ents, "hookbridge/_switch/acme-locks/set", false},
+		{nil, "hookbridge/gridwise-energy/energy/tariff", true},
+		{nil, "hookbridge/_ha/availability", false},
+	}
+	for _, tt := range tests {
+		if got := forwards("hookbridge", bridged, tt.ents, tt.topic); got != tt.want {
+			t.Errorf("forwards(%q, entities %v) = %v, want %v", tt.topic, tt.ents != nil, got, tt.want)
 		}
 	}
 }

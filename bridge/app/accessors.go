@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hookbridge/hookbridge/addon/discovery"
 	"github.com/hookbridge/hookbridge/addon/hamqtt"
 	"github.com/hookbridge/hookbridge/bridge/audit"
 	"github.com/hookbridge/hookbridge/bridge/broker"
@@ -75,3 +76,7 @@ func (a *App) AuditTrail() *audit.Log { return a.auditTrail() }
 // Uplink returns the connection to the outside broker that events go to; nil with broker:
 // embedded.
 func (a *App) Uplink() *uplink.Uplink { return a.events }
+
+// Entities returns the Home Assistant entities of the vendors' routes: RemoveVendor is the removal
+// that offboarding calls. nil when none are announced (ha_mqtt off, or no route declares any).
+func (a *App) Entities() *discovery.RouteEntities { return a.ents }

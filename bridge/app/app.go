@@ -4,7 +4,8 @@
 // The start order is in code: a part that needs another takes it as a value, so the compiler, not
 // a comment, keeps the order. In short: the pseudonym key and the compiled vendors; the store; the
 // kill switches (stored state); the MQTT plan (a setting that cannot work stops the start before
-// anything listens); the embedded broker, built but not started, so that the bridge_topics relay
+// anything listens); the routes' Home Assistant entities (their durable known topics); the
+// embedded broker, built but not started, so that the bridge_topics relay
 // can subscribe before it restores retained messages; the broker; the outside uplink; the
 // pipeline and receiver; the operations side (metrics, audit, anomaly detection) and the Home
 // Assistant side (status page, discovery), which observe the receiver; then the listeners.
@@ -73,7 +74,8 @@ type App struct {
 	// Set by Start, in this order.
 	store    *store.Store
 	switches *killswitch.Switches
-	broker   *broker.Broker // nil unless broker: embedded
+	broker   *broker.Broker           // nil unless broker: embedded
+	ents     *discovery.RouteEntities // nil when no route's entities are announced
 	mqtt     *hamqtt.Bridge
 	events   *uplink.Uplink // nil with broker: embedded
 	stats    *stats.Stats
@@ -140,6 +142,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// The routes' entities: the relay to Home Assistant's broker forwards their topics, so they
+	// come before the brokers.
+	if a.ents, err = a.newEntities(plan); err != nil {
+		return err
+	}
 	pub, connected, err := a.startBrokers(ctx, plan)
 	if err != nil {
 		return err
@@ -161,6 +168,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Log:            log,
 	})
 	a.recv.AddObserver(a.stats)
+	if a.ents != nil {
+		// Tells discovery of each new topic a route with entities published: a map lookup per
+		// topic, after the answer is written.
+		a.recv.AddObserver(a.ents)
+	}
 
 	adm := admin.New(admin.Config{
 		Vendors:         a.vendors,
@@ -177,7 +189,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.ha = a.mqtt.HAConn(a.broker, a.events)
 	a.ops, err = startOps(opsConfig{
 		App: a, Admin: adm, Receiver: a.recv, Store: a.store, Broker: a.broker, Events: a.events,
-		Bridge: a.mqtt, Switches: a.switches, HA: a.ha,
+		Bridge: a.mqtt, Switches: a.switches, HA: a.ha, Entities: a.ents,
 	})
 	if err != nil {
 		return err
@@ -247,7 +259,11 @@ func (a *App) startBrokers(ctx context.Context, plan hamqtt.Plan) (publish.Publi
 }
 
 func (a *App) bridgeConfig(plan hamqtt.Plan, embedded *broker.Broker) hamqtt.BridgeConfig {
-	return hamqtt.BridgeConfig{Plan: plan, Prefix: a.opts.TopicPrefix, Store: a.store, Embedded: embedded, Log: a.log}
+	c := hamqtt.BridgeConfig{Plan: plan, Prefix: a.opts.TopicPrefix, Store: a.store, Embedded: embedded, Log: a.log}
+	if a.ents != nil {
+		c.Entities = a.ents
+	}
+	return c
 }
 
 func (a *App) serve(srv *http.Server, ln net.Listener, name string) {

@@ -4,6 +4,7 @@ import (
 	"github.com/hookbridge/hookbridge/addon/admin"
 	"github.com/hookbridge/hookbridge/addon/discovery"
 	"github.com/hookbridge/hookbridge/addon/hamqtt"
+	"github.com/hookbridge/hookbridge/addon/options"
 )
 
 // startHA starts the Home Assistant side: the status page on the admin listener, and, unless
@@ -35,6 +36,7 @@ func (a *App) startHA(adm *admin.Admin, conn hamqtt.Conn) (*discovery.Discovery,
 		Vendors:  vendors,
 		Switches: a.switches,
 		Counters: a.stats,
+		Routes:   a.ents,
 		Log:      a.log.With().Str("component", "discovery").Logger(),
 	})
 	if err != nil {
@@ -50,4 +52,47 @@ func (a *App) startHA(adm *admin.Admin, conn hamqtt.Conn) (*discovery.Discovery,
 		return d, err
 	}
 	return d, nil
+}
+
+// newEntities compiles the entities the vendors' routes declare and reads the topics announced by
+// earlier runs. It returns nil when no route declares any, or when Home Assistant cannot read the
+// routes' topics: ha_mqtt off, or Home Assistant on the Supervisor's broker while events go to
+// another outside broker (there is no embedded broker to forward them from).
+func (a *App) newEntities(plan hamqtt.Plan) (*discovery.RouteEntities, error) {
+	if plan.HA == hamqtt.Off {
+		return nil, nil
+	}
+	var vendors []discovery.RouteVendor
+	for _, name := range a.names {
+		v := a.vendors[name]
+		if v.Policy == nil {
+			continue
+		}
+		vendors = append(vendors, discovery.RouteVendor{Name: name, Title: v.Policy.Title, Routes: v.Policy.Routes})
+	}
+	ents, err := discovery.NewRouteEntities(discovery.RouteEntitiesConfig{
+		Prefix:  a.opts.TopicPrefix,
+		Version: a.cfg.Version,
+		Vendors: vendors,
+		Known:   a.store,
+		Log:     a.log.With().Str("component", "discovery").Logger(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if plan.HA == hamqtt.Supervisor && a.opts.Broker != options.BrokerEmbedded {
+		if ents.Any() {
+			a.log.Warn().Str("component", "discovery").Str("broker", a.opts.Broker).
+				Msg("routes declare Home Assistant entities, but events go to another broker than Home Assistant's (ha_mqtt: supervisor): they are not announced; use ha_mqtt: auto to put Home Assistant's topics on the events' broker")
+		}
+		ents = nil
+	}
+	// Load even when no route declares entities now: the topics announced by an earlier run are
+	// removed then.
+	if ents != nil {
+		if err := ents.Load(); err != nil {
+			return nil, err
+		}
+	}
+	return ents, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/addon/admin"
+	"github.com/hookbridge/hookbridge/addon/discovery"
 	"github.com/hookbridge/hookbridge/addon/hamqtt"
 	"github.com/hookbridge/hookbridge/bridge/anomaly"
 	"github.com/hookbridge/hookbridge/bridge/audit"
@@ -40,6 +41,8 @@ type opsConfig struct {
 	Bridge   *hamqtt.Bridge // the MQTT bridge's links
 	Switches *killswitch.Switches
 	HA       hamqtt.Conn // where alerts are published; nil when ha_mqtt is off
+	// Entities are the routes' Home Assistant entities; nil when none are announced.
+	Entities *discovery.RouteEntities
 }
 
 // ops is the running operations side: audit trail, anomaly detection, metrics, the inventory's
@@ -116,6 +119,12 @@ func startOps(c opsConfig) (*ops, error) {
 	for _, col := range c.Bridge.Collectors() {
 		if err := m.Registry().Register(col); err != nil {
 			return nil, fmt.Errorf("mqtt bridge metrics: %w", err)
+		}
+	}
+	if c.Entities != nil {
+		// Devices announced per vendor and messages refused past the device cap.
+		if err := m.Registry().Register(c.Entities.Collector()); err != nil {
+			return nil, fmt.Errorf("entity metrics: %w", err)
 		}
 	}
 	for _, name := range a.names {

@@ -56,6 +56,8 @@ type Route struct {
 	Retain bool   `yaml:"retain"`
 	QoS    int    `yaml:"qos"`
 	Fields Fields `yaml:"fields"`
+	// Entities are the Home Assistant entities announced for each topic the route publishes.
+	Entities Entities `yaml:"entities"`
 
 	// Line is the route's line in its file, for messages.
 	Line int `yaml:"-"`
@@ -291,6 +293,7 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 			r.Line = routes.Content[i].Line
 		}
 		checkRoute(r, i, add)
+		checkEntities(r, i, p.Routes[:i], add)
 	}
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
 	return p, problems
