@@ -176,9 +176,20 @@ func (r *Recorder) visit(n *node, v any, depth int, ev uint64, ti int) {
 			r.over.Deep++
 			return
 		}
+		var fresh []string
 		for k, e := range x {
-			if c := r.member(n, k, 1); c != nil {
+			if c := n.keys[k]; c != nil {
 				r.visit(c, e, depth+1, ev, ti)
+				continue
+			}
+			fresh = append(fresh, k)
+		}
+		// Keys not seen before (or folded) in key order, not map order: so which of them fit
+		// the path budget does not depend on chance.
+		sort.Strings(fresh)
+		for _, k := range fresh {
+			if c := r.member(n, k, 1); c != nil {
+				r.visit(c, x[k], depth+1, ev, ti)
 			}
 		}
 	case []any:

@@ -248,6 +248,18 @@ func TestLimits(t *testing.T) {
 		if s.Overflow.Dropped != 2*51 || !s.Root.Truncated {
 			t.Errorf("Overflow.Dropped = %d, root truncated %v; want 102 and true", s.Overflow.Dropped, s.Root.Truncated)
 		}
+		// Which paths fit does not depend on map order: the first 49 keys in key order.
+		for range 5 {
+			again := learn.New("v", learn.Limits{MaxPaths: 50})
+			again.Record(m, "t")
+			again.Record(m, "t")
+			if got, want := marshal(t, again.Snapshot()), marshal(t, s); !bytes.Equal(got, want) {
+				t.Fatalf("the same event past the path limit learnt\n%s\nthen\n%s", want, got)
+			}
+		}
+		if !hasPath(s, "/field_aa") || hasPath(s, "/field_dd") {
+			t.Errorf("paths = %v, want the first keys in key order", pointers(s))
+		}
 	})
 	t.Run("depth", func(t *testing.T) {
 		r := learn.New("v", learn.Limits{MaxDepth: 4})
@@ -443,5 +455,28 @@ func TestConcurrentRecord(t *testing.T) {
 	}
 	if r.Generation() < 1600 {
 		t.Errorf("Generation() = %d, want at least 1600", r.Generation())
+	}
+}
+
+func TestFields(t *testing.T) {
+	r := learn.New("acme-locks", learn.Limits{})
+	record(t, r, sampleEvents(30))
+	byPointer := map[string]learn.Field{}
+	for _, f := range r.Snapshot().Fields() {
+		byPointer[f.Pointer] = f
+	}
+	tests := []learn.Field{
+		{Pointer: "/created_at", Types: []string{"string"}, Events: 30, Format: "date-time"},
+		{Pointer: "/data/state", Types: []string{"string"}, Events: 20, Enum: []string{"locked", "unlocked"}},
+		{Pointer: "/data/user/id", Types: []string{"string"}, Events: 12, Identifier: []string{"id", "serial"}, Personal: true},
+		{Pointer: "/data/steps/*/ms", Types: []string{"integer"}, Events: 10},
+	}
+	for _, want := range tests {
+		if got := byPointer[want.Pointer]; !reflect.DeepEqual(got, want) {
+			t.Errorf("Fields()[%s] = %+v, want %+v", want.Pointer, got, want)
+		}
+	}
+	if _, ok := byPointer[""]; ok || len(byPointer) != 19 {
+		t.Errorf("Fields() = %d paths, want the 19 below the root", len(byPointer))
 	}
 }
