@@ -433,3 +433,36 @@ func indexOf(list []string, s string) int {
 	}
 	return -1
 }
+
+// Field is one learnt path as the status page and the admin API show it: counts, types, a
+// confident format, qualified enum values and identifier marks; nothing else of the values.
+type Field struct {
+	Pointer    string   `json:"pointer"`
+	Types      []string `json:"types"`
+	Events     uint64   `json:"events"` // events that carried it, of Structure.Events
+	Format     string   `json:"format,omitempty"`
+	Enum       []string `json:"enum,omitempty"`
+	Identifier []string `json:"identifier,omitempty"` // kinds, by name and by value
+	Personal   bool     `json:"personal,omitempty"`
+}
+
+// Fields lists every path but the root, in pointer order, for display.
+func (s *Structure) Fields() []Field {
+	var out []Field
+	for _, p := range s.Paths() {
+		if p.Pointer == "" {
+			continue
+		}
+		n := p.Node
+		f := Field{Pointer: p.Pointer, Types: n.Types.Names(), Events: n.Events, Enum: n.EnumValues(),
+			Personal: n.Personal}
+		if fm := n.Format(); fm != 0 {
+			f.Format = fm.String()
+		}
+		if k := n.Kinds(); k != 0 {
+			f.Identifier = k.Names()
+		}
+		out = append(out, f)
+	}
+	return out
+}
