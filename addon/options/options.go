@@ -71,14 +71,24 @@ type ExternalBroker struct {
 }
 
 // Vendor is one partner's settings. Its policy (what it may send and where it goes) lives in
-// policies/{name}.yaml; these are the per-home values: on or off, secrets, sources, rate.
+// policies/{name}.yaml; these are the per-home values: on or off, secrets, sources, rate, mode.
 type Vendor struct {
 	Name          string   `json:"name"`
 	Enabled       bool     `json:"enabled"`
 	Secrets       []string `json:"secrets"`
 	AllowedCIDRs  []string `json:"allowed_cidrs"`
 	RatePerMinute int      `json:"rate_per_minute"`
+	// Mode is what the vendor's verified events are for: live (publish), shadow (check and
+	// answer as live, publish nothing) or learn (record their structure for a draft).
+	Mode string `json:"mode"`
 }
+
+// Vendor modes, the values of vendors[].mode (bridge/vendor's Mode).
+const (
+	ModeLive   = "live"
+	ModeShadow = "shadow"
+	ModeLearn  = "learn"
+)
 
 // Device is an MQTT account on the embedded broker.
 type Device struct {
@@ -106,7 +116,7 @@ func Defaults() Options {
 
 // VendorDefaults returns the values a vendor entry's missing keys take.
 func VendorDefaults() Vendor {
-	return Vendor{Enabled: true, Secrets: []string{}, AllowedCIDRs: []string{}, RatePerMinute: 600}
+	return Vendor{Enabled: true, Secrets: []string{}, AllowedCIDRs: []string{}, RatePerMinute: 600, Mode: ModeLive}
 }
 
 // Problem is one thing wrong with an options file.
@@ -197,7 +207,7 @@ var (
 		"source_rate_per_minute", "trusted_proxies", "public_url", "retention_days", "pseudonym_key", "ha_mqtt",
 		"bridge_topics", "vendors", "devices"}
 	externalKeys = []string{"url", "username", "password", "ca_file", "cert_file", "key_file"}
-	vendorKeys   = []string{"name", "enabled", "secrets", "allowed_cidrs", "rate_per_minute"}
+	vendorKeys   = []string{"name", "enabled", "secrets", "allowed_cidrs", "rate_per_minute", "mode"}
 	deviceKeys   = []string{"username", "password", "allow"}
 )
 
@@ -457,6 +467,9 @@ func (w *walker) vendors(v any, dst *[]Vendor) {
 		}
 		if x, ok := m["rate_per_minute"]; ok {
 			w.integer(path+".rate_per_minute", x, 1, 1_000_000, &vd.RatePerMinute)
+		}
+		if x, ok := m["mode"]; ok {
+			w.oneOf(path+".mode", x, []string{ModeLive, ModeShadow, ModeLearn}, &vd.Mode)
 		}
 		*dst = append(*dst, vd)
 	}

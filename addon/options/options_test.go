@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 func TestParseDefaults(t *testing.T) {
@@ -41,8 +42,8 @@ func TestParseEntryDefaults(t *testing.T) {
 	if !reflect.DeepEqual(o.Vendors, []options.Vendor{want}) {
 		t.Errorf("Parse(vendor with a name only) = %+v, want %+v", o.Vendors, want)
 	}
-	if want.RatePerMinute != 600 || !want.Enabled {
-		t.Errorf("VendorDefaults() = %+v, want enabled with 600 per minute", want)
+	if want.RatePerMinute != 600 || !want.Enabled || want.Mode != options.ModeLive {
+		t.Errorf("VendorDefaults() = %+v, want enabled with 600 per minute, live", want)
 	}
 	if d := o.Devices[0]; d.Allow == nil || len(d.Allow) != 0 || d.Username != "panel" {
 		t.Errorf("Parse(device without allow) = %+v, want an empty allow list", d)
@@ -63,7 +64,8 @@ const fullOptions = `{
   "ha_mqtt": "off",
   "bridge_topics": ["acme-locks/#", "+/energy/tariff"],
   "vendors": [
-    {"name": "acme-locks", "enabled": false, "secrets": ["whsec_a", "whsec_b"], "allowed_cidrs": ["192.0.2.0/24"], "rate_per_minute": 30}
+    {"name": "acme-locks", "enabled": false, "secrets": ["whsec_a", "whsec_b"], "allowed_cidrs": ["192.0.2.0/24"], "rate_per_minute": 30},
+    {"name": "newcomer", "secrets": ["whsec_c"], "mode": "learn"}
   ],
   "devices": [
     {"username": "hallway-panel", "password": "correct horse", "allow": ["acme-locks/locks/+/state"]},
@@ -90,7 +92,8 @@ func TestParseFull(t *testing.T) {
 		HAMQTT:              options.HAMQTTOff,
 		BridgeTopics:        []string{"acme-locks/#", "+/energy/tariff"},
 		Vendors: []options.Vendor{{Name: "acme-locks", Enabled: false, Secrets: []string{"whsec_a", "whsec_b"},
-			AllowedCIDRs: []string{"192.0.2.0/24"}, RatePerMinute: 30}},
+			AllowedCIDRs: []string{"192.0.2.0/24"}, RatePerMinute: 30, Mode: options.ModeLive},
+			{Name: "newcomer", Enabled: true, Secrets: []string{"whsec_c"}, AllowedCIDRs: []string{}, RatePerMinute: 600, Mode: options.ModeLearn}},
 		Devices: []options.Device{
 			{Username: "hallway-panel", Password: "correct horse", Allow: []string{"acme-locks/locks/+/state"}},
 			{Username: "homeassistant", Password: "another one", Allow: []string{}},
@@ -122,6 +125,8 @@ var problemTests = []struct {
 	{"exponent for an int", `{"retention_days":1e3}`, []problem{{"retention_days", "whole number"}}},
 	{"huge int", `{"retention_days":99999999999999999999999}`, []problem{{"retention_days", "whole number"}}},
 	{"wrong type bool", `{"vendors":[{"name":"a","enabled":"yes"}]}`, []problem{{"vendors[0].enabled", "must be true or false, not a string"}}},
+	{"unknown mode", `{"vendors":[{"name":"a","mode":"pilot"}]}`, []problem{{"vendors[0].mode", "must be one of live, shadow, learn"}}},
+	{"wrong type mode", `{"vendors":[{"name":"a","mode":true}]}`, []problem{{"vendors[0].mode", "must be a string, not a boolean"}}},
 	{"wrong type list", `{"trusted_proxies":"10.0.0.1"}`, []problem{{"trusted_proxies", "must be a list, not a string"}}},
 	{"public url not a URL", `{"public_url":"hooks.example.net"}`, []problem{{"public_url", "must be the URL vendors are given"}}},
 	{"public url not a string", `{"public_url":true}`, []problem{{"public_url", "must be a string, not a boolean"}}},
@@ -482,5 +487,24 @@ func TestParseConflicts(t *testing.T) {
 				t.Fatalf("Parse = %v, want one problem at %s", err, c.path)
 			}
 		})
+	}
+}
+
+// TestVendorConfigsMode checks that a vendor's mode reaches the pipeline's settings, live when
+// the options leave it out (options files written before 0.2 have no mode).
+func TestVendorConfigsMode(t *testing.T) {
+	o, err := options.Parse([]byte(`{"vendors":[{"name":"a"},{"name":"b","mode":"shadow"},{"name":"c","mode":"learn"},{"name":"d","mode":"live"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs, err := o.VendorConfigs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []vendor.Mode{vendor.ModeLive, vendor.ModeShadow, vendor.ModeLearn, vendor.ModeLive}
+	for i, c := range cfgs {
+		if c.Mode != want[i] {
+			t.Errorf("VendorConfigs()[%d].Mode = %q, want %q", i, c.Mode, want[i])
+		}
 	}
 }

@@ -14,7 +14,7 @@ func (o *Options) VendorConfigs() ([]vendor.Config, error) {
 	out := make([]vendor.Config, 0, len(o.Vendors))
 	for i, v := range o.Vendors {
 		c := vendor.Config{Name: v.Name, Enabled: v.Enabled, Secrets: v.Secrets, RatePerMinute: v.RatePerMinute,
-			PublicURL: o.PublicURL}
+			PublicURL: o.PublicURL, Mode: vendor.Mode(v.Mode)}
 		for j, s := range v.AllowedCIDRs {
 			p, err := ParsePrefix(s)
 			if err != nil {

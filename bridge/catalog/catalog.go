@@ -20,9 +20,14 @@ import (
 // Vendor is one vendor's policy with its compiled schema.
 type Vendor struct {
 	Policy *policy.Policy
+	// Schema is nil when the policy names none: such a policy can only run in learn mode
+	// (policy.Policy.CanPublish), which vendor.Check enforces.
 	Schema *schema.Schema
-	// SchemaDoc is the schema file as read, for the inventory's list of dropped fields.
+	// SchemaDoc is the schema file as read, for the inventory's list of dropped fields; nil
+	// without a schema.
 	SchemaDoc []byte
+	// PolicyDoc is the policy file as read, comments included: the draft carries it over.
+	PolicyDoc []byte
 }
 
 // Catalog is the loaded, checked set of vendors. It is only read after Load.
@@ -98,6 +103,12 @@ func Load(src Sources) (*Catalog, []policy.Problem, error) {
 				Message: fmt.Sprintf("vendor %q must match the file name %s.yaml", p.Vendor, want)})
 			continue
 		}
+		if p.Schema == "" {
+			// Learn mode only (policy.Parse warned): nothing to compile or cross-check.
+			c.vendors[p.Vendor] = &Vendor{Policy: p, PolicyDoc: f.data}
+			c.names = append(c.names, p.Vendor)
+			continue
+		}
 		if !set.Has(p.Schema) {
 			problems = append(problems, policy.Problem{File: f.display, Message: fmt.Sprintf("schema %s does not exist under schemas/", p.Schema)})
 			continue
@@ -112,7 +123,7 @@ func Load(src Sources) (*Catalog, []policy.Problem, error) {
 			compiled[p.Schema] = sc
 		}
 		problems = append(problems, requiredWarnings(p, schemaFiles[p.Schema].data)...)
-		c.vendors[p.Vendor] = &Vendor{Policy: p, Schema: sc, SchemaDoc: schemaFiles[p.Schema].data}
+		c.vendors[p.Vendor] = &Vendor{Policy: p, Schema: sc, SchemaDoc: schemaFiles[p.Schema].data, PolicyDoc: f.data}
 		c.names = append(c.names, p.Vendor)
 	}
 	if hasError(problems) {

@@ -314,3 +314,38 @@ func TestLoadRepositoryCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadLearnOnly checks a policy without schema and routes, as learn mode allows: it loads
+// (with the parser's warnings) without a schema, and its file comes along as read, comments
+// included, for the draft to carry over.
+func TestLoadLearnOnly(t *testing.T) {
+	learnOnly := `# Set up from the sender's docs; schema and routes come from learn mode.
+vendor: newcomer
+title: A new sender
+owner: Home security
+contact: support@example.com
+risk: high
+auth:
+  scheme: standard-webhooks
+event:
+  id: /id
+  type: /type
+`
+	src := builtin()
+	src["policies/newcomer.yaml"] = &fstest.MapFile{Data: []byte(learnOnly)}
+	c, problems := load(t, catalog.Sources{Builtin: src})
+	if len(problems) != 2 || !strings.Contains(problems[0].String(), "no schema") || !strings.Contains(problems[1].String(), "no routes") {
+		t.Errorf("Load problems = %v, want the two learn-mode warnings", problems)
+	}
+	v, ok := c.Vendor("newcomer")
+	if !ok || v.Schema != nil || v.SchemaDoc != nil || v.Policy.CanPublish() {
+		t.Fatalf("Vendor(newcomer) = %+v, %v; want a policy without schema that cannot publish", v, ok)
+	}
+	if string(v.PolicyDoc) != learnOnly {
+		t.Errorf("Vendor(newcomer).PolicyDoc = %q, want the file as read", v.PolicyDoc)
+	}
+	acme, _ := c.Vendor("acme")
+	if !strings.HasPrefix(string(acme.PolicyDoc), "vendor: acme\n") || !acme.Policy.CanPublish() {
+		t.Errorf("Vendor(acme).PolicyDoc = %q, want its file", acme.PolicyDoc)
+	}
+}

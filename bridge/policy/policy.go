@@ -250,6 +250,9 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 	case !slugRE.MatchString(p.Vendor):
 		add(at("vendor"), "vendor must be lowercase letters, digits and dashes ([a-z0-9-]+)")
 	}
+	warn := func(line int, format string, args ...any) {
+		problems = append(problems, Problem{File: file, Line: line, Warning: true, Message: fmt.Sprintf(format, args...)})
+	}
 	if p.Title == "" {
 		add(at("title"), "title is required")
 	}
@@ -258,6 +261,9 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 	}
 	if p.Contact == "" {
 		add(at("contact"), "contact is required (who to call in an incident)")
+	}
+	for _, key := range p.Unfilled() {
+		warn(at(key), "%s is %s, a placeholder: %s", key, Unfilled, unfilledHelp[key])
 	}
 	switch p.Risk {
 	case "low", "medium", "high":
@@ -270,21 +276,21 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 	if err := CheckPointer(p.Event.ID); err != nil {
 		add(at("event", "id"), "event.id: %v", err)
 	}
-	checkAuth(p, doc, add, func(line int, format string, args ...any) {
-		problems = append(problems, Problem{File: file, Line: line, Warning: true, Message: fmt.Sprintf(format, args...)})
-	})
+	checkAuth(p, doc, add, warn)
 	if p.Event.Type == "" {
 		add(at("event"), "event.type is required")
 	} else if err := CheckPointer(p.Event.Type); err != nil {
 		add(at("event", "type"), "event.type: %v", err)
 	}
+	// Learn mode needs neither a schema nor routes; live and shadow mode need both, which
+	// vendor.Check enforces where it knows the vendor's mode.
 	if p.Schema == "" {
-		add(at("schema"), "schema is required")
+		warn(at("schema"), "no schema: this policy can only run in learn mode (mode: learn; `hookbridge draft %s` drafts one)", p.Vendor)
 	} else if !strings.HasSuffix(p.Schema, ".json") || strings.Contains(p.Schema, "..") || strings.HasPrefix(p.Schema, "/") {
 		add(at("schema"), "schema must be a relative path like %s/v1.json", p.Vendor)
 	}
 	if len(p.Routes) == 0 {
-		add(at("routes"), "at least one route is required")
+		warn(at("routes"), "no routes: this policy can only run in learn mode (mode: learn; `hookbridge draft %s` drafts them)", p.Vendor)
 	}
 	routes := nodeAt(doc, "routes")
 	for i := range p.Routes {
@@ -298,6 +304,33 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
 	return p, problems
 }
+
+// Unfilled is the value `hookbridge draft` gives what it cannot know (title, owner, contact):
+// Parse accepts it with a warning, and the inventory shows such a key as missing.
+const Unfilled = "TODO"
+
+// unfilledHelp says what each key that may hold Unfilled should say instead.
+var unfilledHelp = map[string]string{
+	"title":   "say what this sender is",
+	"owner":   "name who reviews this integration",
+	"contact": "name who to call in an incident",
+}
+
+// Unfilled returns the keys among title, owner and contact that hold the draft's placeholder
+// (Unfilled), in that order.
+func (p *Policy) Unfilled() []string {
+	var out []string
+	for _, kv := range []struct{ key, value string }{{"title", p.Title}, {"owner", p.Owner}, {"contact", p.Contact}} {
+		if strings.TrimSpace(kv.value) == Unfilled {
+			out = append(out, kv.key)
+		}
+	}
+	return out
+}
+
+// CanPublish reports whether the policy has what live and shadow mode need: a schema and at
+// least one route. A policy without them can only run in learn mode.
+func (p *Policy) CanPublish() bool { return p.Schema != "" && len(p.Routes) > 0 }
 
 // checkAuth reports a missing auth section (verify.DecodeAuth checks one that is there) and warns
 // about an id_header, which no scheme signs.

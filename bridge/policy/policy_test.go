@@ -124,7 +124,8 @@ func replaceBlock(doc, old, new string) string {
 	return strings.Replace(doc, old, new, 1)
 }
 
-// want is one expected problem: its line and a part of its message.
+// want is one expected problem: its line and a part of its message, which starts with "warning: "
+// when the problem is a warning.
 type want struct {
 	line int
 	text string
@@ -144,7 +145,7 @@ var problemTests = []struct {
 	{"wrong type qos", "    qos: 1", "    qos: high", []want{{18, "cannot unmarshal"}}},
 	{"wrong type retain", "    retain: true", "    retain: maybe", []want{{17, "cannot unmarshal"}}},
 	{"wrong type retention", "retention_days: 7", "retention_days: week", []want{{7, "cannot unmarshal"}}},
-	{"wrong type routes", "routes:\n  - when: lock.state_changed", "routes: {}\nxroutes:\n  - when: lock.state_changed", []want{{14, "cannot unmarshal"}, {14, "at least one route"}, {15, `unknown key "xroutes"`}}},
+	{"wrong type routes", "routes:\n  - when: lock.state_changed", "routes: {}\nxroutes:\n  - when: lock.state_changed", []want{{14, "cannot unmarshal"}, {14, "warning: no routes: this policy can only run in learn mode"}, {15, `unknown key "xroutes"`}}},
 	{"wrong type fields", "      kind: /type", "      - /type", []want{{23, "routes[1].fields: at least one field"}, {26, "fields must be a mapping"}}},
 	{"wrong type field value", "      state: /data/state", "      state: [/data/state]", []want{{21, `field "state" must be a JSON Pointer`}, {21, "from is required"}}},
 	{"wrong type pseudonymize", "pseudonymize: true}", "pseudonymize: often}", []want{{20, `field "device": cannot unmarshal`}}},
@@ -195,11 +196,11 @@ var problemTests = []struct {
 	{"bad vendor", "vendor: acme-locks", "vendor: Acme_Locks", []want{{2, "vendor must be lowercase"}}},
 	{"bad risk", "risk: high", "risk: extreme", []want{{6, "risk must be low, medium or high"}}},
 	{"retention out of range", "retention_days: 7", "retention_days: 4000", []want{{7, "retention_days must be between"}}},
-	{"missing schema", "schema: acme-locks/v1.json\n", "", []want{{2, "schema is required"}}},
+	{"missing schema", "schema: acme-locks/v1.json\n", "", []want{{2, "warning: no schema: this policy can only run in learn mode"}}},
 	{"schema escaping", "schema: acme-locks/v1.json", "schema: ../secrets/v1.json", []want{{13, "schema must be a relative path"}}},
 	{"schema absolute", "schema: acme-locks/v1.json", "schema: /etc/v1.json", []want{{13, "schema must be a relative path"}}},
 	{"schema not json", "schema: acme-locks/v1.json", "schema: acme-locks/v1.yaml", []want{{13, "schema must be a relative path"}}},
-	{"no routes", "routes:\n", "routes: []\nxx:\n", []want{{14, "at least one route"}, {15, `unknown key "xx"`}}},
+	{"no routes", "routes:\n", "routes: []\nxx:\n", []want{{14, "warning: no routes: this policy can only run in learn mode"}, {15, `unknown key "xx"`}}},
 	{
 		"several at once",
 		"risk: high",
@@ -259,8 +260,9 @@ func checkProblems(t *testing.T, name string, problems []policy.Problem, wants [
 	}
 	for i, w := range wants {
 		p := problems[i]
-		if p.Line != w.line || !strings.Contains(p.Message, w.text) || p.File != "p.yaml" || p.Warning {
-			t.Errorf("Parse(%s) problem %d = %q (line %d), want line %d with %q", name, i, p.Message, p.Line, w.line, w.text)
+		text, warning := strings.CutPrefix(w.text, "warning: ")
+		if p.Line != w.line || !strings.Contains(p.Message, text) || p.File != "p.yaml" || p.Warning != warning {
+			t.Errorf("Parse(%s) problem %d = %q (line %d, warning %v), want line %d with %q", name, i, p.Message, p.Line, p.Warning, w.line, w.text)
 		}
 	}
 }
@@ -528,4 +530,66 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) = nil policy and no problem", doc)
 		}
 	})
+}
+
+// TestParseLearnOnly checks that a policy may leave out schema and routes (learn mode needs
+// neither): a warning each, a usable policy that cannot publish. The mode rule itself, that live
+// and shadow mode need both, is vendor.Check's.
+func TestParseLearnOnly(t *testing.T) {
+	tests := []struct {
+		name       string
+		old, new   string
+		canPublish bool
+		warnings   []string
+	}{
+		{"complete", "", "", true, nil},
+		{"no schema", "schema: acme-locks/v1.json\n", "", false, []string{"no schema"}},
+		{"no routes", goodPolicy[strings.Index(goodPolicy, "routes:"):strings.Index(goodPolicy, "anomaly:")], "", false, []string{"no routes"}},
+		{"neither", goodPolicy[strings.Index(goodPolicy, "schema:"):strings.Index(goodPolicy, "anomaly:")], "", false, []string{"no schema", "no routes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := goodPolicy
+			if tt.old != "" {
+				doc = replaceBlock(goodPolicy, tt.old, tt.new)
+			}
+			p, problems := policy.Parse("p.yaml", []byte(doc))
+			if len(problems) != len(tt.warnings) {
+				t.Fatalf("Parse(%s) = %v, want %d warnings", tt.name, problems, len(tt.warnings))
+			}
+			for i, w := range tt.warnings {
+				if pr := problems[i]; !pr.Warning || !strings.Contains(pr.Message, w) || !strings.Contains(pr.Message, "learn mode") || !strings.Contains(pr.Message, "hookbridge draft acme-locks") {
+					t.Errorf("Parse(%s) problem %d = %+v, want a warning %q that says learn mode and the draft command", tt.name, i, pr, w)
+				}
+			}
+			if p == nil || p.CanPublish() != tt.canPublish {
+				t.Errorf("Parse(%s).CanPublish() = %v, want %v", tt.name, p != nil && p.CanPublish(), tt.canPublish)
+			}
+		})
+	}
+}
+
+// TestParseUnfilled checks the draft's placeholder (TODO) in title, owner and contact: accepted
+// with a warning on its line that says what to write instead, and listed by Unfilled.
+func TestParseUnfilled(t *testing.T) {
+	doc := replaceBlock(goodPolicy, "title: Acme Locks cloud\nowner: Home security\ncontact: support@acme.example",
+		"title: TODO\nowner: TODO  # who reviews this integration\ncontact: \"TODO\"")
+	p, problems := policy.Parse("p.yaml", []byte(doc))
+	want := []want{{3, "title is TODO, a placeholder: say what this sender is"}, {4, "owner is TODO, a placeholder: name who reviews"}, {5, "contact is TODO, a placeholder: name who to call"}}
+	if len(problems) != len(want) {
+		t.Fatalf("Parse(TODO placeholders) = %v, want %d warnings", problems, len(want))
+	}
+	for i, w := range want {
+		if pr := problems[i]; !pr.Warning || pr.Line != w.line || !strings.Contains(pr.Message, w.text) {
+			t.Errorf("Parse(TODO placeholders) problem %d = %+v, want a warning on line %d with %q", i, pr, w.line, w.text)
+		}
+	}
+	if got := p.Unfilled(); !reflect.DeepEqual(got, []string{"title", "owner", "contact"}) {
+		t.Errorf("Unfilled() = %v, want [title owner contact]", got)
+	}
+	// A value that only mentions the word is a real value.
+	p, problems = policy.Parse("p.yaml", []byte(replaceBlock(goodPolicy, "owner: Home security", "owner: TODO list team")))
+	if len(problems) != 0 || len(p.Unfilled()) != 0 {
+		t.Errorf("Parse(owner: TODO list team) = %v, Unfilled %v; want neither", problems, p.Unfilled())
+	}
 }

@@ -20,11 +20,48 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
-// Config is one vendor's per-home settings: on or off, secrets, sources, rate. Its policy (what
-// it may send and where it goes) comes from the catalog.
+// Mode is what a vendor's verified events are for (the vendor option mode).
+type Mode string
+
+// The modes. Every mode verifies, rate-limits, parses and identifies an event and guards it
+// against replays; they differ in what follows.
+const (
+	// ModeLive validates, routes and publishes: the default.
+	ModeLive Mode = "live"
+	// ModeShadow validates and routes like live mode, answers what live mode would answer, and
+	// publishes nothing: a pilot whose outcomes the audit trail and counters record.
+	ModeShadow Mode = "shadow"
+	// ModeLearn records the structure of each event (bridge/learn), never a value, and publishes
+	// nothing; the policy may leave out schema and routes, which `hookbridge draft` drafts.
+	ModeLearn Mode = "learn"
+)
+
+// Modes are the modes, the default first.
+var Modes = []Mode{ModeLive, ModeShadow, ModeLearn}
+
+// ParseMode returns the mode a setting names; "" is ModeLive.
+func ParseMode(s string) (Mode, bool) {
+	if s == "" {
+		return ModeLive, true
+	}
+	for _, m := range Modes {
+		if string(m) == s {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+// Publishes reports whether the mode publishes events.
+func (m Mode) Publishes() bool { return m == ModeLive || m == "" }
+
+// Config is one vendor's per-home settings: on or off, secrets, sources, rate, mode. Its policy
+// (what it may send and where it goes) comes from the catalog.
 type Config struct {
 	Name    string
 	Enabled bool
+	// Mode is live (also when ""), shadow or learn.
+	Mode Mode
 	// Secrets are the vendor's secrets, several during a rotation.
 	Secrets []string
 	// AllowedCIDRs are the source networks allowed to call; empty means any.
@@ -34,6 +71,9 @@ type Config struct {
 	// "" when not set. A scheme that signs the URL needs it.
 	PublicURL string
 }
+
+// KeyMode is the Problem key of a mode the vendor's policy cannot run in.
+const KeyMode = "mode"
 
 // KeyPublicURL is the Problem key of a vendor whose scheme signs the URL while public_url is not
 // set: the setting to fix is the app's, not the vendor's.
@@ -74,6 +114,8 @@ type Vendor struct {
 	// the vendor is flooded (ratelimit.VendorFailures).
 	FailLimiter *rate.Limiter
 	Enabled     bool // the setting's value
+	// Mode is what verified events are for: never "" once compiled.
+	Mode Mode
 
 	// URL is the URL the vendor was given: public_url + "/hooks/{name}"; "" without public_url.
 	URL string
@@ -100,8 +142,9 @@ func (v *Vendor) AllowsSource(a netip.Addr) bool {
 // Vendors is the compiled vendor set.
 type Vendors map[string]*Vendor
 
-// Check checks vendor settings against the catalog: every name has a policy, every enabled vendor
-// a secret, every secret fits its policy's scheme, and a vendor whose scheme signs the URL has a
+// Check checks vendor settings against the catalog: every name has a policy, every mode is one
+// its policy can run in (live and shadow need a schema and routes), every enabled vendor a
+// secret, every secret fits its policy's scheme, and a vendor whose scheme signs the URL has a
 // public_url to build it from. It reports every problem at once.
 func Check(cfgs []Config, cat *catalog.Catalog) error {
 	var problems []Problem
@@ -113,6 +156,9 @@ func Check(cfgs []Config, cat *catalog.Catalog) error {
 		if !ok {
 			add("name", "no policy for vendor %q (known: %s)", c.Name, strings.Join(cat.Names(), ", "))
 			continue
+		}
+		if msg := modeProblem(c, cv.Policy); msg != "" {
+			add(KeyMode, "%s", msg)
 		}
 		if len(c.Secrets) == 0 {
 			if c.Enabled {
@@ -134,6 +180,28 @@ func Check(cfgs []Config, cat *catalog.Catalog) error {
 	return nil
 }
 
+// modeProblem says why a vendor cannot run in its mode, or "".
+func modeProblem(c Config, p *policy.Policy) string {
+	mode, ok := ParseMode(string(c.Mode))
+	if !ok {
+		return fmt.Sprintf("vendor %s: mode %q is not one of live, shadow, learn", c.Name, c.Mode)
+	}
+	if mode == ModeLearn || p.CanPublish() {
+		return ""
+	}
+	var lacks []string
+	if p.Schema == "" {
+		lacks = append(lacks, "schema")
+	}
+	if len(p.Routes) == 0 {
+		lacks = append(lacks, "routes")
+	}
+	return fmt.Sprintf("vendor %s cannot run in mode %s: its policy %s has no %s, which %s mode needs; "+
+		"draft them with `hookbridge draft %s` (or from the status page), list the fields to publish, and add both files "+
+		"to the extra policies and schemas (--policies and --schemas; under Home Assistant, the app's configuration folder), "+
+		"or keep mode learn until then", c.Name, mode, p.File, strings.Join(lacks, " and no "), mode, c.Name)
+}
+
 // Compile checks the settings (see Check) and builds each vendor; topics go under prefix and
 // identifiers are pseudonymized with ps.
 func Compile(prefix string, cfgs []Config, cat *catalog.Catalog, ps *pseudo.Pseudonymizer) (Vendors, error) {
@@ -152,6 +220,7 @@ func Compile(prefix string, cfgs []Config, cat *catalog.Catalog, ps *pseudo.Pseu
 			Limiter:     ratelimit.PerMinute(c.RatePerMinute),
 			FailLimiter: ratelimit.VendorFailures(c.RatePerMinute),
 			Enabled:     c.Enabled,
+			Mode:        mode(c.Mode),
 			URL:         VendorURL(c.PublicURL, c.Name),
 			IDPointer:   policy.SplitPointer(cv.Policy.Event.ID),
 			TypePointer: policy.SplitPointer(cv.Policy.Event.Type),
@@ -190,4 +259,12 @@ func RequestURL(vendorURL, rest, rawQuery string) string {
 		u += "?" + rawQuery
 	}
 	return u
+}
+
+// mode returns a checked mode, "" being live.
+func mode(m Mode) Mode {
+	if m == "" {
+		return ModeLive
+	}
+	return m
 }

@@ -90,3 +90,74 @@ func TestRequestURL(t *testing.T) {
 		t.Errorf("VendorURL = %q", got)
 	}
 }
+
+const learnOnlyPolicy = `vendor: newcomer
+title: A new sender
+owner: Tests
+contact: tests@hookbridge.invalid
+risk: high
+auth:
+  scheme: standard-webhooks
+event:
+  id: /id
+  type: /type
+`
+
+// TestCheckMode checks the mode rule: learn mode runs any policy; live and shadow mode need a
+// schema and routes, and a vendor set to either without them is a clear error naming the vendor,
+// what its policy lacks and how to get it. An unknown mode is refused.
+func TestCheckMode(t *testing.T) {
+	cat, _, err := catalog.Load(catalog.Sources{Builtin: fstest.MapFS{
+		"policies/url-signer.yaml":   {Data: []byte(urlPolicy)},
+		"schemas/url-signer/v1.json": {Data: []byte(`{"type":"object"}`)},
+		"policies/newcomer.yaml":     {Data: []byte(learnOnlyPolicy)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []string{"whsec_dGVzdC1hY21lLXNlY3JldC0wMTIzNDU2Nzg5"}
+	tests := []struct {
+		name string
+		cfg  vendor.Config
+		want string // "" for no problem
+	}{
+		{"learn-only policy, learn", vendor.Config{Name: "newcomer", Enabled: true, Secrets: secret, Mode: vendor.ModeLearn}, ""},
+		{"learn-only policy, live", vendor.Config{Name: "newcomer", Enabled: true, Secrets: secret, Mode: vendor.ModeLive},
+			"vendor newcomer cannot run in mode live: its policy policies/newcomer.yaml (built-in) has no schema and no routes"},
+		{"learn-only policy, default mode", vendor.Config{Name: "newcomer", Enabled: true, Secrets: secret},
+			"vendor newcomer cannot run in mode live"},
+		{"learn-only policy, shadow", vendor.Config{Name: "newcomer", Enabled: true, Secrets: secret, Mode: vendor.ModeShadow},
+			"vendor newcomer cannot run in mode shadow"},
+		{"learn-only policy, off", vendor.Config{Name: "newcomer"}, "vendor newcomer cannot run in mode live"},
+		{"complete policy, shadow", vendor.Config{Name: "url-signer", Mode: vendor.ModeShadow}, ""},
+		{"complete policy, learn", vendor.Config{Name: "url-signer", Mode: vendor.ModeLearn}, ""},
+		{"unknown mode", vendor.Config{Name: "url-signer", Mode: "pilot"}, `mode "pilot" is not one of live, shadow, learn`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := vendor.Check([]vendor.Config{tt.cfg}, cat)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Check(%+v) = %v, want nil", tt.cfg, err)
+				}
+				return
+			}
+			var ve *vendor.Error
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Key != vendor.KeyMode || !strings.Contains(ve.Problems[0].Message, tt.want) {
+				t.Fatalf("Check(%+v) = %v, want one mode problem with %q", tt.cfg, err, tt.want)
+			}
+			if tt.cfg.Mode != "pilot" && !strings.Contains(err.Error(), "hookbridge draft newcomer") {
+				t.Errorf("Check(%+v) = %v, want it to name the draft command", tt.cfg, err)
+			}
+		})
+	}
+	vs, err := vendor.Compile("hookbridge", []vendor.Config{
+		{Name: "newcomer", Enabled: true, Secrets: secret, Mode: vendor.ModeLearn}, {Name: "url-signer", Mode: ""},
+	}, cat, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs["newcomer"].Mode != vendor.ModeLearn || vs["newcomer"].Schema != nil || vs["url-signer"].Mode != vendor.ModeLive {
+		t.Errorf("Compile modes = %s (schema %v), %s; want learn (no schema), live", vs["newcomer"].Mode, vs["newcomer"].Schema, vs["url-signer"].Mode)
+	}
+}
