@@ -35,6 +35,9 @@ type Record struct {
 	Status  int    `json:"status"`
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason"`
+	// Mode is the vendor's mode when it publishes nothing: "shadow" (Topics are where live mode
+	// would have published) or "learn". Empty in live mode.
+	Mode string `json:"mode,omitempty"`
 	// Topics are the topics the event was published on.
 	Topics        []string `json:"topics,omitempty"`
 	RoutesSkipped int      `json:"routes_skipped,omitempty"`
@@ -59,7 +62,7 @@ const (
 func FromOutcome(o *outcome.Outcome) Record {
 	r := Record{
 		Time: o.Received.UTC(), Vendor: o.Vendor, Event: o.Token, Status: o.Status, Reason: o.Reason.Word(),
-		Topics: o.Topics, RoutesSkipped: o.Skipped, Unrouted: o.Unrouted, UnknownFields: o.UnknownFields,
+		Mode: o.Mode, Topics: o.Topics, RoutesSkipped: o.Skipped, Unrouted: o.Unrouted, UnknownFields: o.UnknownFields,
 		LatencyMS: ms(o.Latency), PublishMS: ms(o.PublishLatency),
 	}
 	switch o.Status {
@@ -150,6 +153,10 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = appendJSONString(b, r.Outcome)
 	b = append(b, `,"reason":`...)
 	b = appendJSONString(b, r.Reason)
+	if r.Mode != "" {
+		b = append(b, `,"mode":`...)
+		b = appendJSONString(b, r.Mode)
+	}
 	if len(r.Topics) > 0 {
 		b = append(b, `,"topics":[`...)
 		for i, t := range r.Topics {

@@ -243,6 +243,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			Reason: "accepted", Topics: []string{"hookbridge/acme-locks/locks/%3Cx%3E/state", `odd"<&>\` + "\x01é"},
 			RoutesSkipped: 2, Unrouted: true, UnknownFields: 3, LatencyMS: 1.234, PublishMS: 0.001, Suppressed: 7},
 		{Time: t0, Vendor: "v", Status: 200, Outcome: "duplicate", Reason: "duplicate", LatencyMS: 120000.5},
+		{Time: t0, Vendor: "v", Event: "01", Status: 202, Outcome: "accepted", Reason: "accepted", Mode: "shadow",
+			Topics: []string{"hookbridge/v/t"}, LatencyMS: 1},
 	}
 	for i, r := range recs {
 		want, err := json.Marshal(r)

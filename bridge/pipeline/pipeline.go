@@ -63,9 +63,16 @@ type Event struct {
 	PublishLatency time.Duration
 }
 
-// Ledger answers whether an event was already published.
+// Ledger answers whether an event was already published, and records the events of vendors
+// that publish nothing (shadow and learn mode) under keys of their own (ReplayKey).
 type Ledger interface {
 	Seen(token string) (bool, error)
+	publish.Ledger
+}
+
+// Recorder learns the structure of a learn-mode vendor's events: bridge/learn's Recorder.
+type Recorder interface {
+	Record(doc any, eventType string)
 }
 
 // Pipeline runs events through the stages.
@@ -75,6 +82,8 @@ type Pipeline struct {
 	publisher publish.Publisher
 	limits    payload.Limits
 	now       func() time.Time
+	// recorders are the learn-mode vendors' recorders, by vendor name; set before serving.
+	recorders map[string]Recorder
 
 	mu       sync.Mutex // guards inflight
 	inflight map[string]*flight
@@ -92,9 +101,14 @@ func New(ps *pseudo.Pseudonymizer, ledger Ledger, pub publish.Publisher) *Pipeli
 		now: time.Now, inflight: map[string]*flight{}}
 }
 
+// SetRecorders gives the pipeline the recorders of the learn-mode vendors, by vendor name. Call
+// it before the first event.
+func (p *Pipeline) SetRecorders(r map[string]Recorder) { p.recorders = r }
+
 // Process runs an event through every stage. It returns nil when the event was published (or, if
 // no route took it, recorded), ErrDuplicate for an event already published, or the first stage's
-// error.
+// error. A vendor in shadow mode gets the same answers without a publish (see hold); one in
+// learn mode has its event learnt instead of validated, routed and published (see learn).
 func (p *Pipeline) Process(ctx context.Context, ev *Event) error {
 	if err := p.verify(ctx, ev); err != nil {
 		return err
@@ -114,6 +128,13 @@ func (p *Pipeline) Process(ctx context.Context, ev *Event) error {
 	}
 	published := false
 	defer func() { release(published) }()
+	if ev.Vendor.Mode == vendor.ModeLearn {
+		if err := p.learn(ctx, ev); err != nil {
+			return err
+		}
+		published = true
+		return nil
+	}
 	if err := p.validate(ctx, ev); err != nil {
 		return err
 	}
@@ -238,12 +259,13 @@ func CheckEventID(id string) error {
 // id waits for the first: if the first published, the second is a duplicate; if it failed, the
 // second takes over, so a failure never makes a retry look like a duplicate.
 func (p *Pipeline) reserve(ctx context.Context, ev *Event) (func(published bool), error) {
+	key := ReplayKey(ev.Vendor.Mode, ev.Token)
 	for {
 		p.mu.Lock()
-		f := p.inflight[ev.Token]
+		f := p.inflight[key]
 		if f == nil {
 			f = &flight{done: make(chan struct{})}
-			p.inflight[ev.Token] = f
+			p.inflight[key] = f
 			p.mu.Unlock()
 			break
 		}
@@ -259,13 +281,13 @@ func (p *Pipeline) reserve(ctx context.Context, ev *Event) (func(published bool)
 	}
 	release := func(published bool) {
 		p.mu.Lock()
-		f := p.inflight[ev.Token]
-		delete(p.inflight, ev.Token)
+		f := p.inflight[key]
+		delete(p.inflight, key)
 		p.mu.Unlock()
 		f.published = published
 		close(f.done)
 	}
-	seen, err := p.ledger.Seen(ev.Token)
+	seen, err := p.seen(ev)
 	if err != nil {
 		release(false)
 		return nil, &publish.UnavailableError{RetryAfter: 5 * time.Second, Err: fmt.Errorf("replay store: %w", err)}
@@ -292,10 +314,77 @@ func (p *Pipeline) route(_ context.Context, ev *Event) {
 func (p *Pipeline) publish(ctx context.Context, ev *Event) error {
 	start := time.Now()
 	defer func() { ev.PublishLatency = time.Since(start) }()
+	if !ev.Vendor.Mode.Publishes() {
+		return p.hold(ctx, ev)
+	}
 	return p.publisher.Publish(ctx, &publish.Event{
 		Vendor:   ev.Vendor.Name,
 		Token:    ev.Token,
 		Messages: ev.Routed.Messages,
 		At:       p.now(),
 	})
+}
+
+// Replay key prefixes of the modes that publish nothing. A replay key with one of them is not
+// hex, so the store keys it by its digest: it can never equal a live event's record.
+const (
+	shadowKeyPrefix = "shadow:"
+	learnKeyPrefix  = "learn:"
+)
+
+// ReplayKey returns the key of an event's replay record in a mode: its token in live mode; in
+// shadow and learn mode the token under a prefix of the mode's own. So an event taken in shadow
+// or learn mode, which was never published, does not make the same event a duplicate once the
+// vendor is live.
+func ReplayKey(mode vendor.Mode, token string) string {
+	switch mode {
+	case vendor.ModeShadow:
+		return shadowKeyPrefix + token
+	case vendor.ModeLearn:
+		return learnKeyPrefix + token
+	}
+	return token
+}
+
+// seen reports whether the event was already taken in its vendor's mode. Shadow mode answers
+// what live mode would answer, so an event published while the vendor was live is a duplicate
+// in shadow mode too; learn mode only asks whether it learnt the event already.
+func (p *Pipeline) seen(ev *Event) (bool, error) {
+	mode := ev.Vendor.Mode
+	if mode == vendor.ModeShadow {
+		if seen, err := p.ledger.Seen(ev.Token); err != nil || seen {
+			return seen, err
+		}
+	}
+	return p.ledger.Seen(ReplayKey(mode, ev.Token))
+}
+
+// hold takes a shadow-mode event the way publishing takes a live one, without publishing: its
+// replay record (under the shadow key) is on disk when it returns, so a resend is a duplicate as
+// it would be in live mode. The routed messages stay in ev.Routed for the audit trail and
+// counters: they say what live mode would have published.
+func (p *Pipeline) hold(_ context.Context, ev *Event) error {
+	return p.record(ev)
+}
+
+// learn records a learn-mode event's structure (never a value) once its replay record is on
+// disk: a resend is a duplicate and teaches nothing twice. It runs after verify, so a request
+// the vendor did not sign teaches nothing.
+func (p *Pipeline) learn(_ context.Context, ev *Event) error {
+	if err := p.record(ev); err != nil {
+		return err
+	}
+	if r := p.recorders[ev.Vendor.Name]; r != nil {
+		r.Record(ev.Doc, ev.Type)
+	}
+	return nil
+}
+
+// record writes the replay record of an event its mode does not publish.
+func (p *Pipeline) record(ev *Event) error {
+	err := p.ledger.Record(&publish.Event{Vendor: ev.Vendor.Name, Token: ReplayKey(ev.Vendor.Mode, ev.Token), At: p.now()})
+	if err != nil {
+		return &publish.UnavailableError{RetryAfter: 5 * time.Second, Err: fmt.Errorf("replay store: %w", err)}
+	}
+	return nil
 }

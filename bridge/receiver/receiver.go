@@ -192,6 +192,9 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 		return ErrUnknownVendor
 	}
 	out.Vendor = v.Name
+	if !v.Mode.Publishes() {
+		out.Mode = string(v.Mode)
+	}
 	if !rc.cfg.Switches.Open(v.Name) {
 		return &retryError{err: ErrDisabled, wait: disabledRetryWait}
 	}
@@ -251,7 +254,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 	out.Skipped = len(ev.Routed.Skipped)
 	out.PublishLatency = ev.PublishLatency
 	if err == nil {
-		out.Unrouted = ev.Routed.Matched == 0
+		out.Unrouted = ev.Routed.Matched == 0 && v.Mode != vendor.ModeLearn // learn mode routes nothing
 		for _, m := range ev.Routed.Messages {
 			out.Topics = append(out.Topics, m.Topic)
 		}

@@ -60,7 +60,9 @@ func (s *Stats) Observe(o *outcome.Outcome) {
 	case 202:
 		v.Accepted++
 		v.LastEvent = o.Received
-		v.Published += int64(len(o.Topics))
+		if o.Mode == "" { // shadow mode's topics were not published
+			v.Published += int64(len(o.Topics))
+		}
 		if o.Unrouted {
 			v.Unrouted++
 		}
