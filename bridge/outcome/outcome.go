@@ -122,7 +122,7 @@ type Outcome struct {
 	Verified bool
 	// Mode is the vendor's mode when it publishes nothing ("shadow" or "learn"), "" otherwise. In
 	// shadow mode Topics are the topics live mode would have published to.
-	Mode string
+	Mode     string
 	Received time.Time
 	Latency  time.Duration
 	// PublishLatency is the publish stage's share of Latency; zero when the event did not reach it.
