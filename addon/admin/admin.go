@@ -45,6 +45,9 @@ type Config struct {
 	// Health, when set, adds its fields to the /healthz body (the MQTT bridge's connection and
 	// queue); they inform, they never fail the check.
 	Health func() map[string]any
+	// Learning gives what learn mode recorded and drafts from it; nil answers 404 (nothing
+	// learnt) on the learnt and draft routes.
+	Learning Learning
 }
 
 // Admin is the admin listener's handler.
@@ -73,6 +76,8 @@ func New(cfg Config) *Admin {
 	a.mux.HandleFunc("GET /api/vendors", a.listVendors)
 	a.mux.HandleFunc("GET /api/vendors/{name}", a.getVendor)
 	a.mux.HandleFunc("POST /api/vendors/{name}/{action}", a.switchVendor)
+	a.mux.HandleFunc("GET /api/vendors/{name}/learnt", a.getLearnt)
+	a.mux.HandleFunc("GET /api/vendors/{name}/draft", a.getDraft)
 	a.mux.HandleFunc("GET /api/devices/{username}/sessions", a.listSessions)
 	a.mux.HandleFunc("DELETE /api/devices/{username}/sessions", a.dropAllSessions)
 	a.mux.HandleFunc("DELETE /api/devices/{username}/sessions/{client_id}", a.dropOneSession)

@@ -21,6 +21,12 @@ type VendorInfo struct {
 	Owner   string `json:"owner"`
 	Contact string `json:"contact"`
 	Risk    string `json:"risk"`
+	// Missing lists the keys among title, owner and contact that still hold the draft's
+	// placeholder (policy.Unfilled): shown as missing, never as a value.
+	Missing []string `json:"missing,omitempty"`
+	// Mode is what the vendor's verified events are for: live, shadow (checked and answered as
+	// live, published nowhere) or learn (their structure recorded for a draft).
+	Mode string `json:"mode"`
 	// RetentionDays is how long replay and audit records of this vendor are kept: its policy's
 	// retention_days, else the options' retention_days.
 	RetentionDays int `json:"retention_days"`
@@ -117,9 +123,23 @@ func (a *Admin) VendorInfo(name string) (VendorInfo, bool) {
 	}
 	p := v.Policy
 	vi := VendorInfo{
-		Name: name, Title: p.Title, Owner: p.Owner, Contact: p.Contact, Risk: p.Risk,
+		Name: name, Title: p.Title, Owner: p.Owner, Contact: p.Contact, Risk: p.Risk, Mode: string(v.Mode),
 		RetentionDays: p.RetentionDays, Endpoint: "/hooks/" + name, Scheme: p.Auth.Scheme,
 		SecretConfigured: v.Verifier != nil, AllowedCIDRs: []string{}, Schema: p.Schema,
+	}
+	if vi.Mode == "" {
+		vi.Mode = string(vendor.ModeLive)
+	}
+	for _, key := range p.Unfilled() {
+		vi.Missing = append(vi.Missing, key)
+		switch key {
+		case "title":
+			vi.Title = ""
+		case "owner":
+			vi.Owner = ""
+		case "contact":
+			vi.Contact = ""
+		}
 	}
 	if vi.RetentionDays == 0 {
 		vi.RetentionDays = a.inv.RetentionDays

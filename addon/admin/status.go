@@ -19,6 +19,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/stats"
+	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
 // The status page is plain server-rendered HTML: no script, no external asset, one inline style
@@ -48,6 +49,7 @@ var statusCSS string
 var (
 	statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
 		"when": formatWhen,
+		"join": strings.Join,
 	}).Parse(statusTemplateText))
 	// statusCSP allows nothing but the inline style sheet, forms to this origin and framing by this
 	// origin (ingress shows the page in an iframe on Home Assistant's origin).
@@ -145,9 +147,15 @@ type statusView struct {
 
 type vendorView struct {
 	Name, Title, Owner, Contact, Risk string
-	State                             killswitch.State
-	Counts                            stats.Vendor
-	Reasons                           []reasonCount
+	// Missing lists the policy keys that still hold the draft's placeholder.
+	Missing []string
+	// Mode is the vendor's mode: live, shadow or learn.
+	Mode    string
+	State   killswitch.State
+	Counts  stats.Vendor
+	Reasons []reasonCount
+	// Learnt is what learn mode recorded, for a vendor in learn mode; nil otherwise.
+	Learnt *Learnt
 	// Action is the form's action for the current state: disable, enable or lift.
 	Action, ActionLabel string
 }
@@ -188,9 +196,23 @@ func (p *statusPage) vendor(name string) (vendorView, bool) {
 		return vendorView{}, false
 	}
 	st, _ := p.a.cfg.Switches.Get(name)
-	vv := vendorView{Name: name, State: st}
+	vv := vendorView{Name: name, State: st, Mode: string(pv.Mode)}
+	if vv.Mode == "" {
+		vv.Mode = string(vendor.ModeLive)
+	}
 	if pol := pv.Policy; pol != nil {
-		vv.Title, vv.Owner, vv.Contact, vv.Risk = pol.Title, pol.Owner, pol.Contact, pol.Risk
+		vi, _ := p.a.VendorInfo(name) // the placeholders shown as missing, as in the inventory
+		vv.Title, vv.Owner, vv.Contact, vv.Risk, vv.Missing = vi.Title, vi.Owner, vi.Contact, pol.Risk, vi.Missing
+	}
+	if pv.Mode == vendor.ModeLearn {
+		l, ok, err := p.a.learnt(name)
+		if err != nil {
+			p.a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("status page: learnt structure")
+		}
+		if !ok {
+			l = Learnt{Vendor: name, Mode: vv.Mode, DraftCommand: DraftCommand(name)}
+		}
+		vv.Learnt = &l
 	}
 	if p.a.cfg.Stats != nil {
 		vv.Counts, _ = p.a.cfg.Stats.Get(name)

@@ -74,8 +74,9 @@ type Discovery struct {
 	cfg      Config
 	topics   Topics
 	entities []Entity
-	vendors  map[string]bool // configured vendors
-	own      map[string]bool // config topics this run announces
+	vendors  map[string]bool   // configured vendors
+	modes    map[string]string // configured vendors' modes, "" for live
+	own      map[string]bool   // config topics this run announces
 
 	mu          sync.Mutex // guards the fields below
 	started     bool
@@ -117,6 +118,7 @@ func New(cfg Config) (*Discovery, error) {
 		cfg:         cfg,
 		topics:      NewTopics(cfg.Prefix),
 		vendors:     map[string]bool{},
+		modes:       map[string]string{},
 		own:         map[string]bool{},
 		switchDirty: map[string]bool{},
 		statusDirty: map[string]bool{},
@@ -132,6 +134,7 @@ func New(cfg Config) (*Discovery, error) {
 			return nil, fmt.Errorf("%w: vendor name %q", ErrConfig, v.Name)
 		}
 		d.vendors[v.Name] = true
+		d.modes[v.Name] = v.Mode
 	}
 	d.entities = Entities(d.topics, cfg.Version, cfg.Vendors)
 	for _, e := range d.entities {
@@ -399,7 +402,11 @@ func (d *Discovery) work() time.Duration {
 			continue
 		}
 		c, _ := d.cfg.Counters.Get(name)
-		if !pub(d.topics.Status(name), NewStatus(name, st, c).payload(), true) {
+		status := NewStatus(name, st, c)
+		if m := d.modes[name]; m != "" {
+			status.VendorMode = m
+		}
+		if !pub(d.topics.Status(name), status.payload(), true) {
 			retry(func() { d.statusDirty[name] = true })
 		}
 	}

@@ -567,5 +567,28 @@ func ExampleEntities() {
 	// homeassistant/sensor/hookbridge/acme-locks_accepted/config
 	// homeassistant/sensor/hookbridge/acme-locks_rejected/config
 	// homeassistant/switch/hookbridge/acme-locks_webhooks/config
+	// homeassistant/sensor/hookbridge/acme-locks_mode/config
 	// homeassistant/event/hookbridge/alerts/config
+}
+
+// TestAnnounceMode checks the vendor's mode for Home Assistant: an enum sensor per vendor that
+// reads vendor_mode from its status, which says live unless the vendor is in shadow or learn
+// mode.
+func TestAnnounceMode(t *testing.T) {
+	f := newFixture(t, nil, func(c *Config) {
+		c.Vendors = []Vendor{{Name: "acme-locks", Title: "Acme Locks cloud", Mode: "shadow"}, {Name: "gridwise-energy"}}
+	})
+	m := f.config(t, "sensor", "acme-locks_mode")
+	if m["state_topic"] != "hookbridge/_status/acme-locks" || m["value_template"] != "{{ value_json.vendor_mode }}" ||
+		m["device_class"] != "enum" || fmt.Sprint(m["options"]) != "[live shadow learn]" || m["name"] != "Acme Locks cloud mode" {
+		t.Errorf("mode sensor config = %v", m)
+	}
+	for vendor, want := range map[string]string{"acme-locks": "shadow", "gridwise-energy": "live"} {
+		waitFor(t, vendor+" status", func() bool { _, ok := f.conn.get(f.tp.Status(vendor)); return ok })
+		raw, _ := f.conn.get(f.tp.Status(vendor))
+		var st Status
+		if err := json.Unmarshal([]byte(raw), &st); err != nil || st.VendorMode != want || st.Mode != killswitch.Enabled {
+			t.Errorf("status of %s = %s (%v), want vendor_mode %s and the kill switch enabled", vendor, raw, err, want)
+		}
+	}
 }

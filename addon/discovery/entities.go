@@ -12,7 +12,12 @@ import (
 type Vendor struct {
 	Name  string // [a-z0-9-]+
 	Title string // the policy's title; the name when empty
+	// Mode is the vendor's mode: live (also when ""), shadow or learn.
+	Mode string
 }
+
+// Modes are the values of a vendor's mode sensor (the vendor option mode).
+var Modes = []string{"live", "shadow", "learn"}
 
 // Kinds of a vendor's entities, the suffix of their object ids ("{vendor}_{kind}"). A vendor name
 // has no "_", so an object id says which vendor it belongs to.
@@ -21,6 +26,7 @@ const (
 	KindAccepted = "accepted" // sensor: accepted events since start
 	KindRejected = "rejected" // sensor: refused requests since start
 	KindSwitch   = "webhooks" // switch: the kill switch, on when webhooks are taken
+	KindMode     = "mode"     // sensor (enum): live, shadow or learn
 )
 
 // ObjectAlerts is the object id of the device's anomaly alert event entity. It has no "_", so it is never
@@ -38,7 +44,7 @@ type Entity struct {
 }
 
 // Entities returns every entity Hookbridge announces: per vendor a health binary sensor, accepted
-// and rejected sensors and the kill switch, and the device's anomaly alert event.
+// and rejected sensors, the kill switch and its mode, and the device's anomaly alert event.
 func Entities(t Topics, version string, vendors []Vendor) []Entity {
 	device := map[string]any{
 		"identifiers":  []string{t.Node},
@@ -113,6 +119,15 @@ func Entities(t Topics, version string, vendors []Vendor) []Entity {
 			"json_attributes_topic":    status,
 			"json_attributes_template": "{{ {'mode': value_json.mode, 'reason': value_json.reason, 'by': value_json.by, 'since': value_json.since} | tojson }}",
 		})
+		// The vendor's mode: shadow and learn mode publish nothing, which a person should see.
+		add("sensor", KindMode, "mode", map[string]any{
+			"state_topic":     status,
+			"value_template":  "{{ value_json.vendor_mode }}",
+			"device_class":    "enum",
+			"options":         Modes,
+			"icon":            "mdi:test-tube",
+			"entity_category": "diagnostic",
+		})
 	}
 	// Anomaly alerts are momentary and not retained: an event entity, whose event type is the
 	// alert's event_type (alert or quarantine) and whose attributes are the alert's other fields.
@@ -127,11 +142,13 @@ func Entities(t Topics, version string, vendors []Vendor) []Entity {
 // Status is the payload of a vendor's status topic. It holds no identifier from any event: only
 // the kill switch's state and counters.
 type Status struct {
-	Vendor string          `json:"vendor"`
-	Mode   killswitch.Mode `json:"mode"`
-	Reason string          `json:"reason"`
-	By     string          `json:"by"`
-	Since  time.Time       `json:"since"`
+	Vendor string `json:"vendor"`
+	// Mode is the kill switch's state; VendorMode the vendor's mode (live, shadow or learn).
+	Mode       killswitch.Mode `json:"mode"`
+	VendorMode string          `json:"vendor_mode"`
+	Reason     string          `json:"reason"`
+	By         string          `json:"by"`
+	Since      time.Time       `json:"since"`
 	// Healthy reports that the vendor is enabled and its last request was not refused.
 	Healthy bool `json:"healthy"`
 	// Problem says what is wrong when not Healthy.
@@ -144,9 +161,9 @@ type Status struct {
 	LastError *time.Time       `json:"last_error"`
 }
 
-// NewStatus combines a vendor's kill switch state and counters.
+// NewStatus combines a vendor's kill switch state and counters; VendorMode is live until set.
 func NewStatus(vendor string, s killswitch.State, c stats.Vendor) Status {
-	st := Status{Vendor: vendor, Mode: s.Mode, Reason: s.Reason, By: s.By, Since: s.Since.UTC(),
+	st := Status{Vendor: vendor, Mode: s.Mode, VendorMode: Modes[0], Reason: s.Reason, By: s.By, Since: s.Since.UTC(),
 		Accepted: c.Accepted, Duplicate: c.Duplicate, Rejected: c.Rejected, ByReason: c.ByReason}
 	if st.ByReason == nil {
 		st.ByReason = map[string]int64{}

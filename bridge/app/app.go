@@ -73,6 +73,7 @@ type App struct {
 
 	// Set by Start, in this order.
 	store    *store.Store
+	learning *learning // learn mode's recorders, saved to the store
 	switches *killswitch.Switches
 	broker   *broker.Broker           // nil unless broker: embedded
 	ents     *discovery.RouteEntities // nil when no route's entities are announced
@@ -135,6 +136,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.switches = newSwitches(a.vendors, stored, a.store)
+	if a.learning, err = newLearning(a.vendors, a.names, a.store, a.cfg.Catalog, log); err != nil {
+		return err
+	}
 
 	// Where Home Assistant's topics go (ha_mqtt) and what is forwarded (bridge_topics): decided
 	// first, so that a setting that cannot work stops the start before anything listens.
@@ -158,10 +162,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 		trusted = append(trusted, p)
 	}
 	a.stats = stats.New(a.names)
+	pl := pipeline.New(a.ps, a.store, pub)
+	pl.SetRecorders(a.learning.recorders())
+	a.learning.start()
 	a.recv = receiver.New(receiver.Config{
 		Vendors:        a.vendors,
 		Switches:       a.switches,
-		Pipeline:       pipeline.New(a.ps, a.store, pub),
+		Pipeline:       pl,
 		MaxBody:        int64(o.MaxBodyKB) << 10,
 		TrustedProxies: trusted,
 		Sources:        ratelimit.NewSources(o.SourceRatePerMinute, 100_000),
@@ -185,6 +192,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		BrokerConnected: connected,
 		Health:          func() map[string]any { return a.mqtt.Health(o.Broker, a.events) },
 		Sessions:        deviceSessions(a.broker),
+		Learning:        a.learning,
 	})
 	a.ha = a.mqtt.HAConn(a.broker, a.events)
 	a.ops, err = startOps(opsConfig{
@@ -293,6 +301,8 @@ func (a *App) Stop(ctx context.Context) error {
 		a.adminLn.Close()
 	}
 	a.purge.stop()
+	// No webhook is in flight any more: what learn mode recorded is complete.
+	a.learning.close()
 	if a.disc != nil {
 		// Failing to say "offline" is logged, not an error of the stop: over an outside broker the
 		// will says it for us, and an exit status other than 0 would only make the Supervisor think

@@ -88,7 +88,8 @@ func WriteOptions(path string, o *options.Options) error {
 
 // FreshOptions returns first-run options: every catalog vendor enabled with a new random secret in
 // its scheme's format, a demo device that may read them all, and the homeassistant account. A
-// vendor whose secret only the sender can make (its public key) is listed disabled, without one.
+// vendor whose secret only the sender can make (its public key) is listed disabled, without one;
+// one whose policy has no schema or routes yet, in learn mode.
 func FreshOptions(cat *catalog.Catalog) (*options.Options, error) {
 	o := options.Defaults()
 	var allow []string
@@ -96,6 +97,9 @@ func FreshOptions(cat *catalog.Catalog) (*options.Options, error) {
 		v, _ := cat.Vendor(name)
 		vd := options.VendorDefaults()
 		vd.Name = name
+		if !v.Policy.CanPublish() {
+			vd.Mode = options.ModeLearn // a policy without schema or routes runs in learn mode only
+		}
 		secret, err := v.Policy.Auth.NewSecret()
 		switch {
 		case errors.Is(err, verify.ErrCannotGenerate):

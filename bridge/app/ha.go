@@ -23,8 +23,9 @@ func (a *App) startHA(adm *admin.Admin, conn hamqtt.Conn) (*discovery.Discovery,
 	}
 	vendors := make([]discovery.Vendor, 0, len(a.vendors))
 	for _, name := range a.names {
-		dv := discovery.Vendor{Name: name}
-		if v := a.vendors[name]; v.Policy != nil {
+		v := a.vendors[name]
+		dv := discovery.Vendor{Name: name, Mode: string(v.Mode)}
+		if v.Policy != nil {
 			dv.Title = v.Policy.Title
 		}
 		vendors = append(vendors, dv)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/hookbridge/hookbridge/addon/admin"
@@ -132,6 +133,9 @@ func startOps(c opsConfig) (*ops, error) {
 			m.SetState(name, string(st.Mode))
 		}
 	}
+	if err := m.Registry().Register(modeGauge(a.vendors)); err != nil {
+		return nil, fmt.Errorf("mode metrics: %w", err)
+	}
 	c.Admin.Handle("GET /metrics", m.Handler())
 
 	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan anomaly.Alert, 256)}
@@ -173,6 +177,24 @@ func (o *ops) close() error {
 	o.cancel()
 	o.wg.Wait()
 	return o.trail.Close()
+}
+
+// modeGauge is hookbridge_vendor_mode{vendor, mode}: 1 for each vendor's mode, 0 for the others.
+// Modes are set at start, so the requests a shadow or learn vendor's counters count are all in
+// that mode: joining on this gauge tells them from live ones, with 3 series per vendor.
+func modeGauge(vendors vendor.Vendors) prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hookbridge_vendor_mode",
+		Help: "Each vendor's mode: 1 for live, shadow or learn (shadow and learn publish nothing)."}, []string{"vendor", "mode"})
+	for name, v := range vendors {
+		for _, m := range vendor.Modes {
+			val := 0.0
+			if m == v.Mode {
+				val = 1
+			}
+			g.WithLabelValues(name, string(m)).Set(val)
+		}
+	}
+	return g
 }
 
 // opsThresholds compiles each vendor's anomaly thresholds, reporting every bad one with its file.

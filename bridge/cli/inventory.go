@@ -107,7 +107,7 @@ func offlineInventory(e *env, f *flags) ([]admin.VendorInfo, error) {
 // printInventory writes the inventory as a table, then each vendor's data flows.
 func printInventory(w io.Writer, inv []admin.VendorInfo) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VENDOR\tSTATE\tRISK\tAUTH\tRETENTION\tOWNER\tCONTACT\tLAST EVENT\tLAST ERROR")
+	fmt.Fprintln(tw, "VENDOR\tSTATE\tMODE\tRISK\tAUTH\tRETENTION\tOWNER\tCONTACT\tLAST EVENT\tLAST ERROR")
 	when := func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
@@ -119,13 +119,31 @@ func printInventory(w io.Writer, inv []admin.VendorInfo) {
 		if !v.SecretConfigured {
 			auth += " (no secret)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dd\t%s\t%s\t%s\t%s\n", v.Name, v.State.Mode, v.Risk, auth,
-			v.RetentionDays, v.Owner, v.Contact, when(v.LastEvent), when(v.LastError))
+		owner, contact := orMissing(v.Owner), orMissing(v.Contact)
+		mode := v.Mode
+		if mode == "" {
+			mode = "live" // an older server's inventory has no mode
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%dd\t%s\t%s\t%s\t%s\n", v.Name, v.State.Mode, mode, v.Risk, auth,
+			v.RetentionDays, owner, contact, when(v.LastEvent), when(v.LastError))
 	}
 	tw.Flush()
 	for _, v := range inv {
-		fmt.Fprintf(w, "\n%s: %s\n", v.Name, v.Title)
-		fmt.Fprintf(w, "  endpoint POST %s, schema %s", v.Endpoint, v.Schema)
+		fmt.Fprintf(w, "\n%s: %s\n", v.Name, orMissing(v.Title))
+		if len(v.Missing) > 0 {
+			fmt.Fprintf(w, "  missing in the policy: %s (still the draft's TODO)\n", strings.Join(v.Missing, ", "))
+		}
+		switch v.Mode {
+		case "shadow":
+			fmt.Fprintln(w, "  mode shadow: every webhook is checked and answered as in live mode; nothing is published")
+		case "learn":
+			fmt.Fprintf(w, "  mode learn: verified events are learnt from, nothing is published; draft with `hookbridge draft %s`\n", v.Name)
+		}
+		schema := v.Schema
+		if schema == "" {
+			schema = "(none yet)"
+		}
+		fmt.Fprintf(w, "  endpoint POST %s, schema %s", v.Endpoint, schema)
 		if len(v.AllowedCIDRs) > 0 {
 			fmt.Fprintf(w, ", sources %s", strings.Join(v.AllowedCIDRs, " "))
 		}
@@ -168,4 +186,12 @@ func printInventory(w io.Writer, inv []admin.VendorInfo) {
 			fmt.Fprintf(w, "      dropped: %s\n", dropped)
 		}
 	}
+}
+
+// orMissing shows an empty policy value (or one the inventory reports missing) as "(missing)".
+func orMissing(s string) string {
+	if s == "" {
+		return "(missing)"
+	}
+	return s
 }
