@@ -34,6 +34,7 @@ type learning struct {
 	cat   *catalog.Catalog
 	log   zerolog.Logger
 	recs  map[string]*learn.Recorder // by vendor name; only vendors in learn mode; fixed after start
+	every time.Duration              // how often the saver looks for changes: SaveLearntEvery
 
 	saveMu sync.Mutex        // serializes saves; guards saved
 	saved  map[string]uint64 // each recorder's generation when it was saved last
@@ -46,7 +47,7 @@ type learning struct {
 // holds no event, only structure, and the vendor's next events teach it again.
 func newLearning(vendors vendor.Vendors, names []string, st *store.Store, cat *catalog.Catalog, log zerolog.Logger) (*learning, error) {
 	l := &learning{store: st, cat: cat, log: log.With().Str("component", "learn").Logger(),
-		recs: map[string]*learn.Recorder{}, saved: map[string]uint64{}}
+		recs: map[string]*learn.Recorder{}, saved: map[string]uint64{}, every: SaveLearntEvery}
 	for _, name := range names {
 		if vendors[name].Mode != vendor.ModeLearn {
 			continue
@@ -91,7 +92,7 @@ func (l *learning) start() {
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(l.done)
-		t := time.NewTicker(SaveLearntEvery)
+		t := time.NewTicker(l.every)
 		defer t.Stop()
 		for {
 			select {
