@@ -35,10 +35,11 @@ type Record struct {
 	Status  int    `json:"status"`
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason"`
-	// Mode is the vendor's mode when it publishes nothing: "shadow" (Topics are where live mode
-	// would have published) or "learn". Empty in live mode.
+	// Mode is the vendor's mode when it publishes nothing: "shadow" or "learn". Empty in live
+	// mode.
 	Mode string `json:"mode,omitempty"`
-	// Topics are the topics the event was published on.
+	// Topics are the topics the event was published on; in shadow mode, the topics live mode
+	// would have published to, of which none was published.
 	Topics        []string `json:"topics,omitempty"`
 	RoutesSkipped int      `json:"routes_skipped,omitempty"`
 	Unrouted      bool     `json:"unrouted,omitempty"`
@@ -64,6 +65,9 @@ func FromOutcome(o *outcome.Outcome) Record {
 		Time: o.Received.UTC(), Vendor: o.Vendor, Event: o.Token, Status: o.Status, Reason: o.Reason.Word(),
 		Mode: o.Mode, Topics: o.Topics, RoutesSkipped: o.Skipped, Unrouted: o.Unrouted, UnknownFields: o.UnknownFields,
 		LatencyMS: ms(o.Latency), PublishMS: ms(o.PublishLatency),
+	}
+	if o.Mode != "" && len(o.ShadowTopics) > 0 {
+		r.Topics = o.ShadowTopics
 	}
 	switch o.Status {
 	case 202:

@@ -31,6 +31,7 @@ func TestShadowAnswersEqualLive(t *testing.T) {
 	shadow.Start()
 	liveSub := bridgetest.Subscribe(t, live.MQTTAddr, options.HomeAssistantUser, bridgetest.HAPassword, "shadow-table-live", true, "hookbridge/#")
 	shadowSub := bridgetest.Subscribe(t, shadow.MQTTAddr, options.HomeAssistantUser, bridgetest.HAPassword, "shadow-table-shadow", true, "hookbridge/#")
+	shadowHA := bridgetest.Subscribe(t, shadow.MQTTAddr, options.HomeAssistantUser, bridgetest.HAPassword, "shadow-table-discovery", true, "homeassistant/#")
 
 	published := 0 // what the live rows published
 	for i, rw := range statusRows() {
@@ -70,6 +71,27 @@ func TestShadowAnswersEqualLive(t *testing.T) {
 	liveSub.WaitCount(published + 1)
 	if msgs := shadowSub.Messages(); len(msgs) > 0 {
 		t.Errorf("shadow mode published %d messages, want none: %v", len(msgs), msgs)
+	}
+
+	// Nor any route entity announced to Home Assistant for topics that get no message, nor a
+	// message counted as published.
+	var routeDevices []string
+	for _, m := range shadowHA.Messages() {
+		if strings.HasSuffix(m.Topic, "/config") && strings.Contains(m.Payload, `"via_device"`) {
+			routeDevices = append(routeDevices, m.Topic)
+		}
+	}
+	if len(routeDevices) > 0 {
+		t.Errorf("shadow mode announced route entities for topics it never publishes: %v", routeDevices)
+	}
+	if n, _ := metricValue(t, shadow, "hookbridge_messages_published_total"); n != 0 {
+		t.Errorf("shadow hookbridge_messages_published_total = %v, want 0", n)
+	}
+	if n, _ := metricValue(t, live, "hookbridge_messages_published_total"); n == 0 {
+		t.Errorf("live hookbridge_messages_published_total = 0, want the table's messages")
+	}
+	if n, ok := metricValue(t, shadow, `hookbridge_vendor_mode{mode="shadow",vendor="acme-locks"}`); !ok || n != 1 {
+		t.Errorf("shadow hookbridge_vendor_mode of acme-locks in shadow = %v (found %v), want 1", n, ok)
 	}
 
 	// The same outcomes counted, by vendor and reason.
@@ -182,4 +204,28 @@ func auditRecords(t *testing.T, p *bridgetest.Process) []auditRecord {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return out
+}
+
+// metricValue returns the sum of a running binary's samples of a metric: a name, or a name with
+// its labels as the exposition writes them (sorted by name).
+func metricValue(t *testing.T, p *bridgetest.Process, series string) (float64, bool) {
+	t.Helper()
+	r := bridgetest.Do(t, "GET", "http://"+p.AdminAddr+"/metrics", nil, nil)
+	var sum float64
+	found := false
+	for _, line := range strings.Split(r.Raw, "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if name != series && !(strings.HasPrefix(name, series+"{") && !strings.Contains(series, "{")) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(value, &v); err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
 }

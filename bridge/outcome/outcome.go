@@ -120,11 +120,13 @@ type Outcome struct {
 	UnknownFields int
 	// Verified reports whether the request passed the vendor's signature check.
 	Verified bool
-	// Mode is the vendor's mode when it publishes nothing ("shadow" or "learn"), "" otherwise. In
-	// shadow mode Topics are the topics live mode would have published to.
-	Mode     string
-	Received time.Time
-	Latency  time.Duration
+	// Mode is the vendor's mode when it publishes nothing ("shadow" or "learn"), "" otherwise.
+	Mode string
+	// ShadowTopics are, in shadow mode, the topics live mode would have published to; Topics,
+	// what was published, stays empty then.
+	ShadowTopics []string
+	Received     time.Time
+	Latency      time.Duration
 	// PublishLatency is the publish stage's share of Latency; zero when the event did not reach it.
 	PublishLatency time.Duration
 }

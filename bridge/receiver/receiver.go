@@ -256,7 +256,11 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 	if err == nil {
 		out.Unrouted = ev.Routed.Matched == 0 && v.Mode != vendor.ModeLearn // learn mode routes nothing
 		for _, m := range ev.Routed.Messages {
-			out.Topics = append(out.Topics, m.Topic)
+			if v.Mode.Publishes() {
+				out.Topics = append(out.Topics, m.Topic)
+			} else {
+				out.ShadowTopics = append(out.ShadowTopics, m.Topic)
+			}
 		}
 	}
 	return err

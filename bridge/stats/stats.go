@@ -60,9 +60,7 @@ func (s *Stats) Observe(o *outcome.Outcome) {
 	case 202:
 		v.Accepted++
 		v.LastEvent = o.Received
-		if o.Mode == "" { // shadow mode's topics were not published
-			v.Published += int64(len(o.Topics))
-		}
+		v.Published += int64(len(o.Topics))
 		if o.Unrouted {
 			v.Unrouted++
 		}
