@@ -62,3 +62,32 @@ func TestFreshOptions(t *testing.T) {
 		t.Errorf("vendor.Check(FreshOptions) = %v, want the first start to work", err)
 	}
 }
+
+// TestFreshOptionsLearnOnly checks that first-run options put a vendor whose policy has no
+// schema or routes yet in learn mode, the one mode it can start in.
+func TestFreshOptionsLearnOnly(t *testing.T) {
+	cat, _, err := catalog.Load(catalog.Sources{Builtin: os.DirFS("../.."), PolicyDir: "../../testdata/onboarding/policies"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := app.FreshOptions(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range o.Vendors {
+		want := "live"
+		if v.Name == "lumen-sensors" {
+			want = "learn"
+		}
+		if v.Mode != want {
+			t.Errorf("FreshOptions: vendor %s in mode %q, want %s", v.Name, v.Mode, want)
+		}
+	}
+	cfgs, err := o.VendorConfigs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vendor.Check(cfgs, cat); err != nil {
+		t.Errorf("vendor.Check(FreshOptions) = %v, want the first start to work", err)
+	}
+}
