@@ -361,8 +361,8 @@ func (p *Pipeline) seen(ev *Event) (bool, error) {
 
 // hold takes a shadow-mode event the way publishing takes a live one, without publishing: its
 // replay record (under the shadow key) is on disk when it returns, so a resend is a duplicate as
-// it would be in live mode. The routed messages stay in ev.Routed for the audit trail and
-// counters: they say what live mode would have published.
+// it would be in live mode. The routed messages stay in ev.Routed for the audit trail: they say
+// what live mode would have published.
 func (p *Pipeline) hold(_ context.Context, ev *Event) error {
 	return p.record(ev)
 }
