@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -134,7 +133,8 @@ func startOps(c opsConfig) (*ops, error) {
 	}
 	c.Admin.Handle("GET /metrics", m.Handler())
 
-	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan anomaly.Alert, 256)}
+	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan anomaly.Alert, 256),
+		alerted: func(vendor string, at time.Time) { _ = c.Switches.Alerted(vendor, at) }}
 	det := anomaly.New(anomaly.Config{
 		Thresholds: thresholds,
 		Quarantine: c.Switches.Quarantine,
@@ -149,10 +149,12 @@ func startOps(c opsConfig) (*ops, error) {
 			Str("by", s.By).Str("reason", s.Reason).Msg("vendor state changed")
 	})
 
-	trail, err := audit.OpenLog(filepath.Join(a.cfg.DataDir, "audit"))
+	trail, err := a.openTrail()
 	if err != nil {
 		return nil, err
 	}
+	watchLifecycle(c.Switches, m, trail, a.log)
+	lifecycleRoutes(c.Admin, c.Switches, trail, a.log)
 	rec := audit.NewRecorder(trail, a.names, 0)
 	for _, o := range []outcome.Observer{m, rec, det} {
 		c.Receiver.AddObserver(o)
@@ -248,6 +250,9 @@ type alerter struct {
 	ha    hamqtt.Conn // nil: alerts are logged and counted only
 	topic string
 	queue chan anomaly.Alert
+	// alerted records when an alert reached people: published for Home Assistant, or logged when
+	// there is no Home Assistant side. It is an incident's "alerted" moment.
+	alerted func(vendor string, at time.Time)
 }
 
 // raise is the detector's Alert callback.
@@ -261,6 +266,7 @@ func (al *alerter) raise(x anomaly.Alert) {
 		Str("action", string(x.Action)).Int("count", x.Count).Float64("threshold", x.Threshold).
 		Str("window", x.Window).Msg("anomaly: " + x.Reason())
 	if al.ha == nil {
+		al.alerted(x.Vendor, time.Now())
 		return
 	}
 	select {
@@ -279,7 +285,9 @@ func (al *alerter) run(ctx context.Context) {
 		}
 		if err := al.ha.Publish(al.topic, payload, false); err != nil {
 			al.log.Warn().Err(err).Str("component", "anomaly").Str("vendor", x.Vendor).Msg("alert not published")
+			return
 		}
+		al.alerted(x.Vendor, time.Now())
 	}
 	for {
 		select {
