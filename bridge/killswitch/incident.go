@@ -13,8 +13,8 @@ type Moment struct {
 // Incident is one spell of a vendor kept off by a quarantine or by a person, from the first sign
 // of trouble to the vendor being let back in:
 //
-//   - Detected: the first alert about the vendor within DetectionHorizon before it was turned
-//     off, else the moment it was turned off.
+//   - Detected: the first anomaly detected about the vendor (an alert raised: Detected) within
+//     DetectionHorizon before it was turned off, else the moment it was turned off.
 //   - Alerted: when the first alert about it left for Home Assistant (or, with no Home Assistant
 //     side, was logged); absent when no alert was raised (a person turned the vendor off unasked).
 //   - Contained: when the vendor was turned off: quarantined (by anomaly) or disabled (by a person).
@@ -48,7 +48,8 @@ const (
 // Milestone names a step of an incident, as WatchIncidents reports it.
 type Milestone string
 
-// Milestones. Opened covers detected and contained, which an incident has from its start.
+// Milestones. Opened covers detected and contained, which an incident has from its start; it is
+// followed by Alerted when an alert had reached people before.
 const (
 	Opened       Milestone = "opened"
 	Alerted      Milestone = "alerted"
@@ -152,9 +153,21 @@ func (sw *Switches) Acknowledge(vendor, by string) error {
 	})
 }
 
-// Alerted records that an alert about a vendor reached people at a time: it is the open
-// incident's alerted moment (the first only), or, with no incident open, the detection of one
-// that opens within DetectionHorizon.
+// Detected records that an anomaly about a vendor was detected at a time (an alert raised, of
+// either action). With no incident open, the first such moment within DetectionHorizon becomes the
+// detection of the incident that opens next; with one open, it changes nothing.
+func (sw *Switches) Detected(vendor string, at time.Time) error {
+	return sw.update(vendor, func(vs *vendorState, _ time.Time) (bool, []Milestone, error) {
+		if vs.incident == nil || !vs.incident.Open() {
+			remember(sw.detected, vendor, at)
+		}
+		return false, nil, nil
+	})
+}
+
+// Alerted records that an alert about a vendor reached people at a time: the open incident's
+// alerted moment (the first only), or, with no incident open, that of one opening within
+// DetectionHorizon.
 func (sw *Switches) Alerted(vendor string, at time.Time) error {
 	return sw.update(vendor, func(vs *vendorState, _ time.Time) (bool, []Milestone, error) {
 		if inc := vs.incident; inc != nil && inc.Open() {
@@ -166,11 +179,27 @@ func (sw *Switches) Alerted(vendor string, at time.Time) error {
 			vs.incident = &n
 			return false, []Milestone{Alerted}, nil
 		}
-		if p, ok := sw.pending[vendor]; !ok || at.Sub(p.At) > DetectionHorizon {
-			sw.pending[vendor] = Moment{At: at, By: ByAnomaly}
-		}
+		remember(sw.alerted, vendor, at)
 		return false, nil, nil
 	})
+}
+
+// remember keeps the first moment of the last DetectionHorizon in m; sw.mu is held.
+func remember(m map[string]Moment, vendor string, at time.Time) {
+	if p, ok := m[vendor]; !ok || at.Sub(p.At) > DetectionHorizon || at.Before(p.At) {
+		m[vendor] = Moment{At: at, By: ByAnomaly}
+	}
+}
+
+// recent returns a vendor's remembered moment when it lies within DetectionHorizon before at,
+// and forgets it; sw.mu is held.
+func recent(m map[string]Moment, vendor string, at time.Time) (*Moment, bool) {
+	p, ok := m[vendor]
+	delete(m, vendor)
+	if !ok || p.At.After(at) || at.Sub(p.At) > DetectionHorizon {
+		return nil, false
+	}
+	return &p, true
 }
 
 // stepIncident keeps a vendor's incident in step with a change of its state from mode old to
@@ -196,8 +225,9 @@ func (sw *Switches) stepIncident(vendor string, vs *vendorState, old Mode, s Sta
 				vs.history = vs.history[:HistoryLen]
 			}
 		}
-		vs.incident = sw.openIncident(vendor, cause, s.Reason, at)
-		return []Milestone{Opened}
+		var ms []Milestone
+		vs.incident, ms = sw.openIncident(vendor, cause, s.Reason, at)
+		return ms
 	case open && (s.Mode == Enabled || (old == Quarantined && s.Mode != Quarantined)):
 		var ms []Milestone
 		vs.incident, ms = lift(vs.incident, at)
@@ -206,21 +236,24 @@ func (sw *Switches) stepIncident(vendor string, vs *vendorState, old Mode, s Sta
 	return nil
 }
 
-// openIncident returns a new incident of a vendor turned off at a moment, detected by the pending
-// alert when one came within DetectionHorizon; sw.mu is held.
-func (sw *Switches) openIncident(vendor, cause, reason string, at Moment) *Incident {
+// openIncident returns a new incident of a vendor turned off at a moment, detected by the first
+// anomaly of the last DetectionHorizon when there was one, and alerted when an alert about it
+// reached people meanwhile; the milestones are Opened, and Alerted then. sw.mu is held.
+func (sw *Switches) openIncident(vendor, cause, reason string, at Moment) (*Incident, []Milestone) {
 	inc := &Incident{Cause: cause, Reason: reason, Detected: at, Contained: at}
-	if p, ok := sw.pending[vendor]; ok && !p.At.After(at.At) && at.At.Sub(p.At) <= DetectionHorizon {
-		inc.Detected = p
-		alerted := p
-		inc.Alerted = &alerted
+	ms := []Milestone{Opened}
+	if d, ok := recent(sw.detected, vendor, at.At); ok {
+		inc.Detected = *d
 	}
-	delete(sw.pending, vendor)
+	if a, ok := recent(sw.alerted, vendor, at.At); ok && !a.At.Before(inc.Detected.At) {
+		inc.Alerted = a
+		ms = append(ms, Alerted)
+	}
 	if cause == CauseDisable {
 		ack := at // whoever turns a vendor off knows of it
 		inc.Acknowledged = &ack
 	}
-	return inc
+	return inc, ms
 }
 
 // lift returns a copy of an open incident lifted at a moment, acknowledged then too when it was

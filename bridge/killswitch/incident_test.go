@@ -30,7 +30,7 @@ func timeline(i Incident) string {
 // milestones watchers saw, and the two durations.
 func TestIncidentTimeline(t *testing.T) {
 	type step struct {
-		op   string // alerted (at the given second), quarantine, disable, enable, lift, ack
+		op   string // detected or alerted (at the given second), quarantine, disable, enable, lift, ack
 		by   string
 		sec  int   // for alerted: its time, in seconds after t0
 		err  error // wanted error
@@ -43,29 +43,39 @@ func TestIncidentTimeline(t *testing.T) {
 		tta, ttc   float64 // of the last incident; tta < 0: not acknowledged
 	}{
 		{"quarantine after an alert, acknowledged, lifted", []step{
-			{op: "alerted", sec: -30},
-			{op: "quarantine", want: "quarantine anomaly@-30 anomaly@-30 anomaly@2 - -"},
-			{op: "ack", by: ByStatusPage, want: "quarantine anomaly@-30 anomaly@-30 anomaly@2 status_page@3 -"},
+			{op: "detected", sec: -30},
+			{op: "alerted", sec: -29},
+			{op: "quarantine", want: "quarantine anomaly@-30 anomaly@-29 anomaly@3 - -"},
+			{op: "ack", by: ByStatusPage, want: "quarantine anomaly@-30 anomaly@-29 anomaly@3 status_page@4 -"},
 			{op: "ack", by: ByAPI, err: ErrNothingToAcknowledge},
-			{op: "lift", by: ByAPI, want: "quarantine anomaly@-30 anomaly@-30 anomaly@2 status_page@3 api@5"},
+			{op: "lift", by: ByAPI, want: "quarantine anomaly@-30 anomaly@-29 anomaly@3 status_page@4 api@6"},
 			{op: "ack", by: ByAPI, err: ErrNothingToAcknowledge},
-		}, "opened acknowledged lifted", 33, 32},
+		}, "opened alerted acknowledged lifted", 33, 33},
+		{"an alert delivered after the quarantine", []step{
+			{op: "detected", sec: -10},
+			{op: "quarantine", want: "quarantine anomaly@-10 - anomaly@2 - -"},
+			{op: "alerted", sec: 3, want: "quarantine anomaly@-10 anomaly@3 anomaly@2 - -"},
+		}, "opened alerted", -1, 12},
 		{"quarantine first, alert after", []step{
 			{op: "quarantine", want: "quarantine anomaly@1 - anomaly@1 - -"},
+			{op: "detected", sec: 1, want: "quarantine anomaly@1 - anomaly@1 - -"},
 			{op: "alerted", sec: 2, want: "quarantine anomaly@1 anomaly@2 anomaly@1 - -"},
 			{op: "alerted", sec: 5, want: "quarantine anomaly@1 anomaly@2 anomaly@1 - -"},
-			{op: "ack", by: ByAPI, want: "quarantine anomaly@1 anomaly@2 anomaly@1 api@4 -"},
-		}, "opened alerted acknowledged", 2, 0},
+			{op: "ack", by: ByAPI, want: "quarantine anomaly@1 anomaly@2 anomaly@1 api@5 -"},
+		}, "opened alerted acknowledged", 3, 0},
 		{"an alert older than the horizon is not the detection", []step{
+			{op: "detected", sec: -3601},
 			{op: "alerted", sec: -3601},
-			{op: "quarantine", want: "quarantine anomaly@2 - anomaly@2 - -"},
+			{op: "quarantine", want: "quarantine anomaly@3 - anomaly@3 - -"},
 		}, "opened", -1, 0},
 		{"a later alert does not move the detection back", []step{
+			{op: "detected", sec: -600},
 			{op: "alerted", sec: -600},
+			{op: "detected", sec: -60},
 			{op: "alerted", sec: -60},
-			{op: "disable", by: ByAPI, want: "disable anomaly@-600 anomaly@-600 api@3 api@3 -"},
-			{op: "enable", by: ByMQTT, want: "disable anomaly@-600 anomaly@-600 api@3 api@3 mqtt@4"},
-		}, "opened lifted", 603, 603},
+			{op: "disable", by: ByAPI, want: "disable anomaly@-600 anomaly@-600 api@5 api@5 -"},
+			{op: "enable", by: ByMQTT, want: "disable anomaly@-600 anomaly@-600 api@5 api@5 mqtt@6"},
+		}, "opened alerted lifted", 605, 605},
 		{"a person's disable is acknowledged at once", []step{
 			{op: "disable", by: ByAPI, want: "disable api@1 - api@1 api@1 -"},
 			{op: "ack", by: ByAPI, err: ErrNothingToAcknowledge},
@@ -92,6 +102,8 @@ func TestIncidentTimeline(t *testing.T) {
 			for i, s := range tt.steps {
 				var err error
 				switch s.op {
+				case "detected":
+					err = sw.Detected("acme", at(s.sec))
 				case "alerted":
 					err = sw.Alerted("acme", at(s.sec))
 				case "quarantine":

@@ -68,17 +68,17 @@ type Persister interface {
 
 // Switches holds every vendor's state. Reads are lock-free.
 type Switches struct {
-	mu       sync.Mutex // serializes changes; guards watchers, incWatchers and pending
+	mu       sync.Mutex // serializes changes; guards watchers, incWatchers, detected and alerted
 	states   atomic.Pointer[map[string]vendorState]
 	canOn    map[string]bool // vendor has a verifier (a secret)
 	persist  Persister
 	watchers []func(vendor string, s State)
 	// incWatchers are told of each step of an incident.
 	incWatchers []func(vendor string, m Milestone, inc Incident)
-	// pending holds, per vendor with no open incident, the first alert of the last
-	// DetectionHorizon: the detection of an incident that opens soon after.
-	pending map[string]Moment
-	now     func() time.Time
+	// detected and alerted hold, per vendor with no open incident, the first anomaly detected and
+	// the first alert delivered in the last DetectionHorizon: those of an incident opening soon.
+	detected, alerted map[string]Moment
+	now               func() time.Time
 }
 
 // vendorState is a vendor's state with its incidents.
@@ -103,7 +103,7 @@ type persisted struct {
 // wins: only Lift ends it. Stored incidents are kept; an open one whose vendor the option turns
 // on is lifted by the option.
 func New(option map[string]bool, canEnable map[string]bool, storedStates map[string][]byte, p Persister) *Switches {
-	sw := &Switches{canOn: canEnable, persist: p, now: time.Now, pending: map[string]Moment{}}
+	sw := &Switches{canOn: canEnable, persist: p, now: time.Now, detected: map[string]Moment{}, alerted: map[string]Moment{}}
 	m := map[string]vendorState{}
 	for v, on := range option {
 		now := sw.now()
