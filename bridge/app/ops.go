@@ -134,7 +134,8 @@ func startOps(c opsConfig) (*ops, error) {
 	c.Admin.Handle("GET /metrics", m.Handler())
 
 	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan anomaly.Alert, 256),
-		alerted: func(vendor string, at time.Time) { _ = c.Switches.Alerted(vendor, at) }}
+		detected: func(vendor string, at time.Time) { _ = c.Switches.Detected(vendor, at) },
+		alerted:  func(vendor string, at time.Time) { _ = c.Switches.Alerted(vendor, at) }}
 	det := anomaly.New(anomaly.Config{
 		Thresholds: thresholds,
 		Quarantine: c.Switches.Quarantine,
@@ -209,8 +210,9 @@ func schemaDocs(cat *catalog.Catalog, vendors vendor.Vendors) map[string][]byte 
 	return out
 }
 
-// auditHandler serves GET /api/audit?since=24h|RFC3339[&vendor=NAME]: the audit trail as JSON
-// lines, the same as `hookbridge audit export`.
+// auditHandler serves GET /api/audit?since=24h|RFC3339[&vendor=NAME][&actions=true]: the audit
+// trail as JSON lines, the same as `hookbridge audit export`; actions=true adds the records of what
+// people and Hookbridge did.
 func auditHandler(trail *audit.Log, vendors vendor.Vendors, log zerolog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -230,7 +232,8 @@ func auditHandler(trail *audit.Log, vendors vendor.Vendors, log zerolog.Logger) 
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Header().Set("Content-Disposition", `attachment; filename="hookbridge-audit.jsonl"`)
-		if _, err := audit.Export(w, trail, audit.Filter{Since: since, Vendor: vendor}); err != nil {
+		f := audit.Filter{Since: since, Vendor: vendor, Actions: q.Get("actions") == "true"}
+		if _, err := audit.Export(w, trail, f); err != nil {
 			log.Error().Err(err).Str("component", "audit").Msg("audit export")
 		}
 	})
@@ -250,13 +253,15 @@ type alerter struct {
 	ha    hamqtt.Conn // nil: alerts are logged and counted only
 	topic string
 	queue chan anomaly.Alert
-	// alerted records when an alert reached people: published for Home Assistant, or logged when
-	// there is no Home Assistant side. It is an incident's "alerted" moment.
-	alerted func(vendor string, at time.Time)
+	// detected records when an alert was raised, and alerted when it reached people (published
+	// for Home Assistant, or logged when there is no Home Assistant side): an incident's
+	// "detected" and "alerted" moments.
+	detected, alerted func(vendor string, at time.Time)
 }
 
 // raise is the detector's Alert callback.
 func (al *alerter) raise(x anomaly.Alert) {
+	al.detected(x.Vendor, x.Time)
 	al.m.Alert(x.Vendor, string(x.Kind), string(x.Action))
 	ev := al.log.Warn()
 	if x.Action == anomaly.ActionQuarantine {

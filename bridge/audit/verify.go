@@ -325,6 +325,7 @@ func verifyChain(r *Report, sl *sealer, dir, name string, hc *headChain) (int, e
 				p.File = maxLine.file
 				p.Detail = fmt.Sprintf("the chain ends at seq %d (%s:%d), but the head names seq %d: records were cut off its end", maxSeq, maxLine.file, maxLine.no, hc.Seq)
 			} else {
+				p.Seq = 0
 				p.Detail = fmt.Sprintf("the chain has no records left, but the head names seq %d: its files were removed", hc.Seq)
 			}
 			r.Problems = append(r.Problems, p)
