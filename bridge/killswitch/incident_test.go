@@ -206,12 +206,19 @@ func TestIncidentPersists(t *testing.T) {
 	}
 	raw := stored(t, State{Mode: Disabled, By: ByAPI, Option: false}) // disabled while the option was off
 	raw = []byte(strings.Replace(string(raw), "}", `,"incident":{"cause":"disable","detected":{"at":"2026-01-02T03:04:06Z","by":"api"},"contained":{"at":"2026-01-02T03:04:06Z","by":"api"},"acknowledged":{"at":"2026-01-02T03:04:06Z","by":"api"}}}`, 1))
-	lifted := New(map[string]bool{"grid": true}, secrets, map[string][]byte{"grid": raw}, nil)
+	kept := newStore()
+	lifted := New(map[string]bool{"grid": true}, secrets, map[string][]byte{"grid": raw}, kept)
 	if s, _ := lifted.Get("grid"); s.Mode != Enabled {
 		t.Fatalf("grid after its option was turned on = %s, want enabled", s.Mode)
 	}
-	if inc, _ := lifted.Incident("grid"); inc.Open() || inc.Lifted.By != ByOption {
+	inc, _ := lifted.Incident("grid")
+	if inc.Open() || inc.Lifted.By != ByOption {
 		t.Errorf("incident of a vendor the option turned on = %+v, want lifted by option", inc)
+	}
+	// Stored at once: the next start sees the same lift.
+	again, _ := New(map[string]bool{"grid": true}, secrets, kept.states, nil).Incident("grid")
+	if again.Lifted == nil || !again.Lifted.At.Equal(inc.Lifted.At) {
+		t.Errorf("incident at the next start = %+v, want lifted at %v", again, inc.Lifted.At)
 	}
 }
 

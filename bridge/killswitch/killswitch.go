@@ -126,10 +126,15 @@ func New(option map[string]bool, canEnable map[string]bool, storedStates map[str
 		if st.Mode == Enabled && !canEnable[v] {
 			st = State{Mode: Disabled, By: ByOption, Reason: "no secret configured", Since: now, Option: on}
 		}
-		if st.Mode == Enabled && vs.incident != nil && vs.incident.Open() {
-			vs.incident, _ = lift(vs.incident, Moment{At: now, By: ByOption})
-		}
 		vs.State = st
+		if st.Mode == Enabled && vs.incident != nil && vs.incident.Open() {
+			// Kept at once, so that the lift's time does not move with each restart.
+			vs.incident, _ = lift(vs.incident, Moment{At: now, By: ByOption})
+			if p != nil {
+				raw, _ := json.Marshal(persisted{State: vs.State, Incident: vs.incident, History: vs.history})
+				_ = p.PutState(v, raw) // a failure leaves the incident to be lifted again next start
+			}
+		}
 		m[v] = vs
 	}
 	sw.states.Store(&m)
