@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -138,7 +137,9 @@ func startOps(c opsConfig) (*ops, error) {
 	}
 	c.Admin.Handle("GET /metrics", m.Handler())
 
-	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan anomaly.Alert, 256)}
+	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan anomaly.Alert, 256),
+		detected: func(vendor string, at time.Time) { _ = c.Switches.Detected(vendor, at) },
+		alerted:  func(vendor string, at time.Time) { _ = c.Switches.Alerted(vendor, at) }}
 	det := anomaly.New(anomaly.Config{
 		Thresholds: thresholds,
 		Quarantine: c.Switches.Quarantine,
@@ -153,10 +154,12 @@ func startOps(c opsConfig) (*ops, error) {
 			Str("by", s.By).Str("reason", s.Reason).Msg("vendor state changed")
 	})
 
-	trail, err := audit.OpenLog(filepath.Join(a.cfg.DataDir, "audit"))
+	trail, err := a.openTrail()
 	if err != nil {
 		return nil, err
 	}
+	watchLifecycle(c.Switches, m, trail, a.log)
+	lifecycleRoutes(c.Admin, c.Switches, trail, a.log)
 	rec := audit.NewRecorder(trail, a.names, 0)
 	for _, o := range []outcome.Observer{m, rec, det} {
 		c.Receiver.AddObserver(o)
@@ -229,8 +232,9 @@ func schemaDocs(cat *catalog.Catalog, vendors vendor.Vendors) map[string][]byte 
 	return out
 }
 
-// auditHandler serves GET /api/audit?since=24h|RFC3339[&vendor=NAME]: the audit trail as JSON
-// lines, the same as `hookbridge audit export`.
+// auditHandler serves GET /api/audit?since=24h|RFC3339[&vendor=NAME][&actions=true]: the audit
+// trail as JSON lines, the same as `hookbridge audit export`; actions=true adds the records of what
+// people and Hookbridge did.
 func auditHandler(trail *audit.Log, vendors vendor.Vendors, log zerolog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -250,7 +254,8 @@ func auditHandler(trail *audit.Log, vendors vendor.Vendors, log zerolog.Logger) 
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Header().Set("Content-Disposition", `attachment; filename="hookbridge-audit.jsonl"`)
-		if _, err := audit.Export(w, trail, audit.Filter{Since: since, Vendor: vendor}); err != nil {
+		f := audit.Filter{Since: since, Vendor: vendor, Actions: q.Get("actions") == "true"}
+		if _, err := audit.Export(w, trail, f); err != nil {
 			log.Error().Err(err).Str("component", "audit").Msg("audit export")
 		}
 	})
@@ -270,10 +275,15 @@ type alerter struct {
 	ha    hamqtt.Conn // nil: alerts are logged and counted only
 	topic string
 	queue chan anomaly.Alert
+	// detected records when an alert was raised, and alerted when it reached people (published
+	// for Home Assistant, or logged when there is no Home Assistant side): an incident's
+	// "detected" and "alerted" moments.
+	detected, alerted func(vendor string, at time.Time)
 }
 
 // raise is the detector's Alert callback.
 func (al *alerter) raise(x anomaly.Alert) {
+	al.detected(x.Vendor, x.Time)
 	al.m.Alert(x.Vendor, string(x.Kind), string(x.Action))
 	ev := al.log.Warn()
 	if x.Action == anomaly.ActionQuarantine {
@@ -283,6 +293,7 @@ func (al *alerter) raise(x anomaly.Alert) {
 		Str("action", string(x.Action)).Int("count", x.Count).Float64("threshold", x.Threshold).
 		Str("window", x.Window).Msg("anomaly: " + x.Reason())
 	if al.ha == nil {
+		al.alerted(x.Vendor, time.Now())
 		return
 	}
 	select {
@@ -301,7 +312,9 @@ func (al *alerter) run(ctx context.Context) {
 		}
 		if err := al.ha.Publish(al.topic, payload, false); err != nil {
 			al.log.Warn().Err(err).Str("component", "anomaly").Str("vendor", x.Vendor).Msg("alert not published")
+			return
 		}
+		al.alerted(x.Vendor, time.Now())
 	}
 	for {
 		select {

@@ -1,10 +1,16 @@
 // Package audit keeps the audit trail: one record per webhook request (time, vendor, pseudonymized
-// event id, outcome and reason, topics published, latency), appended to hourly files, purged after
-// the vendor's retention, and exported as JSON lines for sharing with a vendor during an incident.
+// event id, outcome and reason, topics published, latency), and one per thing a person or
+// Hookbridge did (Action: kill switch changes, incidents, secrets, policies and schemas that
+// changed between starts), appended to hourly files, purged after the vendor's retention, and
+// exported as JSON lines for sharing with a vendor during an incident.
+//
+// The trail is tamper-evident: each vendor's records form a chain of keyed MACs (chain.go), which
+// Verify checks, and which a retention purge keeps whole with a checkpoint record.
 //
 // A record is built from a outcome.Outcome only, whose strings come from configuration or a fixed
 // set of words; the event id is its keyed pseudonym. So a record holds no clear identifier, no
-// body and no secret, and an export, which re-encodes each record through Record, cannot either.
+// body and no secret, and an export, which re-encodes each record through Record (or Action),
+// cannot either.
 package audit
 
 import (
@@ -218,21 +224,41 @@ type Source interface {
 type Filter struct {
 	Since  time.Time
 	Vendor string // empty: every vendor
+	// Actions adds the Action records (kill switch changes, incidents, secrets, policies and
+	// schemas by digest, purges) to the webhook records.
+	Actions bool
 }
 
 // Export writes the records the filter selects as JSON lines, oldest first, and returns how many.
-// Each record is decoded into Record and encoded again, so only Record's fields ever leave.
+// Each record is decoded into Record (an Action record into Action) and encoded again, so only
+// their fields ever leave: never the chain's seq and MACs, which are of no use without the key.
 func Export(w io.Writer, src Source, f Filter) (int, error) {
 	n := 0
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	var werr error
 	err := src.Audit(f.Since, func(_ time.Time, raw []byte) bool {
-		var r Record
+		var r struct {
+			Record
+			Kind string `json:"kind"`
+		}
 		if json.Unmarshal(raw, &r) != nil || (f.Vendor != "" && r.Vendor != f.Vendor) {
 			return true
 		}
-		if werr = enc.Encode(&r); werr != nil {
+		switch {
+		case r.Kind == "":
+			werr = enc.Encode(&r.Record)
+		case !f.Actions:
+			return true
+		default:
+			var a Action
+			if json.Unmarshal(raw, &a) != nil {
+				return true
+			}
+			a.LastSeq, a.LastMAC = 0, ""
+			werr = enc.Encode(&a)
+		}
+		if werr != nil {
 			return false
 		}
 		n++

@@ -16,9 +16,18 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 
+// testKeys are the keys of every test trail.
+var testKeys = func() *audit.Keys {
+	k, err := audit.NewKeys([]byte("audit-test-master-key-0123456789"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 func openLog(t *testing.T) *audit.Log {
 	t.Helper()
-	l, err := audit.OpenLog(t.TempDir())
+	l, err := audit.OpenLog(t.TempDir(), testKeys)
 	if err != nil {
 		t.Fatalf("OpenLog: %v", err)
 	}
@@ -158,7 +167,7 @@ func TestPurge(t *testing.T) {
 	s := openLog(t)
 	rec := audit.NewRecorder(s, []string{"short", "long"}, 0)
 	for _, v := range []string{"short", "long", ""} {
-		for _, age := range []int{1, 3, 10} {
+		for _, age := range []int{10, 3, 1} { // oldest first: a chain only grows forward
 			rec.Observe(&outcome.Outcome{Vendor: v, Status: 401, Reason: outcome.BadSignature, Received: t0.Add(-time.Duration(age) * 24 * time.Hour)})
 		}
 	}
@@ -204,7 +213,7 @@ func TestParseSince(t *testing.T) {
 // writer's buffered records, and skips a line the writer has not finished.
 func TestLogReopen(t *testing.T) {
 	dir := t.TempDir()
-	l, err := audit.OpenLog(dir)
+	l, err := audit.OpenLog(dir, testKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +223,7 @@ func TestLogReopen(t *testing.T) {
 		t.Fatalf("export before flush = %d records, want 1 (buffered ones included)", len(got))
 	}
 	l.Close()
-	l, err = audit.OpenLog(dir)
+	l, err = audit.OpenLog(dir, testKeys)
 	if err != nil {
 		t.Fatal(err)
 	}

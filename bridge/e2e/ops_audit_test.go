@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -138,19 +139,35 @@ func TestOpsAuditExport(t *testing.T) {
 }
 
 // TestOpsAuditPurge checks that each vendor's records are purged after its own retention:
-// acme-locks keeps 7 days, gridwise-energy 30, requests naming no vendor the options' 7.
+// acme-locks keeps 7 days, gridwise-energy 30, requests naming no vendor the options' 7; and that
+// the purged trail still verifies, through the checkpoints the purge left.
 func TestOpsAuditPurge(t *testing.T) {
-	ta := bridgetest.Start(t, "", nil)
+	// The trail as earlier runs left it: records ten days and an hour old. A chain only grows
+	// forward (a record older than a chain's newest hour goes into that hour), so they are written
+	// before the instance starts and records its configuration.
+	dir := t.TempDir()
+	keys, _, err := audit.LoadOrCreateKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail, err := audit.OpenLog(filepath.Join(dir, "audit"), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
 	old := now.Add(-10 * 24 * time.Hour)
-	for _, v := range []string{"acme-locks", "gridwise-energy", ""} {
-		for _, at := range []time.Time{old, now.Add(-time.Hour)} {
+	for _, at := range []time.Time{old, now.Add(-time.Hour)} {
+		for _, v := range []string{"acme-locks", "gridwise-energy", ""} {
 			rec, _ := json.Marshal(audit.Record{Time: at, Vendor: v, Status: 401, Outcome: "rejected", Reason: "bad_signature"})
-			if err := ta.AuditTrail().Append(at, v, rec); err != nil {
+			if err := trail.Append(at, v, rec); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+	if err := trail.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ta := bridgetest.Start(t, dir, nil)
 	ta.Purge(now)
 	var buf bytes.Buffer
 	if _, err := audit.Export(&buf, ta.AuditTrail(), audit.Filter{}); err != nil {
@@ -164,5 +181,9 @@ func TestOpsAuditPurge(t *testing.T) {
 		if left[v] != want {
 			t.Errorf("records of %q left = %d, want %d", v, left[v], want)
 		}
+	}
+	rep, err := ta.AuditTrail().Verify()
+	if err != nil || !rep.OK || rep.Checkpoints != 2 {
+		t.Errorf("Verify after the purge = %+v, %v, want OK with 2 checkpoints (acme-locks and no vendor)", rep, err)
 	}
 }

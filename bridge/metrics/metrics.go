@@ -1,6 +1,7 @@
 // Package metrics exposes Hookbridge's Prometheus metrics on a registry of its own (never the
 // global one): webhook requests by vendor and outcome, request and publish latency, alerts, vendor
-// states, and gauges the caller wires in (replay store size, broker clients and subscriptions).
+// states, incidents' time to acknowledge and to contain, and gauges the caller wires in (replay
+// store size, broker clients and subscriptions).
 //
 // Label values come only from configuration or fixed sets: the vendor label is a configured vendor
 // name or "unknown", the outcome label a reason's word (outcome.All). Nothing a request carries can add
@@ -10,6 +11,7 @@ package metrics
 import (
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,7 +36,13 @@ type Metrics struct {
 	published *prometheus.CounterVec
 	alerts    *prometheus.CounterVec
 	state     *prometheus.GaugeVec
+	ack       *prometheus.HistogramVec
+	contain   *prometheus.HistogramVec
 }
+
+// incidentBuckets span an automatic quarantine (0 s) to a week-long wait for a person, in
+// seconds.
+var incidentBuckets = []float64{1, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800}
 
 var _ outcome.Observer = (*Metrics)(nil)
 
@@ -69,8 +77,18 @@ func New(vendors []string) *Metrics {
 			Name: "hookbridge_vendor_state",
 			Help: "1 for a vendor's current kill-switch state (enabled, disabled, quarantined), 0 for the others.",
 		}, []string{"vendor", "state"}),
+		ack: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookbridge_incident_time_to_acknowledge_seconds",
+			Help:    "Per incident (a vendor quarantined or disabled by a person): from the first alert that reached people (else the detection) to a person's acknowledgement; a disable is its own acknowledgement, and a lift acknowledges one not acknowledged before.",
+			Buckets: incidentBuckets,
+		}, []string{"vendor"}),
+		contain: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookbridge_incident_time_to_contain_seconds",
+			Help:    "Per incident: from its detection (the first alert within the hour before, else the vendor being turned off) to the vendor being turned off, by quarantine or by a person.",
+			Buckets: incidentBuckets,
+		}, []string{"vendor"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.publish, m.published, m.alerts, m.state,
+	m.reg.MustRegister(m.requests, m.latency, m.publish, m.published, m.alerts, m.state, m.ack, m.contain,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, v := range vendors {
 		m.vendors[v] = true
@@ -122,6 +140,17 @@ func (m *Metrics) SetState(vendor, state string) {
 		}
 		m.state.WithLabelValues(vendor, s).Set(val)
 	}
+}
+
+// TimeToAcknowledge observes an incident's time to acknowledge (killswitch.Incident says how it
+// is measured); the vendor is reduced like a request's.
+func (m *Metrics) TimeToAcknowledge(vendor string, d time.Duration) {
+	m.ack.WithLabelValues(m.vendor(vendor)).Observe(max(d, 0).Seconds())
+}
+
+// TimeToContain observes an incident's time to contain.
+func (m *Metrics) TimeToContain(vendor string, d time.Duration) {
+	m.contain.WithLabelValues(m.vendor(vendor)).Observe(max(d, 0).Seconds())
 }
 
 // GaugeFunc registers a gauge whose value fn returns at each scrape.

@@ -85,3 +85,28 @@ func series(t *testing.T, m *metrics.Metrics, name string) int {
 	}
 	return 0
 }
+
+// TestIncidentHistograms: time to acknowledge and time to contain are histograms per configured
+// vendor, in seconds; a negative duration (a clock set back) counts as 0.
+func TestIncidentHistograms(t *testing.T) {
+	m := metrics.New([]string{"acme-locks"})
+	m.TimeToAcknowledge("acme-locks", 90*time.Second)
+	m.TimeToAcknowledge("acme-locks", 2*time.Hour)
+	m.TimeToContain("acme-locks", 0)
+	m.TimeToContain("acme-locks", -time.Second)
+	m.TimeToContain("stranger", time.Minute)
+	body := scrape(t, m)
+	for _, want := range []string{
+		`hookbridge_incident_time_to_acknowledge_seconds_bucket{vendor="acme-locks",le="60"} 0`,
+		`hookbridge_incident_time_to_acknowledge_seconds_bucket{vendor="acme-locks",le="120"} 1`,
+		`hookbridge_incident_time_to_acknowledge_seconds_bucket{vendor="acme-locks",le="7200"} 2`,
+		`hookbridge_incident_time_to_acknowledge_seconds_sum{vendor="acme-locks"} 7290`,
+		`hookbridge_incident_time_to_contain_seconds_bucket{vendor="acme-locks",le="1"} 2`,
+		`hookbridge_incident_time_to_contain_seconds_sum{vendor="acme-locks"} 0`,
+		`hookbridge_incident_time_to_contain_seconds_count{vendor="unknown"} 1`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+}
