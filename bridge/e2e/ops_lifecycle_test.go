@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -307,18 +305,6 @@ func timelineOf(t *testing.T, lp *lifeProc) []killswitch.IncidentView {
 	return tl.Incidents
 }
 
-// metricValue returns a sample's value from a /metrics scrape, and whether it is there.
-func metricValue(t *testing.T, lp *lifeProc, sample string) (float64, bool) {
-	t.Helper()
-	r := lp.admin(t, http.MethodGet, "/metrics")
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`).FindStringSubmatch(r.Raw)
-	if m == nil {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	return v, err == nil
-}
-
 // TestLifecycleIncidentTimeline scripts an incident on the real binary: forged webhooks from the
 // vendor's own network raise an alert, then a quarantine; the timeline shows detected (the alert),
 // alerted, contained, and time to contain is in /metrics; across a restart the timeline stays, a
@@ -361,7 +347,7 @@ func TestLifecycleIncidentTimeline(t *testing.T) {
 		t.Errorf("incident = %+v, want detected (first alert) before contained, after the test began", inc)
 	}
 	bridgetest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
-		if n, _ := metricValue(t, lp, `hookbridge_incident_time_to_contain_seconds_count{vendor="acme-locks"}`); n != 1 {
+		if n, _ := metricValue(t, lp.Process, `hookbridge_incident_time_to_contain_seconds_count{vendor="acme-locks"}`); n != 1 {
 			return fmt.Errorf("time to contain count = %g, want 1", n)
 		}
 		return nil
@@ -389,7 +375,7 @@ func TestLifecycleIncidentTimeline(t *testing.T) {
 	if r := lp.admin(t, http.MethodPost, "/api/vendors/acme-locks/acknowledge"); r.Status != http.StatusConflict {
 		t.Errorf("acknowledge again = %d %s, want 409", r.Status, r.Raw)
 	}
-	tta, ok := metricValue(t, lp, `hookbridge_incident_time_to_acknowledge_seconds_sum{vendor="acme-locks"}`)
+	tta, ok := metricValue(t, lp.Process, `hookbridge_incident_time_to_acknowledge_seconds_sum{vendor="acme-locks"}`)
 	if want := time.Since(inc.Alerted.At).Seconds(); !ok || tta <= 0 || tta > want {
 		t.Errorf("time to acknowledge sum = %g (%v), want between 0 and %g (the alert to now, a restart between)", tta, ok, want)
 	}
