@@ -56,17 +56,18 @@ func (s *Stats) Observe(o *outcome.Outcome) {
 		return
 	}
 	v.ByReason[o.Reason.Word()]++
-	switch o.Status {
-	case 202:
+	switch {
+	case o.Reason == outcome.Accepted:
 		v.Accepted++
 		v.LastEvent = o.Received
 		v.Published += int64(len(o.Topics))
 		if o.Unrouted {
 			v.Unrouted++
 		}
-	case 200:
+	case o.Reason == outcome.Duplicate:
 		v.Duplicate++
 		v.LastEvent = o.Received
+	case o.Reason.Answered(): // a handshake or an ignored empty body: neither an event nor an error
 	default:
 		v.Rejected++
 		v.LastError = o.Received
