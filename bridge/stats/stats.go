@@ -11,9 +11,9 @@ import (
 
 // Vendor is one vendor's counters.
 type Vendor struct {
-	Accepted  int64            `json:"accepted"`  // 202
-	Duplicate int64            `json:"duplicate"` // 200
-	Rejected  int64            `json:"rejected"`  // every other status
+	Accepted  int64            `json:"accepted"`  // events accepted (202, or the policy's answer)
+	Duplicate int64            `json:"duplicate"` // events already accepted
+	Rejected  int64            `json:"rejected"`  // refusals (4xx, 5xx); handshakes count under ByReason only
 	ByReason  map[string]int64 `json:"by_reason"` // outcome reason -> count, accepted included
 	Unrouted  int64            `json:"unrouted"`  // accepted events no route took
 	Skipped   int64            `json:"routes_skipped"`
