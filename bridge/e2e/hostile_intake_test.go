@@ -29,25 +29,37 @@ import (
 const hostileIntakeMaxBodyKB = 256
 
 // hostileIntakeStart starts an in-process app with the intake catalog (automatic quarantine off,
-// as the suite's other apps), its vendors, acme-locks for the marker events, and the log canary.
+// as the suite's other apps), its vendors, acme-locks for the marker events, a subscriber on
+// everything under the prefix, and the log canary.
 func hostileIntakeStart(t *testing.T, mutate func(*options.Options)) *hostileEnv {
 	t.Helper()
-	policies := filepath.Join(t.TempDir(), "policies")
+	h := hostileIntakeLaunch(t, mutate)
+	t.Cleanup(func() { hostileScanLog(t, h.Stop, h.Logs.String, h.forbiddenValues()) })
+	h.sub = bridgetest.Subscribe(t, h.MQTTAddr, options.HomeAssistantUser, bridgetest.HAPassword,
+		fmt.Sprintf("hostile-intake-%d", time.Now().UnixNano()), true, bridgetest.TopicPrefix+"/+/#")
+	return h
+}
+
+// hostileIntakeLaunch starts the app of hostileIntakeStart, with the values its log must never
+// hold registered, but no subscriber and no log scan.
+func hostileIntakeLaunch(tb testing.TB, mutate func(*options.Options)) *hostileEnv {
+	tb.Helper()
+	policies := filepath.Join(tb.TempDir(), "policies")
 	if err := os.MkdirAll(policies, 0o700); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join(intakeCatalog(t, "policies"), "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(intakeCatalog(tb, "policies"), "*.yaml"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("intake policies: %v %v", files, err)
+		tb.Fatalf("intake policies: %v %v", files, err)
 	}
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		data = append(data, "\nanomaly:\n  signature_failures: {alert: 5, quarantine: -1}\n  schema_failures: {alert: 5, quarantine: -1}\n"...)
 		if err := os.WriteFile(filepath.Join(policies, filepath.Base(file)), data, 0o600); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	o := bridgetest.DefaultOptions()
@@ -68,9 +80,9 @@ func hostileIntakeStart(t *testing.T, mutate func(*options.Options)) *hostileEnv
 		mutate(o)
 	}
 	logs := &bridgetest.LogBuffer{}
-	ta, err := bridgetest.Launch(t, bridgetest.Config{Options: o, Policies: policies, Schemas: intakeCatalog(t, "schemas"), NoSync: true, Log: logs})
+	ta, err := bridgetest.Launch(tb, bridgetest.Config{Options: o, Policies: policies, Schemas: intakeCatalog(tb, "schemas"), NoSync: true, Log: logs})
 	if err != nil {
-		t.Fatalf("start: %v\nlogs:\n%s", err, logs)
+		tb.Fatalf("start: %v\nlogs:\n%s", err, logs)
 	}
 	h := &hostileEnv{Instance: ta, forbidden: map[string]string{}}
 	for _, v := range ta.Options.Vendors {
@@ -80,9 +92,6 @@ func hostileIntakeStart(t *testing.T, mutate func(*options.Options)) *hostileEnv
 	}
 	h.forbid("a Basic user name", intakePerson, base64.StdEncoding.EncodeToString([]byte(intakePerson+":"+intakePhonePassword)))
 	h.forbid("the pseudonym key", ta.Options.PseudonymKey)
-	t.Cleanup(func() { hostileScanLog(t, h.Stop, h.Logs.String, h.forbiddenValues()) })
-	h.sub = bridgetest.Subscribe(t, ta.MQTTAddr, options.HomeAssistantUser, bridgetest.HAPassword,
-		fmt.Sprintf("hostile-intake-%d", time.Now().UnixNano()), true, bridgetest.TopicPrefix+"/+/#")
 	return h
 }
 

@@ -540,6 +540,9 @@ func (rc *Receiver) respond(w http.ResponseWriter, r *http.Request, out *Outcome
 	out.Status = status
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return // the answer to a HEAD has no body (Go's server would drop it)
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(answer)
