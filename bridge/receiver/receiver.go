@@ -10,14 +10,18 @@
 // The order, so that a cheap refusal never costs an expensive one and unverified traffic never
 // spends what the vendor's real webhooks need:
 //
-//  1. method, vendor, kill switch, source CIDR;
+//  1. method, vendor, the path segment after it (if the vendor has a use for one), kill switch,
+//     source CIDR;
 //  2. source rate: the source address's own request budget (source_rate_per_minute);
 //  3. failure budgets (ratelimit.Failures): a source that failed authentication too often (a
 //     tenth of source_rate_per_minute), or that failed recently while its vendor is flooded with
 //     failures (a tenth of its rate_per_minute), is refused here, before its body is read;
-//  4. content type and content encoding, then size (the declared length, then the bounded read);
-//  5. in the pipeline: signature and timestamp, then the vendor's rate (rate_per_minute), which
-//     only verified requests spend; then parse, event id, replay, schema, routing, publish.
+//  4. content type (what the vendor takes: JSON, a form, or no body with the data in the query
+//     string) and content encoding, then size (the declared length, then the bounded read);
+//  5. in the pipeline: signature and timestamp (a path token, Basic credentials), then the
+//     vendor's rate (rate_per_minute), which only verified requests spend, where a HEAD of a URL
+//     check ends; then parse (where a handshake or an ignored empty body ends), event ids, replay,
+//     schema, routing, publish.
 //
 // So an unverified request costs at most one bounded body read and one MAC check, and spends only
 // its source's budgets: junk from one address, or from many, never turns real webhooks into 429s.
