@@ -220,7 +220,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.httpLn = receiver.Limit(a.httpSrv, ln, receiver.MaxConns, a.recv.ConnStats(), log.With().Str("component", "http").Logger())
 	go a.serve(a.httpSrv, a.httpLn, "partner")
 
-	a.purge = startPurger(a.store, a.ops.trail, a.retention, a.names, log)
+	a.purge = startPurger(a.store, a.ops.trail, a.retention, a.replayRetention, a.names, log)
 
 	log.Info().Str("http", a.httpLn.Addr().String()).Str("admin", a.adminLn.Addr().String()).
 		Str("mqtt", a.Addrs().MQTT).Int("vendors", len(a.vendors)).Str("version", a.cfg.Version).Msg("hookbridge started")
@@ -367,6 +367,11 @@ func (a *App) retention(vendor string) time.Duration {
 		days = v.Policy.RetentionDays
 	}
 	return time.Duration(days) * 24 * time.Hour
+}
+
+// replayRetention returns how long a vendor's replay records are kept (ReplayRetention).
+func (a *App) replayRetention(vendor string) time.Duration {
+	return ReplayRetention(a.vendors[vendor], a.retention(vendor))
 }
 
 // auditTrail is the audit trail once the operations side started.

@@ -12,20 +12,29 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
+// MinReplayRetention is how long, at least, the replay records of a vendor whose scheme signs no
+// timestamp are kept, whatever retention_days says. A captured request of such a sender verifies
+// forever (nothing in it expires), so once its record is purged, the same request is new again:
+// the record must outlive any redelivery and make a replay worth little.
+const MinReplayRetention = 30 * 24 * time.Hour
+
 // purger purges replay and audit records past retention, at start and then hourly.
 type purger struct {
 	store     *store.Store
 	trail     *audit.Log // nil: no audit purge
 	retention func(vendor string) time.Duration
-	names     []string
-	log       zerolog.Logger
-	cancel    context.CancelFunc
-	done      chan struct{} // closed when the loop has returned
+	// replay is the replay records' retention: retention, but at least MinReplayRetention for a
+	// vendor whose scheme signs no timestamp.
+	replay func(vendor string) time.Duration
+	names  []string
+	log    zerolog.Logger
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the loop has returned
 }
 
-func startPurger(st *store.Store, trail *audit.Log, retention func(string) time.Duration, names []string, log zerolog.Logger) *purger {
+func startPurger(st *store.Store, trail *audit.Log, retention, replay func(string) time.Duration, names []string, log zerolog.Logger) *purger {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &purger{store: st, trail: trail, retention: retention, names: names, log: log, cancel: cancel, done: make(chan struct{})}
+	p := &purger{store: st, trail: trail, retention: retention, replay: replay, names: names, log: log, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		t := time.NewTicker(time.Hour)
@@ -62,13 +71,13 @@ func (p *purger) purge(now time.Time) {
 			p.log.Info().Str("component", "audit").Int("purged", n).Msg("purged audit records past retention")
 		}
 	}
-	latest := now.Add(-p.retention(""))
+	latest := now.Add(-p.replay(""))
 	for _, name := range p.names {
-		if c := now.Add(-p.retention(name)); c.After(latest) {
+		if c := now.Add(-p.replay(name)); c.After(latest) {
 			latest = c
 		}
 	}
-	byAge, byCap, err := p.store.PurgeSeen(func(v string) time.Time { return now.Add(-p.retention(v)) }, latest)
+	byAge, byCap, err := p.store.PurgeSeen(func(v string) time.Time { return now.Add(-p.replay(v)) }, latest)
 	if err != nil {
 		p.log.Error().Err(err).Msg("purge replay records")
 		return
@@ -76,6 +85,15 @@ func (p *purger) purge(now time.Time) {
 	if byAge+byCap > 0 {
 		p.log.Info().Int("expired", byAge).Int("evicted", byCap).Msg("purged replay records")
 	}
+}
+
+// ReplayRetention returns how long a vendor's replay records are kept: its retention, but at least
+// MinReplayRetention when its scheme signs no timestamp.
+func ReplayRetention(v *vendor.Vendor, retention time.Duration) time.Duration {
+	if v != nil && !v.Policy.Auth.SignsTimestamp() && retention < MinReplayRetention {
+		return MinReplayRetention
+	}
+	return retention
 }
 
 // vendorNames returns the vendors' names, sorted.

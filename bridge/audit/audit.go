@@ -63,6 +63,9 @@ const (
 	OutcomeAccepted  = "accepted"
 	OutcomeDuplicate = "duplicate"
 	OutcomeRejected  = "rejected"
+	// OutcomeAnswered is a request answered without an event: a handshake, a check of the
+	// vendor's URL, an empty body the vendor ignores (Reason says which). Nothing was published.
+	OutcomeAnswered = "answered"
 )
 
 // FromOutcome builds the record of one outcome.
@@ -75,11 +78,15 @@ func FromOutcome(o *outcome.Outcome) Record {
 	if o.Mode != "" && len(o.ShadowTopics) > 0 {
 		r.Topics = o.ShadowTopics
 	}
-	switch o.Status {
-	case 202:
+	// By the reason, not the status: a vendor's policy may answer its sender 200 for an accepted
+	// event (OwnTracks, Twilio), and a handshake is answered 200 too.
+	switch o.Reason {
+	case outcome.Accepted:
 		r.Outcome = OutcomeAccepted
-	case 200:
+	case outcome.Duplicate:
 		r.Outcome = OutcomeDuplicate
+	case outcome.Handshake, outcome.Ignored:
+		r.Outcome = OutcomeAnswered
 	default:
 		r.Outcome = OutcomeRejected
 	}

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/bridgetest"
+	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
 func TestRoot(t *testing.T) {
@@ -67,5 +69,22 @@ func TestInstance(t *testing.T) {
 func TestRunCLI(t *testing.T) {
 	if code, out, _ := bridgetest.RunCLI(t, "version"); code != 0 || !strings.Contains(out, "test") {
 		t.Errorf("RunCLI(version) = %d %q, want 0 and the version", code, out)
+	}
+}
+
+// TestSenderPathToken checks that a path-token sender's request goes to its tokened URL.
+func TestSenderPathToken(t *testing.T) {
+	a, err := verify.CompileAuth("path-token", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tok = "station-token-0123456789abcdef"
+	s := bridgetest.Sender{Vendor: "station", Auth: a, Secret: tok}
+	if got := s.Sign(t, "", []byte("a=1"), time.Now(), "x=1").Path; got != "/hooks/station/"+tok+"?x=1" {
+		t.Errorf("Sign(path-token).Path = %q, want /hooks/station/%s?x=1", got, tok)
+	}
+	b, _ := verify.CompileAuth("bearer", 0, nil)
+	if got := (bridgetest.Sender{Vendor: "v", Auth: b, Secret: tok}).Sign(t, "", []byte("{}"), time.Now(), "").Path; got != "/hooks/v" {
+		t.Errorf("Sign(bearer).Path = %q, want /hooks/v", got)
 	}
 }

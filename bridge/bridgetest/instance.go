@@ -25,6 +25,8 @@ type Config struct {
 	// Policies is a directory of extra policies over the built-in catalog; "" for none.
 	// TestPolicies is the test catalog's.
 	Policies string
+	// Schemas is a directory of extra schemas over the built-in ones; "" for none.
+	Schemas string
 	// NoSync turns fsync off.
 	NoSync bool
 	// Log receives the instance's log; nil means a new LogBuffer, which Instance.Logs then holds
@@ -86,7 +88,9 @@ func Launch(tb testing.TB, c Config) (*Instance, error) {
 	case *LogBuffer:
 		logs = lw
 	}
-	cat, _, err := Files(tb, c.Policies).Catalog()
+	files := Files(tb, c.Policies)
+	files.Schemas = c.Schemas
+	cat, _, err := files.Catalog()
 	if err != nil {
 		return nil, err
 	}

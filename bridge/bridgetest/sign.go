@@ -34,13 +34,15 @@ type Signed struct {
 }
 
 // Sign signs body as the sender's event id at now; query ("" for none) is the query string of
-// the URL the sender was given. It fails the test when the scheme cannot sign.
+// the URL the sender was given. The path is the one the sender posts to: /hooks/{vendor}, with
+// the token after it for a path-token vendor. It fails the test when the scheme cannot sign.
 func (s Sender) Sign(tb testing.TB, id string, body []byte, now time.Time, query string) Signed {
 	tb.Helper()
 	u := vendor.VendorURL(s.PublicURL, s.Vendor)
 	if u == "" {
 		u = "http://hookbridge.invalid/hooks/" + s.Vendor
 	}
+	base := u
 	if query != "" {
 		u += "?" + query
 	}
@@ -56,8 +58,10 @@ func (s Sender) Sign(tb testing.TB, id string, body []byte, now time.Time, query
 		tb.Fatalf("sign as %s: %v", s.Vendor, err)
 	}
 	m.Header["Content-Type"] = ct
-	path := "/hooks/" + s.Vendor
-	if _, q, ok := strings.Cut(m.URL, "?"); ok {
+	// A path-token scheme puts its token after the vendor's URL: the path goes as signed.
+	signedPath, q, hasQuery := strings.Cut(m.URL, "?")
+	path := "/hooks/" + s.Vendor + strings.TrimPrefix(signedPath, base)
+	if hasQuery {
 		path += "?" + q
 	}
 	return Signed{Path: path, Header: m.Header, Body: body}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -20,13 +21,14 @@ import (
 var sendCommand = &command{
 	name:    "send",
 	args:    "VENDOR FILE",
-	summary: "sign FILE as VENDOR's sender would, with its secret and scheme, and POST it (like `stripe trigger`)",
+	summary: "sign FILE as VENDOR's sender would, with its secret and scheme, and POST it (like `stripe trigger`): JSON, a form, a batch, with a path token or Basic credentials as the vendor's scheme says",
 	common:  true,
 	setup: func(e *env, fset *flag.FlagSet, f *flags) func(context.Context, []string) error {
 		o := sendOptions{}
 		fset.StringVar(&o.url, "url", "", "base `URL` of the partner listener (default from --http-addr)")
 		fset.StringVar(&o.contentType, "content-type", "application/json", "the body's media `TYPE` (application/x-www-form-urlencoded for a form)")
-		fset.StringVar(&o.query, "query", "", "a `QUERY` string the sender's URL carries (signed with it by senders that sign the URL)")
+		fset.StringVar(&o.query, "query", "", "a `QUERY` string the sender's URL carries (signed with it by senders that sign the URL; the data of a sender that posts no body)")
+		fset.StringVar(&o.path, "path", "", "a `SEGMENT` the sender appends to the URL, /hooks/VENDOR/SEGMENT (The Things Stack's message type)")
 		fset.StringVar(&o.keyFile, "key", "", "the sender's private key `FILE` (PEM, or whsk_ for Ed25519), for schemes that verify with its public key")
 		fset.Func("header", "a `NAME: VALUE` header the sender sets before signing (for a recipe's {header:NAME}); may be repeated", func(s string) error {
 			k, v, ok := strings.Cut(s, ":")
@@ -49,13 +51,16 @@ var sendCommand = &command{
 
 // sendOptions are send's own flags.
 type sendOptions struct {
-	url, contentType, query, keyFile string
-	headers                          [][2]string
+	url, contentType, query, keyFile, path string
+	headers                                [][2]string
 }
 
 // send signs a file as a vendor's sender would and POSTs it. A scheme that signs the URL signs
-// the one the sender was given (public_url + /hooks/VENDOR + the query); the request goes to the
-// partner listener with the same path and query.
+// the one the sender was given (public_url + /hooks/VENDOR [+ /SEGMENT] + the query); the request
+// goes to the partner listener with the same path and query, and with the path token a
+// path-token vendor's sender has in its URL. A Basic vendor's sender sends the secret as its
+// password. The body is sent as it is: a JSON object, an array of events, a form. An empty FILE
+// (/dev/null) with --query plays a sender that posts its data in the query string.
 func send(ctx context.Context, e *env, f *flags, so sendOptions, name, file string) error {
 	cat, o, _, err := f.files(e.prog).Load()
 	if err != nil {
@@ -91,8 +96,15 @@ func send(ctx context.Context, e *env, f *flags, so sendOptions, name, file stri
 		return fmt.Errorf("vendor %q signs the URL it posts to: set public_url in %s", name, f.options)
 	}
 	if signedURL == "" {
-		signedURL = "http://hookbridge.invalid/hooks/" + name // signed by no scheme, only a carrier of the query
+		signedURL = "http://hookbridge.invalid/hooks/" + name // signed by no scheme, only a carrier of the path and query
 	}
+	if so.path != "" {
+		if !verify.PathTokenChars(so.path) || strings.Trim(so.path, ".") == "" {
+			return fmt.Errorf("--path %q: one path segment of letters, digits, '-', '.', '_' and '~'", so.path)
+		}
+		signedURL += "/" + so.path
+	}
+	base := signedURL
 	if so.query != "" {
 		signedURL += "?" + strings.TrimPrefix(so.query, "?")
 	}
@@ -111,21 +123,30 @@ func send(ctx context.Context, e *env, f *flags, so sendOptions, name, file stri
 	if target == "" {
 		target = "http://" + dialable(f.httpAddr)
 	}
-	dest := strings.TrimRight(target, "/") + "/hooks/" + name
-	if _, q, ok := strings.Cut(m.URL, "?"); ok {
+	// The signer may have put a path token after the vendor's URL: the path goes as signed.
+	signedPath, q, hasQuery := strings.Cut(m.URL, "?")
+	dest := strings.TrimRight(target, "/") + "/hooks/" + name + strings.TrimPrefix(signedPath, base)
+	if hasQuery {
 		dest += "?" + q
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dest, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return fmt.Errorf("request for vendor %q: %w", name, err)
 	}
-	req.Header.Set("Content-Type", so.contentType)
+	if len(body) > 0 || so.query == "" {
+		req.Header.Set("Content-Type", so.contentType)
+	}
 	for k, v := range m.Header {
 		req.Header.Set(k, v)
 	}
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		return err
+		// Go's error names the URL, which may hold a path token: say where without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("POST %s/hooks/%s: %w", strings.TrimRight(target, "/"), name, err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

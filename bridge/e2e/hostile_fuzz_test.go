@@ -34,9 +34,13 @@ func hostileHeaderBlock(hs []bridgetest.Header) string {
 // hostileErrorTexts are the error messages the partner listener may answer with. Each is fixed
 // text or fixed text with a number: none can carry a value of the request.
 var hostileErrorTexts = []*regexp.Regexp{
-	regexp.MustCompile(`^(not found|method not allowed: use POST|shutting down; retry later|unknown vendor|vendor disabled; retry later|source address not allowed|rate limited; retry later|content type must be application/json|content encoding must be identity: send the body uncompressed|body too large|could not read body|vendor not configured; retry later|invalid signature or timestamp|no event id|broker unavailable; retry later|internal error)$`),
+	regexp.MustCompile(`^(not found|method not allowed: use POST|shutting down; retry later|unknown vendor|vendor disabled; retry later|source address not allowed|rate limited; retry later|content encoding must be identity: send the body uncompressed|body too large|could not read body|vendor not configured; retry later|invalid signature or timestamp|no event id|broker unavailable; retry later|internal error)$`),
+	regexp.MustCompile(`^unsupported content type: send (application/json|application/x-www-form-urlencoded|no body with the data in the query string)( or (application/json|application/x-www-form-urlencoded|no body with the data in the query string))*$`),
+	regexp.MustCompile(`^invalid form data: [A-Za-z0-9 ';-]+ at byte \d+$`),
+	regexp.MustCompile(`^(invalid JSON|JSON exceeds limits): form field "[A-Za-z0-9_.-]+": [A-Za-z0-9 ,:'\\{}\[\]-]+ at byte \d+$`),
+	regexp.MustCompile(`^invalid handshake: [A-Za-z0-9 ,.~+/=-]+$`),
 	regexp.MustCompile(`^(invalid JSON|JSON exceeds limits): [A-Za-z0-9 ,:'\\{}\[\]-]+ at byte \d+$`),
-	regexp.MustCompile(`^invalid event id: (longer than \d+ bytes|not UTF-8|control character|not a string or number)$`),
+	regexp.MustCompile(`^invalid event id: (longer than \d+ bytes|not UTF-8|control character|not a string or number)( \(event \d+ of the batch\))?$`),
 	regexp.MustCompile(`^payload does not match the schema \([A-Za-z]+\)$`),
 }
 

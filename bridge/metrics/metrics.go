@@ -117,7 +117,7 @@ func (m *Metrics) Observe(o *outcome.Outcome) {
 	if o.PublishLatency > 0 {
 		m.publish.WithLabelValues(v).Observe(o.PublishLatency.Seconds())
 	}
-	if n := len(o.Topics); n > 0 && o.Status == http.StatusAccepted {
+	if n := len(o.Topics); n > 0 && o.Reason == outcome.Accepted {
 		m.published.WithLabelValues(v).Add(float64(n))
 	}
 }

@@ -43,10 +43,17 @@ func (r *Reason) Error() string { return r.message }
 // Taken reports whether the request was taken (accepted or a duplicate of an accepted one).
 func (r *Reason) Taken() bool { return r == Accepted || r == Duplicate }
 
+// Answered reports whether the request was answered as its sender hoped without being an event:
+// a handshake or a check of the vendor's URL, or an empty body the vendor ignores. Nothing was
+// published or recorded for replays.
+func (r *Reason) Answered() bool { return r == Handshake || r == Ignored }
+
 // The reasons, in the order checks run.
 var (
 	Accepted          = add("accepted", http.StatusAccepted, "accepted", false)
 	Duplicate         = add("duplicate", http.StatusOK, "duplicate", false)
+	Handshake         = add("handshake", http.StatusOK, "handshake answered", false)
+	Ignored           = add("ignored", http.StatusOK, "empty body ignored", false)
 	NotFound          = add("not_found", http.StatusNotFound, "not found", false)
 	Method            = add("method", http.StatusMethodNotAllowed, "method not allowed: use POST", false)
 	ShuttingDown      = add("shutting_down", http.StatusServiceUnavailable, "shutting down; retry later", false)
@@ -54,7 +61,7 @@ var (
 	Disabled          = add("disabled", http.StatusServiceUnavailable, "vendor disabled; retry later", false)
 	SourceDenied      = add("source_denied", http.StatusForbidden, "source address not allowed", false)
 	RateLimited       = add("rate_limited", http.StatusTooManyRequests, "rate limited; retry later", false)
-	ContentType       = add("content_type", http.StatusUnsupportedMediaType, "content type must be application/json", false)
+	ContentType       = add("content_type", http.StatusUnsupportedMediaType, "unsupported content type", true)
 	ContentEncoding   = add("content_encoding", http.StatusUnsupportedMediaType, "content encoding must be identity: send the body uncompressed", false)
 	TooLarge          = add("too_large", http.StatusRequestEntityTooLarge, "body too large", false)
 	BadBody           = add("bad_body", http.StatusBadRequest, "could not read body", false)
@@ -64,6 +71,7 @@ var (
 	JSONLimits        = add("json_limits", http.StatusBadRequest, "JSON exceeds limits", true)
 	BadJSON           = add("bad_json", http.StatusBadRequest, "invalid JSON", true)
 	BadForm           = add("bad_form", http.StatusBadRequest, "invalid form data", true)
+	BadHandshake      = add("bad_handshake", http.StatusBadRequest, "invalid handshake", true)
 	NoEventID         = add("no_event_id", http.StatusBadRequest, "no event id", false)
 	BadEventID        = add("bad_event_id", http.StatusBadRequest, "invalid event id", true)
 	Schema            = add("schema", http.StatusUnprocessableEntity, "payload does not match the schema", false)

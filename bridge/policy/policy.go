@@ -31,6 +31,8 @@ type Policy struct {
 	RetentionDays int         `yaml:"retention_days"`
 	Auth          verify.Auth `yaml:"auth"`
 	Event         Event       `yaml:"event"`
+	Intake        Intake      `yaml:"intake"`
+	Answer        *Answer     `yaml:"answer"`
 	Schema        string      `yaml:"schema"`
 	Routes        []Route     `yaml:"routes"`
 	Anomaly       Anomaly     `yaml:"anomaly"`
@@ -39,14 +41,22 @@ type Policy struct {
 	File string `yaml:"-"`
 }
 
-// Event locates the event id and type in a payload, as JSON Pointers.
+// Event locates the event id and type.
 //
 // ID is optional. With it, the id at that pointer keys replays, and a body without it is refused
-// (400 "no event id"); without it, a digest of the raw body does. Either way a scheme's signed id
-// (Standard Webhooks' webhook-id) comes first.
+// (400 "no event id"); without it, a digest of the raw body does (of the element's raw bytes, for
+// an event of a batch). Either way a scheme's signed id (Standard Webhooks' webhook-id) comes
+// first, except in a batch, whose elements share it.
+//
+// The type comes from exactly one place: Type, a JSON Pointer into the document; TypeHeader, a
+// request header (Shopify's X-Shopify-Topic); TypePath, the path segment after /hooks/{vendor}/
+// (The Things Stack appends one per message type); or TypeConst, one type for every event.
 type Event struct {
-	ID   string `yaml:"id"`
-	Type string `yaml:"type"`
+	ID         string `yaml:"id"`
+	Type       string `yaml:"type"`
+	TypeHeader string `yaml:"type_header"`
+	TypePath   bool   `yaml:"type_path"`
+	TypeConst  string `yaml:"type_const"`
 }
 
 // Route publishes the listed fields of matching events to one topic.
@@ -273,15 +283,10 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 	if p.RetentionDays < 0 || p.RetentionDays > 3650 {
 		add(at("retention_days"), "retention_days must be between 1 and 3650")
 	}
-	if err := CheckPointer(p.Event.ID); err != nil {
-		add(at("event", "id"), "event.id: %v", err)
-	}
 	checkAuth(p, doc, add, warn)
-	if p.Event.Type == "" {
-		add(at("event"), "event.type is required")
-	} else if err := CheckPointer(p.Event.Type); err != nil {
-		add(at("event", "type"), "event.type: %v", err)
-	}
+	checkEventSection(p, doc, add)
+	checkIntake(p, doc, add)
+	checkAnswer(p, doc, add)
 	// Learn mode needs neither a schema nor routes; live and shadow mode need both, which
 	// vendor.Check enforces where it knows the vendor's mode.
 	if p.Schema == "" {

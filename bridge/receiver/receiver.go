@@ -1,18 +1,27 @@
-// Package receiver is the partner-facing HTTP listener. It serves only POST /hooks/{vendor}, runs
-// the cheap refusals first, hands the rest to the pipeline, and translates the outcome into the
-// status table of DESIGN.md.
+// Package receiver is the partner-facing HTTP listener. It serves only POST /hooks/{vendor} (and
+// /hooks/{vendor}/{segment} for a vendor whose policy gives that segment a meaning: a path token,
+// or the event type), and HEAD of a vendor that declares a URL check. It runs the cheap refusals
+// first, hands the rest to the pipeline, and translates the outcome into the status table of
+// DESIGN.md, or into the success answer a vendor's policy asks for.
+//
+// The path after /hooks/{vendor}/ may be a secret (a path token): it is never logged, counted,
+// audited or answered, and no error text holds it. Go's http.Server logs no request paths either.
 //
 // The order, so that a cheap refusal never costs an expensive one and unverified traffic never
 // spends what the vendor's real webhooks need:
 //
-//  1. method, vendor, kill switch, source CIDR;
+//  1. method, vendor, the path segment after it (if the vendor has a use for one), kill switch,
+//     source CIDR;
 //  2. source rate: the source address's own request budget (source_rate_per_minute);
 //  3. failure budgets (ratelimit.Failures): a source that failed authentication too often (a
 //     tenth of source_rate_per_minute), or that failed recently while its vendor is flooded with
 //     failures (a tenth of its rate_per_minute), is refused here, before its body is read;
-//  4. content type and content encoding, then size (the declared length, then the bounded read);
-//  5. in the pipeline: signature and timestamp, then the vendor's rate (rate_per_minute), which
-//     only verified requests spend; then parse, event id, replay, schema, routing, publish.
+//  4. content type (what the vendor takes: JSON, a form, or no body with the data in the query
+//     string) and content encoding, then size (the declared length, then the bounded read);
+//  5. in the pipeline: signature and timestamp (a path token, Basic credentials), then the
+//     vendor's rate (rate_per_minute), which only verified requests spend, where a HEAD of a URL
+//     check ends; then parse (where a handshake or an ignored empty body ends), event ids, replay,
+//     schema, routing, publish.
 //
 // So an unverified request costs at most one bounded body read and one MAC check, and spends only
 // its source's budgets: junk from one address, or from many, never turns real webhooks into 429s.
@@ -39,6 +48,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/outcome"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
+	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/publish"
 	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/schema"
@@ -53,7 +63,7 @@ var (
 	ErrUnknownVendor  = outcome.Err(outcome.UnknownVendor, "unknown vendor")
 	ErrDisabled       = outcome.Err(outcome.Disabled, "vendor disabled")
 	ErrSourceDenied   = outcome.Err(outcome.SourceDenied, "source address not allowed")
-	ErrContentType    = outcome.Err(outcome.ContentType, "content type must be application/json")
+	ErrContentType    = outcome.Err(outcome.ContentType, "unsupported content type")
 	ErrTooLarge       = outcome.Err(outcome.TooLarge, "body too large")
 	ErrBadBody        = outcome.Err(outcome.BadBody, "could not read body")
 	ErrShuttingDown   = outcome.Err(outcome.ShuttingDown, "shutting down")
@@ -67,6 +77,12 @@ var ErrRateLimited = ratelimit.ErrLimited
 // ErrContentEncoding reports a body sent with a Content-Encoding other than identity. Signatures
 // cover the bytes as sent, and a decompressor is a cost and an attack surface no sender needs.
 var ErrContentEncoding = outcome.Err(outcome.ContentEncoding, "content encoding must be identity")
+
+// contentTypeError says, in general terms, which bodies a vendor takes.
+type contentTypeError struct{ accepted string }
+
+func (e *contentTypeError) Error() string { return "unsupported content type: send " + e.accepted }
+func (e *contentTypeError) Unwrap() error { return ErrContentType }
 
 // retryError carries a Retry-After wait with its cause.
 type retryError struct {
@@ -152,6 +168,16 @@ func NewServer(h http.Handler) *http.Server {
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// MaxTypeSegment bounds the path segment that is an event type (event.type_path), in bytes.
+const MaxTypeSegment = 64
+
+// typeSegment reports whether a path segment may be an event type: 1 to MaxTypeSegment of the
+// URL's unreserved characters (no escapes: what arrives is what the sender was set up with), and
+// not "." or "..".
+func typeSegment(s string) bool {
+	return s != "" && len(s) <= MaxTypeSegment && verify.PathTokenChars(s) && s != "." && s != ".."
+}
+
 // ServeHTTP handles one request.
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := rc.now()
@@ -162,61 +188,140 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// closed) from a plain chunked one. Webhooks are seldom chunked: close after every one.
 		w.Header().Set("Connection", "close")
 	}
-	err := rc.handle(w, r, out)
-	rc.respond(w, out, err)
+	ev, err := rc.handle(w, r, out)
+	rc.respond(w, r, out, ev, err)
 	out.Latency = rc.now().Sub(start)
-	rc.log(out, err)
+	rc.log(out, ev, err)
+	outs := []*Outcome{out}
+	if ev != nil && ev.Batch && out.Reason.Taken() {
+		outs = batchOutcomes(out, ev)
+	}
 	for _, o := range rc.cfg.Observers {
-		o.Observe(out)
+		for _, oc := range outs {
+			o.Observe(oc)
+		}
 	}
 }
 
-// handle runs the checks in the contract's order and then the pipeline.
-func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome) error {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/hooks/")
-	if !ok {
-		return ErrNotFound
+// batchOutcomes returns one outcome per event of a batch that was taken: each accepted or a
+// duplicate, with its own token and topics, and the request's status and times.
+func batchOutcomes(out *Outcome, ev *pipeline.Event) []*Outcome {
+	outs := make([]*Outcome, 0, len(ev.Items))
+	for _, it := range ev.Items {
+		o := *out
+		o.Token, o.Topics, o.Skipped, o.Unrouted, o.UnknownFields = it.Token, nil, 0, false, 0
+		o.ShadowTopics = nil
+		o.Reason = outcome.Duplicate
+		if !it.Duplicate {
+			o.Reason = outcome.Accepted
+			o.Skipped = len(it.Routed.Skipped)
+			o.UnknownFields = it.UnknownFields
+			setRouted(&o, it, ev.Vendor.Mode)
+		}
+		outs = append(outs, &o)
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return ErrMethod
+	return outs
+}
+
+// setRouted records what an event's routes published: its topics, or in shadow mode the topics it
+// would have published (kept apart, so nothing counts them as published); learn mode routes
+// nothing, which is not "unrouted".
+func setRouted(o *Outcome, it *pipeline.Item, mode vendor.Mode) {
+	o.Unrouted = it.Routed.Matched == 0 && mode != vendor.ModeLearn
+	if mode.Publishes() {
+		o.Topics = topics(it)
+	} else {
+		o.ShadowTopics = topics(it)
+	}
+}
+
+func topics(it *pipeline.Item) []string {
+	if len(it.Routed.Messages) == 0 {
+		return nil
+	}
+	out := make([]string, len(it.Routed.Messages))
+	for i, m := range it.Routed.Messages {
+		out[i] = m.Topic
+	}
+	return out
+}
+
+// handle runs the checks in the contract's order and then the pipeline. It returns the pipeline's
+// event once the vendor is known and the request passed the cheap refusals.
+func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome) (*pipeline.Event, error) {
+	path, ok := strings.CutPrefix(r.URL.EscapedPath(), "/hooks/")
+	if !ok {
+		return nil, ErrNotFound
+	}
+	name, rest, hasRest := strings.Cut(path, "/")
+	head := r.Method == http.MethodHead
+	if r.Method != http.MethodPost && !head {
+		w.Header().Set("Allow", rc.allow(name))
+		return nil, ErrMethod
 	}
 	if rc.draining.Load() {
-		return &retryError{err: ErrShuttingDown, wait: 5 * time.Second}
+		return nil, &retryError{err: ErrShuttingDown, wait: 5 * time.Second}
 	}
-	if !slugRE.MatchString(rest) {
-		return ErrUnknownVendor
+	if !slugRE.MatchString(name) {
+		return nil, ErrUnknownVendor
 	}
-	v, ok := rc.cfg.Vendors[rest]
+	v, ok := rc.cfg.Vendors[name]
 	if !ok {
-		return ErrUnknownVendor
+		return nil, ErrUnknownVendor
 	}
 	out.Vendor = v.Name
 	if !v.Mode.Publishes() {
 		out.Mode = string(v.Mode)
 	}
+	if head && !v.Intake.URLCheck {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, ErrMethod
+	}
+	if hasRest {
+		switch v.Intake.Rest {
+		case vendor.RestNone:
+			return nil, ErrNotFound
+		case vendor.RestType:
+			if !typeSegment(rest) {
+				return nil, ErrNotFound
+			}
+		} // vendor.RestToken: any path is the scheme's to judge (a wrong token is a 401)
+	}
 	if !rc.cfg.Switches.Open(v.Name) {
-		return &retryError{err: ErrDisabled, wait: disabledRetryWait}
+		return nil, &retryError{err: ErrDisabled, wait: disabledRetryWait}
 	}
 	src := rc.source(r)
 	if !v.AllowsSource(src) {
-		return ErrSourceDenied
+		return nil, ErrSourceDenied
 	}
 	now := rc.now()
 	if ok, wait := rc.cfg.Sources.Allow(src, now); !ok {
-		return &ratelimit.LimitError{Budget: ratelimit.BudgetSource, RetryAfter: wait}
+		return nil, &ratelimit.LimitError{Budget: ratelimit.BudgetSource, RetryAfter: wait}
 	}
 	if err := rc.cfg.Failures.Allow(v.FailLimiter, src, now); err != nil {
-		return err
+		return nil, err
 	}
-	if !jsonContentType(r.Header.Values("Content-Type")) {
-		return ErrContentType
+	// The URL comes from public_url (v.URL), never from Host or X-Forwarded-*: whoever sends the
+	// request chooses those.
+	ev := &pipeline.Event{Vendor: v, Header: r.Header, Received: now, Method: r.Method, Query: r.URL.RawQuery,
+		Rest: rest, URL: vendor.RequestURL(v.URL, rest, r.URL.RawQuery)}
+	if head {
+		// A check of the vendor's URL: authenticated like a POST, and nothing else.
+		err := rc.cfg.Pipeline.Authenticate(r.Context(), ev)
+		rc.account(v, src, now, ev, err)
+		out.Verified = ev.Verified
+		return ev, err
 	}
+	kind, err := content(v, r)
+	if err != nil {
+		return ev, err
+	}
+	ev.Content = kind
 	if !identityEncoding(r.Header.Values("Content-Encoding")) {
-		return ErrContentEncoding
+		return ev, ErrContentEncoding
 	}
 	if r.ContentLength > rc.cfg.MaxBody {
-		return ErrTooLarge
+		return ev, ErrTooLarge
 	}
 	buf := rc.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -233,45 +338,63 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, out *Outcome)
 		rc.cfg.Failures.Fail(v.FailLimiter, src, now)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return ErrTooLarge
+			return ev, ErrTooLarge
 		}
-		return ErrBadBody
+		return ev, ErrBadBody
 	}
-	// The URL comes from public_url (v.URL), never from Host or X-Forwarded-*: whoever sends the
-	// request chooses those.
-	ev := &pipeline.Event{Vendor: v, Header: r.Header, Body: buf.Bytes(), Received: now,
-		Method: r.Method, Query: r.URL.RawQuery, URL: vendor.RequestURL(v.URL, "", r.URL.RawQuery)}
-	err := rc.cfg.Pipeline.Process(r.Context(), ev)
+	ev.Body = buf.Bytes()
+	err = rc.cfg.Pipeline.Process(r.Context(), ev)
+	rc.account(v, src, now, ev, err)
 	out.Verified = ev.Verified
+	out.PublishLatency = ev.PublishLatency
+	if len(ev.Items) == 1 {
+		it := ev.Items[0]
+		out.Token = it.Token
+		out.UnknownFields = it.UnknownFields
+		out.Skipped = len(it.Routed.Skipped)
+		if err == nil {
+			setRouted(out, it, v.Mode)
+		}
+	}
+	return ev, err
+}
+
+// account tells the failure budgets how authentication went.
+func (rc *Receiver) account(v *vendor.Vendor, src netip.Addr, now time.Time, ev *pipeline.Event, err error) {
 	switch {
 	case ev.Verified:
 		rc.cfg.Failures.Verified(src)
 	case errors.Is(err, verify.ErrBadSignature), errors.Is(err, verify.ErrTimestamp):
 		rc.cfg.Failures.Fail(v.FailLimiter, src, now)
 	}
-	out.Token = ev.Token
-	out.UnknownFields = ev.UnknownFields
-	out.Skipped = len(ev.Routed.Skipped)
-	out.PublishLatency = ev.PublishLatency
-	if err == nil {
-		out.Unrouted = ev.Routed.Matched == 0 && v.Mode != vendor.ModeLearn // learn mode routes nothing
-		for _, m := range ev.Routed.Messages {
-			if v.Mode.Publishes() {
-				out.Topics = append(out.Topics, m.Topic)
-			} else {
-				out.ShadowTopics = append(out.ShadowTopics, m.Topic)
+}
+
+// allow returns the Allow header of a 405 for the endpoint of vendor name.
+func (rc *Receiver) allow(name string) string {
+	if v, ok := rc.cfg.Vendors[name]; ok && v.Intake.URLCheck {
+		return "POST, HEAD"
+	}
+	return http.MethodPost
+}
+
+// content returns the kind of body a request carries, if its vendor takes it: JSON or a form by
+// its Content-Type (exactly one, parameters allowed), or, for a vendor that takes its data in the
+// query string, no body at all.
+func content(v *vendor.Vendor, r *http.Request) (string, error) {
+	if v.Intake.Query && r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
+		return policy.ContentQuery, nil
+	}
+	if values := r.Header.Values("Content-Type"); len(values) == 1 {
+		if mt, _, err := mime.ParseMediaType(values[0]); err == nil {
+			switch {
+			case mt == "application/json" && v.Intake.JSON:
+				return policy.ContentJSON, nil
+			case mt == "application/x-www-form-urlencoded" && v.Intake.Form:
+				return policy.ContentForm, nil
 			}
 		}
 	}
-	return err
-}
-
-func jsonContentType(values []string) bool {
-	if len(values) != 1 {
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(values[0])
-	return err == nil && mt == "application/json"
+	return "", &contentTypeError{accepted: v.Intake.Accepted}
 }
 
 // identityEncoding reports whether the Content-Encoding headers name no coding but identity: in
@@ -361,38 +484,96 @@ func Answer(err error) (*outcome.Reason, map[string]string) {
 
 func errBody(msg string) map[string]string { return map[string]string{"error": msg} }
 
-func (rc *Receiver) respond(w http.ResponseWriter, out *Outcome, err error) {
+// challenger is a verifier that asks for credentials on a 401 (WWW-Authenticate), as HTTP Basic
+// does.
+type challenger interface {
+	Challenge() string
+}
+
+func (rc *Receiver) respond(w http.ResponseWriter, r *http.Request, out *Outcome, ev *pipeline.Event, err error) {
 	reason, body := Answer(err)
-	status := reason.Status()
-	out.Status, out.Reason = status, reason
-	if reason == outcome.Accepted {
-		body["event"] = out.Token
+	switch {
+	case err != nil:
+	case r.Method == http.MethodHead, ev.Challenge != "":
+		reason = outcome.Handshake
+	case ev.Ignored:
+		reason = outcome.Ignored
 	}
+	status := reason.Status()
+	out.Reason = reason
+	h := w.Header()
 	var re *retryError
 	var le *ratelimit.LimitError
 	var ue *publish.UnavailableError
 	switch {
 	case errors.As(err, &le):
-		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(le.RetryAfter)))
+		h.Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(le.RetryAfter)))
 	case errors.As(err, &re):
-		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(re.wait)))
+		h.Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(re.wait)))
 	case errors.As(err, &ue):
-		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(max(ue.RetryAfter, time.Second))))
+		h.Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(max(ue.RetryAfter, time.Second))))
 	case status == http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "30")
+		h.Set("Retry-After", "30")
 	case status == http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "60") // every 429 says when to come back
+		h.Set("Retry-After", "60") // every 429 says when to come back
+	case status == http.StatusUnauthorized && ev != nil:
+		if c, ok := ev.Vendor.Verifier.(challenger); ok {
+			h.Set("WWW-Authenticate", c.Challenge())
+		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	var answer any = body
+	switch {
+	case reason == outcome.Handshake && ev.Challenge != "":
+		// The one answer that holds input: the challenge, which the handshake checked is a short
+		// string of token characters.
+		answer = map[string]string{"challenge": ev.Challenge}
+	case reason == outcome.Handshake:
+		out.Status = status
+		w.WriteHeader(status) // HEAD: no body
+		return
+	case (reason.Taken() || reason == outcome.Ignored) && ev.Vendor.Answer != nil:
+		a := ev.Vendor.Answer
+		out.Status = a.Status
+		if a.Type != "" {
+			h.Set("Content-Type", a.Type)
+		}
+		w.WriteHeader(a.Status)
+		_, _ = w.Write(a.Body)
+		return
+	case reason == outcome.Ignored:
+		answer = map[string]string{"status": "ignored"}
+	case reason.Taken() && ev.Batch:
+		dups := 0
+		for _, it := range ev.Items {
+			if it.Duplicate {
+				dups++
+			}
+		}
+		answer = batchAnswer{Status: reason.Message(), Events: len(ev.Items), Duplicates: dups}
+	case reason == outcome.Accepted:
+		body["event"] = out.Token
+	}
+	out.Status = status
+	h.Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return // the answer to a HEAD has no body (Go's server would drop it)
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(body)
+	_ = enc.Encode(answer)
 }
 
-func (rc *Receiver) log(out *Outcome, err error) {
+// batchAnswer is the answer to a batch that was taken.
+type batchAnswer struct {
+	Status     string `json:"status"`
+	Events     int    `json:"events"`
+	Duplicates int    `json:"duplicates"`
+}
+
+func (rc *Receiver) log(out *Outcome, req *pipeline.Event, err error) {
 	suppressed, ok := rc.logs.allow(out)
 	if !ok {
 		return
@@ -405,6 +586,19 @@ func (rc *Receiver) log(out *Outcome, err error) {
 		Str("reason", out.Reason.Word()).Dur("latency", out.Latency)
 	if out.Token != "" {
 		ev = ev.Str("event", out.Token)
+	}
+	if req != nil && req.Batch {
+		tokens := make([]string, 0, len(req.Items))
+		dups := 0
+		for _, it := range req.Items {
+			if it.Token != "" {
+				tokens = append(tokens, it.Token)
+			}
+			if it.Duplicate {
+				dups++
+			}
+		}
+		ev = ev.Strs("events", tokens).Int("duplicates", dups)
 	}
 	if len(out.Topics) > 0 {
 		ev = ev.Strs("topics", out.Topics)

@@ -419,6 +419,9 @@ func jsonTypeOf(v any) uint8 {
 // which Validate then refuses where the schema asks for another type. Values that are not
 // strings are left alone; doc is changed in place.
 func (sc *Schema) Coerce(doc map[string]any, lim payload.Limits) {
+	if sc == nil {
+		return // no schema (a learn-mode vendor's): every value stays text
+	}
 	c := sc.coerce
 	for name, v := range doc {
 		s, ok := v.(string)

@@ -11,9 +11,9 @@ import (
 
 // Vendor is one vendor's counters.
 type Vendor struct {
-	Accepted  int64            `json:"accepted"`  // 202
-	Duplicate int64            `json:"duplicate"` // 200
-	Rejected  int64            `json:"rejected"`  // every other status
+	Accepted  int64            `json:"accepted"`  // events accepted (202, or the policy's answer)
+	Duplicate int64            `json:"duplicate"` // events already accepted
+	Rejected  int64            `json:"rejected"`  // refusals (4xx, 5xx); handshakes count under ByReason only
 	ByReason  map[string]int64 `json:"by_reason"` // outcome reason -> count, accepted included
 	Unrouted  int64            `json:"unrouted"`  // accepted events no route took
 	Skipped   int64            `json:"routes_skipped"`
@@ -56,17 +56,18 @@ func (s *Stats) Observe(o *outcome.Outcome) {
 		return
 	}
 	v.ByReason[o.Reason.Word()]++
-	switch o.Status {
-	case 202:
+	switch {
+	case o.Reason == outcome.Accepted:
 		v.Accepted++
 		v.LastEvent = o.Received
 		v.Published += int64(len(o.Topics))
 		if o.Unrouted {
 			v.Unrouted++
 		}
-	case 200:
+	case o.Reason == outcome.Duplicate:
 		v.Duplicate++
 		v.LastEvent = o.Received
+	case o.Reason.Answered(): // a handshake or an ignored empty body: neither an event nor an error
 	default:
 		v.Rejected++
 		v.LastError = o.Received

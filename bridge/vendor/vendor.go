@@ -123,6 +123,12 @@ type Vendor struct {
 	// IDPointer and TypePointer are the policy's event.id and event.type, split into tokens.
 	IDPointer   []string
 	TypePointer []string
+	// Type says where the event type comes from (event.type or one of its alternatives).
+	Type EventType
+	// Intake is what the vendor's sender sends besides one JSON object (the policy's intake).
+	Intake Intake
+	// Answer is the success answer the sender expects; nil for the contract's JSON answers.
+	Answer *Answer
 }
 
 // AllowsSource reports whether a source address may call this vendor.
@@ -225,6 +231,7 @@ func Compile(prefix string, cfgs []Config, cat *catalog.Catalog, ps *pseudo.Pseu
 			IDPointer:   policy.SplitPointer(cv.Policy.Event.ID),
 			TypePointer: policy.SplitPointer(cv.Policy.Event.Type),
 		}
+		v.Intake, v.Type, v.Answer = compileIntake(cv.Policy)
 		if len(c.Secrets) > 0 {
 			vf, err := verify.New(cv.Policy.Auth, c.Secrets)
 			if err != nil {

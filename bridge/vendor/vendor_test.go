@@ -161,3 +161,56 @@ func TestCheckMode(t *testing.T) {
 		t.Errorf("Compile modes = %s (schema %v), %s; want learn (no schema), live", vs["newcomer"].Mode, vs["newcomer"].Schema, vs["url-signer"].Mode)
 	}
 }
+
+// TestCompileIntake checks what a policy's intake, event type and answer compile to: the
+// receiver routes a path segment by it and says in a 415 what the vendor takes.
+func TestCompileIntake(t *testing.T) {
+	policy := func(name, auth, rest string) string {
+		return "vendor: " + name + "\ntitle: T\nowner: O\ncontact: c@x.invalid\nrisk: low\nauth: " + auth + "\n" + rest +
+			"schema: any/v1.json\nroutes:\n  - when: \"*\"\n    topic: t\n    fields:\n      a: /a\n"
+	}
+	cat, _, err := catalog.Load(catalog.Sources{Builtin: fstest.MapFS{
+		"policies/plain.yaml":   {Data: []byte(policy("plain", "{scheme: bearer}", "event: {type: /type}\n"))},
+		"policies/station.yaml": {Data: []byte(policy("station", "{scheme: path-token}", "intake: {content: [form, query], url_check: true}\nevent: {type_const: weather}\n"))},
+		"policies/lora.yaml":    {Data: []byte(policy("lora", "{scheme: bearer}", "intake: {content: [json, form]}\nevent: {type_path: true}\n"))},
+		"policies/phone.yaml": {Data: []byte(policy("phone", "{scheme: basic}",
+			"intake: {ignore_empty: true, batch: true}\nanswer: {status: 200, type: application/json, body: \"[]\"}\nevent: {type_header: X-Type}\n"))},
+		"schemas/any/v1.json": {Data: []byte(`{"type":"object"}`)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfgs []vendor.Config
+	for _, n := range []string{"plain", "station", "lora", "phone"} {
+		cfgs = append(cfgs, vendor.Config{Name: n, Enabled: true, Secrets: []string{"a-secret-token-0123456789"}})
+	}
+	vs, err := vendor.Compile("hb", cfgs, cat, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		rest     vendor.RestUse
+		accepted string
+		json     bool
+		answer   bool
+	}{
+		{"plain", vendor.RestNone, "application/json", true, false},
+		{"station", vendor.RestToken, "application/x-www-form-urlencoded or no body with the data in the query string", false, false},
+		{"lora", vendor.RestType, "application/json or application/x-www-form-urlencoded", true, false},
+		{"phone", vendor.RestNone, "application/json", true, true},
+	}
+	for _, tt := range tests {
+		v := vs[tt.name]
+		if v.Intake.Rest != tt.rest || v.Intake.Accepted != tt.accepted || v.Intake.JSON != tt.json || (v.Answer != nil) != tt.answer {
+			t.Errorf("Compile(%s).Intake = %+v, answer %v; want rest %v, accepted %q, json %v, answer %v",
+				tt.name, v.Intake, v.Answer, tt.rest, tt.accepted, tt.json, tt.answer)
+		}
+	}
+	if s := vs["station"]; !s.Intake.URLCheck || !s.Intake.Form || !s.Intake.Query || s.Type.Const != "weather" {
+		t.Errorf("Compile(station) = %+v %+v", s.Intake, s.Type)
+	}
+	if p := vs["phone"]; !p.Intake.IgnoreEmpty || !p.Intake.Batch || p.Type.Header != "X-Type" || string(p.Answer.Body) != "[]" || p.Answer.Status != 200 {
+		t.Errorf("Compile(phone) = %+v %+v %+v", p.Intake, p.Type, p.Answer)
+	}
+}
