@@ -1,8 +1,9 @@
 // Package receiver is the partner-facing HTTP listener. It serves only POST /hooks/{vendor} (and
 // /hooks/{vendor}/{segment} for a vendor whose policy gives that segment a meaning: a path token,
 // or the event type), and HEAD of a vendor that declares a URL check. It runs the cheap refusals
-// first, hands the rest to the pipeline, and translates the outcome into the status table of
-// DESIGN.md, or into the success answer a vendor's policy asks for.
+// first, hands the rest to the pipeline, and translates the outcome into the partner contract's
+// status table (README, "Partner HTTP contract"), or into the success answer a vendor's policy
+// asks for.
 //
 // The path after /hooks/{vendor}/ may be a secret (a path token): it is never logged, counted,
 // audited or answered, and no error text holds it. Go's http.Server logs no request paths either.
