@@ -83,6 +83,10 @@ func (a *account) mayPublish(topic string) bool {
 // ErrWillRefused reports a CONNECT whose Will the account may not publish.
 var ErrWillRefused = errors.New("will not allowed")
 
+// ErrRetainedQuota reports a CONNECT whose retained Will is larger than its account's
+// Limits.RetainedMessageSize.
+var ErrRetainedQuota = errors.New("retained will too large")
+
 // ErrClientIDTooLong reports a client id longer than the broker accepts.
 var ErrClientIDTooLong = errors.New("client id too long")
 
@@ -112,6 +116,7 @@ type authHook struct {
 	count   *counters
 	limit   *logLimiter
 	log     zerolog.Logger
+	refs    *clientRefs
 
 	sessMu sync.Mutex // guards sessions and seeded
 	// sessions indexes each account's sessions: every client that passed checkSessions (mochi
@@ -121,15 +126,15 @@ type authHook struct {
 	sessions map[string]map[*mqtt.Client]struct{}
 	seeded   bool
 
-	planMu sync.Mutex                                // guards plans
-	plans  map[*mqtt.Client]map[uint16]subscribePlan // SUBSCRIBEs OnSubscribe cut, by packet id
+	planMu sync.Mutex                          // guards plans
+	plans  map[*mqtt.Client]map[uint16]ackPlan // SUBSCRIBEs and UNSUBSCRIBEs cut, by packet id
 }
 
 var _ mqtt.Hook = (*authHook)(nil)
 
-func newAuthHook(opts Options, clients *mqtt.Clients, count *counters, limit *logLimiter) *authHook {
-	h := &authHook{accounts: map[string]*account{}, clients: clients, count: count, limit: limit, log: opts.Log,
-		sessions: map[string]map[*mqtt.Client]struct{}{}, plans: map[*mqtt.Client]map[uint16]subscribePlan{}}
+func newAuthHook(opts Options, clients *mqtt.Clients, count *counters, limit *logLimiter, refs *clientRefs) *authHook {
+	h := &authHook{accounts: map[string]*account{}, clients: clients, count: count, limit: limit, log: opts.Log, refs: refs,
+		sessions: map[string]map[*mqtt.Client]struct{}{}, plans: map[*mqtt.Client]map[uint16]ackPlan{}}
 	device := opts.DeviceLimits.withDefaults(DefaultDeviceLimits, opts.SessionExpiry)
 	writer := opts.WriterLimits.withDefaults(DefaultWriterLimits, opts.SessionExpiry)
 	for _, a := range opts.Accounts {
@@ -155,7 +160,7 @@ func (h *authHook) ID() string { return "hookbridge-auth" }
 func (h *authHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill,
-		mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPacketEncode, mqtt.OnDisconnect:
+		mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -179,7 +184,8 @@ func (h *authHook) authenticate(pk packets.Packet) *account {
 // OnConnect runs before mochi authenticates the client, stores its session or its Will, and it
 // refuses what an authenticated account may not do, with the reason code that says why: a Will
 // the account may not publish is refused with "not authorized" (MQTT 5 0x87, 3.1.1 return code
-// 5), a client id longer than maxClientIDLen with "client identifier not valid" (0x85, 2), a
+// 5), a retained Will larger than Limits.RetainedMessageSize with "quota exceeded" (0x97, 3), a
+// client id longer than maxClientIDLen with "client identifier not valid" (0x85, 2), a
 // session past the account's Limits.Sessions with "quota exceeded" (0x97, 3). A
 // client with bad credentials is left to OnConnectAuthenticate, so that it learns nothing about
 // its Will. It then renames the client to its session id (see sessionID), before mochi looks up,
@@ -198,6 +204,20 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 				Msg("login refused: the account may not publish its Will's topic")
 		}
 		return refuse(cl, a.name, packets.ErrNotAuthorized, packets.Err3NotAuthorized.Code, ErrWillRefused)
+	}
+	if pk.Connect.WillFlag && pk.Connect.WillRetain {
+		w := packets.Packet{TopicName: pk.Connect.WillTopic, Payload: pk.Connect.WillPayload,
+			Properties: packets.Properties{User: pk.Connect.WillProperties.User}}
+		if size := retainedSize(&w); size > int64(a.limits.RetainedMessageSize) {
+			cl.Properties.Will = mqtt.Will{}
+			h.count.retainedRefused.Add(1)
+			if ok, n := h.limit.allow("retained:" + a.name); ok {
+				h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("remote", cl.Net.Remote).
+					Int64("size", size).Int("limit_message_size", a.limits.RetainedMessageSize).Int64("suppressed", n).
+					Msg("login refused: its retained Will is larger than the account may retain")
+			}
+			return refuse(cl, a.name, packets.ErrQuotaExceeded, packets.Err3ServerUnavailable.Code, ErrRetainedQuota)
+		}
 	}
 	if len(cl.ID) > maxClientIDLen {
 		return refuse(cl, a.name, packets.ErrClientIdentifierNotValid, packets.Err3ClientIdentifierNotValid.Code, ErrClientIDTooLong)
@@ -280,17 +300,6 @@ func (h *authHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	h.log.Error().Str("component", "mqtt").Str("account", string(cl.Properties.Username)).Str("topic", will.TopicName).
 		Msg("a Will the account may not publish got past the login: voided")
 	return mqtt.Will{TopicName: voidTopic, Payload: []byte{0}}, nil
-}
-
-// OnUnsubscribe renames shared subscription groups the way OnSubscribe did.
-func (h *authHook) OnUnsubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	if cl.Net.Inline {
-		return pk
-	}
-	if a, ok := h.accounts[string(cl.Properties.Username)]; ok {
-		pk.Filters = a.privateShares(pk.Filters)
-	}
-	return pk
 }
 
 // reservedID reports whether a client's own id is one the broker's inline clients use.

@@ -57,8 +57,10 @@ type Broker struct {
 	store     *store.Store
 	guard     *retainGuard
 	auth      *authHook
+	quota     *retainQuota
 	listener  net.Listener
 	log       zerolog.Logger
+	refs      *clientRefs // client ids in logs (see clientRefs)
 	count     *counters
 	closeOnce sync.Once
 	limit     *logLimiter
@@ -109,19 +111,36 @@ func New(opts Options) (*Broker, error) {
 	// replaced, delivered or their session expires, instead of mochi's default 24 hours.
 	caps.MaximumMessageExpiryInterval = 0
 	caps.Compatibilities.ObscureNotAuthorized = false
+	// mochi copies a PUBLISH's properties (user properties of up to the packet size) into its
+	// PUBACK or PUBREC, and a PUBREC is kept until the PUBREL, in the store too: acknowledgements
+	// carry only their reason.
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
+	// A topic alias keeps its topic for the connection's life: 65,535 of them (mochi's default)
+	// could hold 64 MiB per connection. The ACL refuses a PUBLISH that names its topic by alias
+	// alone, so aliases save a client nothing here anyway.
+	caps.TopicAliasMaximum = 16
+	refs, limit := newClientRefs(), newLogLimiter(time.Minute)
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		InlineClient:           true,
-		Logger:                 NewSlog(mochiLogger(opts.Log)),
+		Logger:                 newSlog(mochiLogger(opts.Log), refs, limit),
 		SysTopicResendInterval: 60,
 	})
-	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, opts: opts,
-		count: &counters{}, limit: newLogLimiter(time.Minute), done: make(chan struct{})}
+	b := &Broker{srv: srv, log: opts.Log, store: opts.Store, opts: opts, refs: refs,
+		count: &counters{}, limit: limit, done: make(chan struct{})}
 	b.pub = srv.NewClient(nil, mqtt.LocalListener, "$hookbridge", true)
 	b.pub.Properties.ProtocolVersion = 5
 
-	b.auth = newAuthHook(opts, srv.Clients, b.count, b.limit)
+	b.auth = newAuthHook(opts, srv.Clients, b.count, b.limit, refs)
 	if err := srv.AddHook(b.auth, nil); err != nil {
+		return nil, err
+	}
+	if err := srv.AddHook(&qos2Bound{max: int(opts.MaxInflight), count: b.count, limit: limit, log: opts.Log}, nil); err != nil {
+		return nil, err
+	}
+	// Before the retain guard: a Will it stops retaining must not take the guard (see OnWill).
+	b.quota = newRetainQuota(b.auth, srv.Topics.Retained.GetAll)
+	if err := srv.AddHook(b.quota, nil); err != nil {
 		return nil, err
 	}
 	if err := srv.AddHook(&dropHook{b: b}, nil); err != nil {
@@ -300,7 +319,7 @@ func (h *dropHook) Provides(b byte) bool { return b == mqtt.OnPublishDropped }
 func (h *dropHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	n := h.b.count.dropped.Add(1)
 	if n == 1 || n%1000 == 0 {
-		h.b.log.Warn().Str("component", "mqtt").Str("account", string(cl.Properties.Username)).Str("client", clientIDOf(cl)).Int64("dropped_total", n).
+		h.b.log.Warn().Str("component", "mqtt").Str("account", string(cl.Properties.Username)).Str("client_ref", h.b.refs.of(cl.ID)).Int64("dropped_total", n).
 			Msg("message dropped for a connected client whose outbound queue is full: that session will not get it")
 	}
 }

@@ -25,12 +25,22 @@ type Limits struct {
 	// Subscriptions bounds one session's subscriptions. Past it each new filter of a SUBSCRIBE is
 	// refused: 0x97 in the SUBACK (3.1.1: 0x80).
 	Subscriptions int
-	// Filters bounds the filters of one SUBSCRIBE. A SUBSCRIBE with more is refused whole: every
-	// filter gets 0x97 (3.1.1: 0x80).
+	// Filters bounds the filters of one SUBSCRIBE or UNSUBSCRIBE. A SUBSCRIBE with more is
+	// refused whole: every filter gets 0x97 (3.1.1: 0x80); an UNSUBSCRIBE with more too: every
+	// filter gets 0x83 (MQTT 5 allows no quota code in an UNSUBACK), and a 3.1.1 client, whose
+	// UNSUBACK carries no codes, has its connection closed.
 	Filters int
 	// SessionExpiry bounds how long an offline persistent session is kept (MQTT 5 clients are
 	// told in the CONNACK; a 3.1.1 session without clean session gets it too).
 	SessionExpiry time.Duration
+	// RetainedMessages and RetainedBytes bound the retained messages the account's clients keep
+	// on the broker (PUBLISH with the retain flag, and retained Wills), in number and in what
+	// they cost the broker (retainedCost: their bytes, and what mochi spends on each besides);
+	// RetainedMessageSize bounds the size of one (its topic, payload and properties). See
+	// retainQuota for what happens past a bound. Only accounts with write rules can publish.
+	RetainedMessages    int
+	RetainedBytes       int64
+	RetainedMessageSize int
 }
 
 // Default limits. A device (an account without write rules) is one panel, tablet or
@@ -38,11 +48,22 @@ type Limits struct {
 // while it reconnects with fresh client ids), a subscription per topic it shows, and a day of
 // queued events to ride out a reboot or a Wi-Fi outage; its retained states come back on
 // resubscribe anyway. The account with write rules is Home Assistant: its MQTT integration
-// subscribes once per entity topic, batches up to 500 filters in one SUBSCRIBE, and an operator
-// may run more than one tool under that login.
+// subscribes once per entity topic, batches up to 500 filters in one SUBSCRIBE (and in one
+// UNSUBSCRIBE), and an operator may run more than one tool under that login. What it may retain
+// is MQTT discovery from tools that log in with it: one config per entity under homeassistant/,
+// of one to a few KiB (a Zigbee2MQTT entity's about 1.5 KiB, a Tasmota light's 0.9); a large
+// home has a few thousand (one with 49 Zigbee and Z-Wave devices had 1,104). A 1.2 KiB config
+// costs about 4.5 KiB (retainedCost): 16 MiB hold some 3,600. Home Assistant's own MQTT
+// integration retains nothing by default, and Hookbridge's discovery and entity configs go
+// through the broker's inline client and count against no account. 16 MiB of the largest
+// messages allowed raised the binary's RSS by 31 to 42 MiB (TestDeviceWriterRetainedBounded),
+// under the 60 MB issue 12 allowed one account's attack. A device cannot publish, so its
+// retained bounds never come into play.
 var (
-	DefaultDeviceLimits = Limits{Sessions: 32, PersistentSessions: 8, Subscriptions: 256, Filters: 32, SessionExpiry: 24 * time.Hour}
-	DefaultWriterLimits = Limits{Sessions: 64, PersistentSessions: 16, Subscriptions: 10_000, Filters: 1_000} // SessionExpiry: Options.SessionExpiry
+	DefaultDeviceLimits = Limits{Sessions: 32, PersistentSessions: 8, Subscriptions: 256, Filters: 32, SessionExpiry: 24 * time.Hour,
+		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10}
+	DefaultWriterLimits = Limits{Sessions: 64, PersistentSessions: 16, Subscriptions: 10_000, Filters: 1_000, // SessionExpiry: Options.SessionExpiry
+		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10}
 )
 
 // withDefaults fills l's zero fields from d, and bounds the expiry by max.
@@ -61,6 +82,15 @@ func (l Limits) withDefaults(d Limits, max time.Duration) Limits {
 	}
 	if l.SessionExpiry <= 0 {
 		l.SessionExpiry = d.SessionExpiry
+	}
+	if l.RetainedMessages <= 0 {
+		l.RetainedMessages = d.RetainedMessages
+	}
+	if l.RetainedBytes <= 0 {
+		l.RetainedBytes = d.RetainedBytes
+	}
+	if l.RetainedMessageSize <= 0 {
+		l.RetainedMessageSize = d.RetainedMessageSize
 	}
 	if l.SessionExpiry <= 0 || l.SessionExpiry > max {
 		l.SessionExpiry = max
@@ -175,10 +205,36 @@ func (h *authHook) capExpiry(cl *mqtt.Client, a *account) {
 	}
 }
 
-// subscribePlan records which filters of a SUBSCRIBE OnSubscribe refused, so that the SUBACK can
-// get one code per filter back: mochi answers only the filters left in the packet.
-type subscribePlan struct {
-	refused []bool // by the filter's index in the client's SUBSCRIBE
+// ackPlan records which filters of a SUBSCRIBE OnSubscribe refused, or of an UNSUBSCRIBE
+// OnUnsubscribe refused, so that the SUBACK or UNSUBACK can get one code per filter back: mochi
+// answers only the filters left in the packet.
+type ackPlan struct {
+	ack     byte   // packets.Suback or packets.Unsuback
+	refused []bool // by the filter's index in the client's packet
+}
+
+// setPlan records the plan of a client's packet; OnPacketEncode takes it.
+func (h *authHook) setPlan(cl *mqtt.Client, id uint16, plan ackPlan) {
+	h.planMu.Lock()
+	defer h.planMu.Unlock()
+	m := h.plans[cl]
+	if m == nil {
+		m = map[uint16]ackPlan{}
+		h.plans[cl] = m
+	}
+	m[id] = plan
+}
+
+// takePlan returns and forgets the plan for an acknowledgement, if any.
+func (h *authHook) takePlan(cl *mqtt.Client, pk packets.Packet) (ackPlan, bool) {
+	h.planMu.Lock()
+	defer h.planMu.Unlock()
+	plan, ok := h.plans[cl][pk.PacketID]
+	if !ok || plan.ack != pk.FixedHeader.Type {
+		return ackPlan{}, false
+	}
+	delete(h.plans[cl], pk.PacketID)
+	return plan, true
 }
 
 // OnSubscribe makes the account's shared subscription groups its own (see privateShares), and
@@ -195,7 +251,7 @@ func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packe
 	}
 	pk.Filters = a.privateShares(pk.Filters)
 	n := len(pk.Filters)
-	plan := subscribePlan{refused: make([]bool, n)}
+	plan := ackPlan{ack: packets.Suback, refused: make([]bool, n)}
 	refused := 0
 	if n > a.limits.Filters {
 		for i := range plan.refused {
@@ -204,7 +260,7 @@ func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packe
 		refused = n
 		h.count.subscribesRefused.Add(1)
 		if ok, s := h.limit.allow("filters:" + a.name); ok {
-			h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("client", clientIDOf(cl)).
+			h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("client_ref", h.refs.of(cl.ID)).
 				Int("filters", n).Int("limit", a.limits.Filters).Int64("suppressed", s).
 				Msg("subscribe refused: more filters in one SUBSCRIBE than allowed")
 		}
@@ -226,7 +282,7 @@ func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packe
 		if refused > 0 {
 			h.count.subscriptionsRefused.Add(int64(refused))
 			if ok, s := h.limit.allow("subscriptions:" + a.name); ok {
-				h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("client", clientIDOf(cl)).
+				h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("client_ref", h.refs.of(cl.ID)).
 					Int("refused", refused).Int("limit", a.limits.Subscriptions).Int64("suppressed", s).
 					Msg("subscriptions refused: the session holds as many as it may")
 			}
@@ -242,29 +298,88 @@ func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packe
 		}
 	}
 	pk.Filters = kept
-	h.planMu.Lock()
-	m := h.plans[cl]
-	if m == nil {
-		m = map[uint16]subscribePlan{}
-		h.plans[cl] = m
-	}
-	m[pk.PacketID] = plan
-	h.planMu.Unlock()
+	h.setPlan(cl, pk.PacketID, plan)
 	return pk
 }
 
+// OnUnsubscribe renames shared subscription groups the way OnSubscribe did, and enforces
+// Limits.Filters on an MQTT 5 UNSUBSCRIBE (OnPacketRead does on a 3.1.1 one): one with more
+// filters is refused whole, before mochi looks at a filter or the store writes anything, and
+// OnPacketEncode answers each filter with 0x83 (implementation specific error: "the UNSUBSCRIBE
+// is valid but the Server does not accept it"; quota exceeded is not among the UNSUBACK codes
+// MQTT 5 allows) and the reason string "quota exceeded". The session's subscriptions stay.
+func (h *authHook) OnUnsubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if cl.Net.Inline {
+		return pk
+	}
+	a, ok := h.accounts[string(cl.Properties.Username)]
+	if !ok {
+		return pk
+	}
+	if n := len(pk.Filters); n > a.limits.Filters {
+		h.unsubscribeRefused(cl, a, n)
+		plan := ackPlan{ack: packets.Unsuback, refused: make([]bool, n)}
+		for i := range plan.refused {
+			plan.refused[i] = true
+		}
+		h.setPlan(cl, pk.PacketID, plan)
+		pk.Filters = nil
+		return pk
+	}
+	pk.Filters = a.privateShares(pk.Filters)
+	return pk
+}
+
+// OnPacketRead copies what mochi may keep of a client's PUBLISH or SUBSCRIBE out of the
+// packet's buffer (see unpinPublish), and closes the connection of an MQTT 3.1.1 client whose
+// UNSUBSCRIBE holds more than its account's Limits.Filters: a 3.1.1 UNSUBACK has no codes, so
+// closing is the only refusal the client can see. mochi ends the connection when this returns
+// ErrRejectPacket.
+func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	switch {
+	case cl.Net.Inline:
+	case pk.FixedHeader.Type == packets.Publish:
+		pk = unpinPublish(pk)
+	case pk.FixedHeader.Type == packets.Subscribe:
+		pk.Filters = unpinFilters(pk.Filters)
+	case pk.FixedHeader.Type == packets.Unsubscribe && cl.Properties.ProtocolVersion < 5:
+		a, ok := h.accounts[string(cl.Properties.Username)]
+		if ok && len(pk.Filters) > a.limits.Filters {
+			h.unsubscribeRefused(cl, a, len(pk.Filters))
+			return pk, packets.ErrRejectPacket
+		}
+	}
+	return pk, nil
+}
+
+// unsubscribeRefused counts and logs an UNSUBSCRIBE refused past Limits.Filters.
+func (h *authHook) unsubscribeRefused(cl *mqtt.Client, a *account, n int) {
+	h.count.unsubscribesRefused.Add(1)
+	if ok, s := h.limit.allow("unsubscribe:" + a.name); ok {
+		h.log.Warn().Str("component", "mqtt").Str("account", a.name).Str("client_ref", h.refs.of(cl.ID)).
+			Int("filters", n).Int("limit", a.limits.Filters).Int64("suppressed", s).
+			Msg("unsubscribe refused: more filters in one UNSUBSCRIBE than allowed")
+	}
+}
+
 // OnPacketEncode gives a SUBACK one code per filter of the client's SUBSCRIBE again, with the
-// quota code for the filters OnSubscribe took out; and tells a v5 client its session expiry in
+// quota code for the filters OnSubscribe took out, and an UNSUBACK OnUnsubscribe refused its
+// codes; and tells a v5 client its session expiry in
 // the CONNACK (it may be shorter than asked for).
 func (h *authHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	switch pk.FixedHeader.Type {
-	case packets.Suback:
-		h.planMu.Lock()
-		plan, ok := h.plans[cl][pk.PacketID]
-		if ok {
-			delete(h.plans[cl], pk.PacketID)
+	case packets.Unsuback:
+		plan, ok := h.takePlan(cl, pk)
+		if !ok {
+			return pk
 		}
-		h.planMu.Unlock()
+		pk.ReasonCodes = make([]byte, len(plan.refused))
+		for i := range pk.ReasonCodes {
+			pk.ReasonCodes[i] = packets.ErrImplementationSpecificError.Code
+		}
+		pk.Properties.ReasonString = packets.ErrQuotaExceeded.Reason
+	case packets.Suback:
+		plan, ok := h.takePlan(cl, pk)
 		if !ok {
 			return pk
 		}
@@ -294,7 +409,7 @@ func (h *authHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pa
 	return pk
 }
 
-// OnDisconnect forgets a client's pending SUBACK plans.
+// OnDisconnect forgets a client's pending SUBACK and UNSUBACK plans.
 func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.planMu.Lock()
 	delete(h.plans, cl)

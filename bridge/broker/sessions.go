@@ -44,7 +44,7 @@ func splitSessionID(id string) (username, clientID string, ok bool) {
 	return id[:i], id[i+1:], true
 }
 
-// clientIDOf returns the client's own id, for logs.
+// clientIDOf returns the client's own id (for the admin API; logs write its ref instead).
 func clientIDOf(cl *mqtt.Client) string {
 	_, id, _ := splitSessionID(cl.ID)
 	return id
@@ -66,6 +66,9 @@ type SessionInfo struct {
 	Subscriptions int
 	// ExpiresAt is when an offline persistent session will be deleted; zero when connected or clean.
 	ExpiresAt time.Time
+	// LogRef is what the broker's log lines write for the session instead of its client id
+	// (client_ref): the same all through one run, another in the next (see clientRefs).
+	LogRef string
 }
 
 // Sessions lists an account's sessions, connected and offline persistent ones, by client id.
@@ -80,6 +83,7 @@ func (b *Broker) Sessions(username string) ([]SessionInfo, error) {
 			Connected:     !cl.Closed(),
 			Persistent:    !cleanSession(cl),
 			Subscriptions: cl.State.Subscriptions.Len(),
+			LogRef:        b.refs.of(cl.ID),
 		}
 		if !si.Connected && si.Persistent {
 			si.ExpiresAt = time.Unix(cl.StopTime(), 0).Add(b.sessionExpiry(cl))
@@ -91,7 +95,8 @@ func (b *Broker) Sessions(username string) ([]SessionInfo, error) {
 }
 
 // DropSessions ends an account's session with clientID, or all of its sessions when clientID is
-// "": a connected client is disconnected (MQTT 5: DISCONNECT 0x98, administrative action) without
+// "". It logs the account, the count and the session's ref (see clientRefs), never a client id.
+// A connected client is disconnected (MQTT 5: DISCONNECT 0x98, administrative action) without
 // its Will, and the session, its subscriptions and queued messages are deleted, from the store too
 // (durably, before DropSessions returns). It returns how many sessions it dropped.
 func (b *Broker) DropSessions(username, clientID string) (int, error) {
@@ -106,8 +111,11 @@ func (b *Broker) DropSessions(username, clientID string) (int, error) {
 		}
 		n++
 	}
-	b.log.Info().Str("component", "mqtt").Str("account", username).Str("client", clientID).Int("sessions", n).
-		Msg("sessions dropped by the operator")
+	ev := b.log.Info().Str("component", "mqtt").Str("account", username).Int("sessions", n).Bool("all", clientID == "")
+	if clientID != "" {
+		ev = ev.Str("client_ref", b.refs.of(sessionID(username, clientID)))
+	}
+	ev.Msg("sessions dropped by the operator")
 	return n, errors.Join(errs...)
 }
 
@@ -143,7 +151,7 @@ func (b *Broker) endSession(cl *mqtt.Client, code packets.Code) error {
 	cl.ClearInflights()
 	if b.hook != nil {
 		if err := b.hook.DeleteSession(cl.ID); err != nil {
-			return fmt.Errorf("delete session of %q: %w", clientIDOf(cl), err)
+			return fmt.Errorf("delete session %s: %w", b.refs.of(cl.ID), err)
 		}
 	}
 	return nil

@@ -183,6 +183,10 @@ func TestSessionsAndDrop(t *testing.T) {
 		w := want[s.ClientID]
 		exp := s.ExpiresAt
 		s.ExpiresAt = time.Time{}
+		if ref := b.refs.of(sessionID(devUser, s.ClientID)); s.LogRef != ref || strings.Contains(ref, s.ClientID) {
+			t.Errorf("session %s LogRef = %q, want %q", s.ClientID, s.LogRef, ref)
+		}
+		s.LogRef = ""
 		if s != w {
 			t.Errorf("session %s = %+v, want %+v", s.ClientID, s, w)
 		}

@@ -15,7 +15,10 @@ type counters struct {
 	sessionsRefused      atomic.Int64
 	subscriptionsRefused atomic.Int64
 	subscribesRefused    atomic.Int64
+	unsubscribesRefused  atomic.Int64
 	expiryCapped         atomic.Int64
+	retainedRefused      atomic.Int64
+	qos2Refused          atomic.Int64
 
 	loginsShed      atomic.Int64
 	loginTimeouts   atomic.Int64
@@ -39,13 +42,21 @@ type Stats struct {
 
 	// One counter per Limits bound. SessionsRefused counts CONNECTs refused past Sessions or
 	// PersistentSessions;
-	// SubscriptionsRefused counts filters refused past Subscriptions; SubscribesRefused counts
-	// SUBSCRIBE packets refused whole past Filters; ExpiryCapped counts MQTT 5 CONNECTs whose
-	// session expiry was shortened to SessionExpiry.
+	// SubscriptionsRefused counts filters refused past Subscriptions; SubscribesRefused and
+	// UnsubscribesRefused count SUBSCRIBE and UNSUBSCRIBE packets refused whole past Filters;
+	// ExpiryCapped counts MQTT 5 CONNECTs whose session expiry was shortened to SessionExpiry;
+	// RetainedRefused counts retained messages refused past RetainedMessages, RetainedBytes or
+	// RetainedMessageSize: PUBLISHes refused or dropped, Wills published without being retained,
+	// and CONNECTs refused for a retained Will larger than RetainedMessageSize.
 	SessionsRefused      int64
 	SubscriptionsRefused int64
 	SubscribesRefused    int64
+	UnsubscribesRefused  int64
 	ExpiryCapped         int64
+	RetainedRefused      int64
+	// QoS2Refused counts QoS 2 PUBLISHes refused because their session held MaxInflight
+	// messages awaiting acknowledgement.
+	QoS2Refused int64
 
 	// The login gate. PendingLogins is how many connections have not sent their CONNECT yet;
 	// LoginsShed counts pending ones closed to make room for newer ones (MaxPending,
@@ -75,7 +86,10 @@ func (b *Broker) Stats() Stats {
 		SessionsRefused:      b.count.sessionsRefused.Load(),
 		SubscriptionsRefused: b.count.subscriptionsRefused.Load(),
 		SubscribesRefused:    b.count.subscribesRefused.Load(),
+		UnsubscribesRefused:  b.count.unsubscribesRefused.Load(),
 		ExpiryCapped:         b.count.expiryCapped.Load(),
+		RetainedRefused:      b.count.retainedRefused.Load(),
+		QoS2Refused:          b.count.qos2Refused.Load(),
 
 		LoginsShed:      b.count.loginsShed.Load(),
 		LoginTimeouts:   b.count.loginTimeouts.Load(),

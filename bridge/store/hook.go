@@ -304,13 +304,28 @@ func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	}
 }
 
-// OnUnsubscribed deletes subscriptions.
+// OnUnsubscribed deletes the stored subscriptions among the filters a session unsubscribed
+// from, or that mochi dropped with the session, and writes nothing for the others: a clean
+// session stores none, and a client may unsubscribe from filters it never subscribed to, as many
+// as its packets hold. A session's subscriptions are on disk before its SUBACK (OnSubscribed
+// waits), so what is stored is what the store holds. The session need not be persistent now: a
+// v5 client may end a persistent session with a session expiry of 0 in its DISCONNECT.
 func (h *Hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
-	if cl.Net.Inline || cl.IsTakenOver() {
+	if cl.Net.Inline || cl.IsTakenOver() || len(pk.Filters) == 0 {
 		return
 	}
-	for _, f := range pk.Filters {
-		h.write("", Op{Bucket: bucketSubs, Key: subKey(cl.ID, f.Filter)})
+	var ops []Op
+	_ = h.s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketSubs)
+		for _, f := range pk.Filters {
+			if k := subKey(cl.ID, f.Filter); b.Get(k) != nil {
+				ops = append(ops, Op{Bucket: bucketSubs, Key: k})
+			}
+		}
+		return nil
+	})
+	for _, op := range ops {
+		h.write("", op)
 	}
 }
 

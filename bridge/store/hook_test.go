@@ -1,10 +1,13 @@
 package store
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"go.etcd.io/bbolt"
 )
 
@@ -57,5 +60,62 @@ func TestHoldUntilOnDisk(t *testing.T) {
 	}
 	if ok, _ := s.Seen(token); !ok {
 		t.Error("the replay record is not indexed after the commit")
+	}
+}
+
+// TestUnsubscribedDeletesOnlyStored: an UNSUBSCRIBE used to queue a delete for every filter it
+// named, for clean sessions and filters never subscribed to as well, so one device could fill the
+// write queue with millions of deletes. Only a subscription the session has stored is deleted.
+func TestUnsubscribedDeletesOnlyStored(t *testing.T) {
+	s := openTest(t, Options{})
+	h := s.Hook()
+	srv := mqtt.New(nil)
+	client := func(id string, clean bool) *mqtt.Client {
+		cl := srv.NewClient(nil, "test", id, false)
+		cl.Properties.ProtocolVersion = 4
+		cl.Properties.Clean = clean
+		return cl
+	}
+	filters := func(fs ...string) packets.Packet {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}}
+		for _, f := range fs {
+			pk.Filters = append(pk.Filters, packets.Subscription{Filter: f, Qos: 1})
+		}
+		return pk
+	}
+	persistent := client("dev\x00persistent", false)
+	h.OnSubscribed(persistent, filters("a/1", "a/2"), []byte{1, 1}) // stored before it returns
+	never := make([]string, 1000)
+	for i := range never {
+		never[i] = fmt.Sprintf("never/%d", i)
+	}
+	for _, c := range []struct {
+		name    string
+		cl      *mqtt.Client
+		filters []string
+		want    int64 // writes
+	}{
+		{"a clean session", client("dev\x00clean", true), never, 0},
+		{"filters never subscribed to", persistent, never, 0},
+		{"one stored among them", persistent, append([]string{"a/1"}, never...), 1},
+		{"one already deleted", persistent, []string{"a/1"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := s.Write(); err != nil { // nothing queued before
+				t.Fatal(err)
+			}
+			before := s.Stats().Ops
+			h.OnUnsubscribed(c.cl, filters(c.filters...))
+			if err := s.Write(); err != nil { // what OnUnsubscribed queued is on disk
+				t.Fatal(err)
+			}
+			if got := s.Stats().Ops - before; got != c.want {
+				t.Errorf("OnUnsubscribed(%d filters) wrote %d records, want %d", len(c.filters), got, c.want)
+			}
+		})
+	}
+	subs, err := h.StoredSubscriptions()
+	if err != nil || len(subs) != 1 || subs[0].Filter != "a/2" {
+		t.Errorf("stored subscriptions = %+v, %v; want a/2 only", subs, err)
 	}
 }
