@@ -105,6 +105,9 @@ func startOps(c opsConfig) (*ops, error) {
 			{"login_timeouts", "Connections closed for sending no whole CONNECT in time.", func(s broker.Stats) int64 { return s.LoginTimeouts }},
 			{"logins_malformed", "Connections closed for a first packet that is no CONNECT, or too large.", func(s broker.Stats) int64 { return s.LoginsMalformed }},
 			{"logins_busy", "CONNECTs refused because the broker held its maximum of clients.", func(s broker.Stats) int64 { return s.LoginsBusy }},
+			{"unsubscribes_refused", "UNSUBSCRIBE packets refused whole past the filters-per-packet bound.", func(s broker.Stats) int64 { return s.UnsubscribesRefused }},
+			{"retained_refused", "Retained messages refused past an account's retained bounds.", func(s broker.Stats) int64 { return s.RetainedRefused }},
+			{"qos2_refused", "QoS 2 PUBLISHes refused because their session held its maximum of messages awaiting acknowledgement.", func(s broker.Stats) int64 { return s.QoS2Refused }},
 		} {
 			m.CounterFunc("hookbridge_mqtt_"+c.name+"_total", c.help, func() float64 { return float64(c.get(b.Stats())) })
 		}
