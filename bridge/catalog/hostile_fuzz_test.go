@@ -164,8 +164,11 @@ func FuzzPolicyLoader(f *testing.F) {
 					}
 					h.Add(k, val)
 				}
-				_, q, _ := strings.Cut(m.URL, "?")
-				if _, err := vf.Verify(&verify.Request{Method: "POST", Header: h, Body: body, URL: m.URL, Query: q, Now: now}); err != nil {
+				// As the receiver does: the path after /hooks/fz/ is the request's rest (a
+				// path-token scheme's token goes there).
+				u, q, _ := strings.Cut(m.URL, "?")
+				rest := strings.TrimPrefix(strings.TrimPrefix(u, "https://hooks.example.test/hooks/fz"), "/")
+				if _, err := vf.Verify(&verify.Request{Method: "POST", Header: h, Body: body, URL: m.URL, Query: q, Rest: rest, Now: now}); err != nil {
 					t.Fatalf("the loaded policy's verifier refuses its own signer's request: %v (auth %+v)", err, a)
 				}
 			}
