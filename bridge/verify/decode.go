@@ -55,7 +55,8 @@ func (a *Auth) UnmarshalYAML(n *yaml.Node) error {
 	return te
 }
 
-// DecodeAuth decodes and checks a policy's auth: mapping: scheme, tolerance and id_header, then
+// DecodeAuth decodes and checks a policy's auth: mapping: scheme, tolerance, id_header and
+// secret_from, then
 // the scheme's own keys, strictly (an unknown or repeated key is a problem), with the scheme's
 // checks and defaults. The Auth is usable only when no problem is returned.
 func DecodeAuth(n *yaml.Node) (Auth, []Problem) {
@@ -103,6 +104,17 @@ func DecodeAuth(n *yaml.Node) (Auth, []Problem) {
 				continue
 			}
 			a.Tolerance = d
+		case "secret_from":
+			var from string
+			if decodeScalar(v, &from, "auth.secret_from", add) {
+				switch from {
+				case "sender":
+					a.SenderIssued = true
+				case "hookbridge":
+				default:
+					add(v.Line, "auth.secret_from must be sender (the sender issues the secret) or hookbridge")
+				}
+			}
 		case "id_header":
 			var h string
 			if decodeScalar(v, &h, "auth.id_header", add) {

@@ -108,6 +108,11 @@ type Auth struct {
 	// such a header, so it never keys replays (a captured request resent with a new one would look
 	// new); Signer sets it, and the policy warns.
 	IDHeader string
+	// SenderIssued reports that the sender issues the secret (auth.secret_from: sender): the user
+	// pastes it, and Hookbridge cannot make one up for first-run options even where the scheme's
+	// format would allow it (Stripe issues its whsec_ secrets; a sample vendor signing the same way
+	// may take a generated one).
+	SenderIssued bool
 	// Params are the scheme's decoded parameters (a pointer to its Params struct), nil for a
 	// scheme without keys.
 	Params any
@@ -208,6 +213,9 @@ func (a Auth) CheckSecret(secret string) error {
 // NewSecret returns a fresh random secret in the scheme's format, or ErrCannotGenerate for a
 // scheme whose secret is the sender's public key.
 func (a Auth) NewSecret() (string, error) {
+	if a.SenderIssued {
+		return "", ErrCannotGenerate
+	}
 	m, err := a.compiled()
 	if err != nil {
 		return "", err
