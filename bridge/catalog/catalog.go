@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -206,15 +207,20 @@ func requiredWarnings(p *policy.Policy, schemaDoc []byte) []policy.Problem {
 	if json.Unmarshal(schemaDoc, &doc) != nil {
 		return nil
 	}
+	typePath := policy.SplitPointer(p.Event.Type)
 	var out []policy.Problem
 	for i, r := range p.Routes {
+		when := r.When
+		if when == "*" {
+			when = ""
+		}
 		for _, l := range strings.Split(r.Topic, "/") {
 			name, ok := policy.Placeholder(l)
 			if !ok {
 				continue
 			}
 			for _, f := range r.Fields {
-				if f.Name == name && !required(doc, doc, policy.SplitPointer(f.From)) {
+				if f.Name == name && !required(doc, []any{doc}, policy.SplitPointer(f.From), typePath, when) {
 					out = append(out, policy.Problem{File: p.File, Line: f.Line, Warning: true,
 						Message: fmt.Sprintf("routes[%d]: topic field %q (%s) is not required by the schema; events without it skip this route", i, name, f.From)})
 				}
@@ -224,38 +230,96 @@ func requiredWarnings(p *policy.Policy, schemaDoc []byte) []policy.Problem {
 	return out
 }
 
-// required reports whether a schema guarantees the pointer's path exists, following properties,
-// required and local $refs.
-func required(root, s any, tokens []string) bool {
+// required reports whether every document the schemas (all of which apply) accept has a value at
+// tokens, for an event of type when (at typePath in the document; "" when the route takes any
+// type): a name is required when one applicable schema lists it, and the schemas that apply to
+// its value are each applicable schema's properties entry for it. Applicable are the schemas
+// given, what their local $refs point at, their allOf members, and the then of an if that pins the
+// event type to when (the route's own event type, so its events meet the then). Anything else
+// (anyOf, oneOf, remote $refs) guarantees nothing.
+func required(root any, schemas []any, tokens, typePath []string, when string) bool {
 	for depth := 0; depth < 32; depth++ {
-		m, ok := s.(map[string]any)
+		set := applicable(root, schemas, typePath, when)
+		if len(tokens) == 0 {
+			return len(set) > 0
+		}
+		name := tokens[0]
+		req := false
+		var next []any
+		for _, m := range set {
+			if list, _ := m["required"].([]any); slices.Contains(list, any(name)) {
+				req = true
+			}
+			if props, _ := m["properties"].(map[string]any); props != nil {
+				if sub, ok := props[name]; ok {
+					next = append(next, sub)
+				}
+			}
+		}
+		if !req || len(next) == 0 {
+			return false
+		}
+		// The type's pin follows the path only while it runs along it.
+		if len(typePath) > 0 && typePath[0] == name {
+			typePath = typePath[1:]
+		} else {
+			typePath = nil
+		}
+		schemas, tokens = next, tokens[1:]
+	}
+	return false
+}
+
+// applicable expands schemas into every object schema that applies with them: local $refs
+// resolved, allOf members, and the then of each if that pins the event type to when.
+func applicable(root any, schemas []any, typePath []string, when string) []map[string]any {
+	var out []map[string]any
+	queue := append([]any(nil), schemas...)
+	for n := 0; len(queue) > 0 && n < 256; n++ {
+		m, ok := queue[0].(map[string]any)
+		queue = queue[1:]
+		if !ok {
+			continue
+		}
+		if ref, ok := m["$ref"].(string); ok {
+			if target, ok := schema.ResolveLocal(root, ref); ok && strings.HasPrefix(ref, "#/") {
+				queue = append(queue, target)
+			}
+			continue // an unresolvable reference guarantees nothing
+		}
+		out = append(out, m)
+		if all, ok := m["allOf"].([]any); ok {
+			queue = append(queue, all...)
+		}
+		if cond, ok := m["if"]; ok && when != "" && pins(root, cond, typePath, when) {
+			if then, ok := m["then"]; ok {
+				queue = append(queue, then)
+			}
+		}
+	}
+	return out
+}
+
+// pins reports whether an if schema holds exactly for documents whose value at typePath is when:
+// its properties along the path end in a const (or a one-value enum) of when.
+func pins(root, cond any, typePath []string, when string) bool {
+	if len(typePath) == 0 {
+		return false
+	}
+	m, ok := cond.(map[string]any)
+	for _, name := range typePath {
 		if !ok {
 			return false
 		}
-		if ref, ok := m["$ref"].(string); ok && strings.HasPrefix(ref, "#/") {
-			// An unresolvable reference guarantees nothing, whether a key is missing or not an object.
-			target, ok := schema.ResolveLocal(root, ref)
-			if !ok {
-				return false
-			}
-			s = target
-			continue
-		}
-		if len(tokens) == 0 {
-			return true
-		}
-		req, _ := m["required"].([]any)
-		found := false
-		for _, r := range req {
-			if r == tokens[0] {
-				found = true
-			}
-		}
 		props, _ := m["properties"].(map[string]any)
-		if !found || props == nil {
-			return false
-		}
-		s, tokens = props[tokens[0]], tokens[1:]
+		m, ok = props[name].(map[string]any)
 	}
-	return false
+	if !ok {
+		return false
+	}
+	if c, ok := m["const"]; ok {
+		return c == when
+	}
+	e, _ := m["enum"].([]any)
+	return len(e) == 1 && e[0] == when
 }
