@@ -114,7 +114,7 @@ func New(cfg Config) (*App, error) {
 	}
 	vendors, err := vendor.Compile(o.TopicPrefix, cfgs, cfg.Catalog, ps)
 	if err != nil {
-		return nil, options.VendorError(err)
+		return nil, o.VendorError(err)
 	}
 	return &App{cfg: cfg, log: cfg.Log, opts: o, ps: ps, vendors: vendors, names: vendorNames(vendors)}, nil
 }

@@ -28,7 +28,7 @@ func OfflineInventory(o *options.Options, cat *catalog.Catalog, dataDir string, 
 	}
 	vendors, err := vendor.Compile(o.TopicPrefix, cfgs, cat, ps)
 	if err != nil {
-		return nil, options.VendorError(err)
+		return nil, o.VendorError(err)
 	}
 	stored := map[string][]byte{}
 	if _, err := os.Stat(filepath.Join(dataDir, "hookbridge.db")); err == nil {
