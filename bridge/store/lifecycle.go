@@ -221,21 +221,24 @@ func (s *Store) ForgetTopics(prefix string) (retained, queued int, err error) {
 	return retained, queued, nil
 }
 
-// DeleteQueued deletes, durably, the records of a named queue that match, and returns how many.
-func (s *Store) DeleteQueued(queue string, match func(record []byte) bool) (int, error) {
+// DeleteQueued deletes, durably, the records of a named queue that match, and returns their keys.
+func (s *Store) DeleteQueued(queue string, match func(record []byte) bool) ([][]byte, error) {
 	prefix := append([]byte(queue), 0)
 	var ops []Op
+	var keys [][]byte
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketQueue).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if match(v) {
-				ops = append(ops, QueueDelete(bytes.Clone(k)))
+				key := bytes.Clone(k)
+				ops = append(ops, QueueDelete(key))
+				keys = append(keys, key)
 			}
 		}
 		return nil
 	})
 	if err != nil || len(ops) == 0 {
-		return 0, err
+		return nil, err
 	}
-	return len(ops), s.Write(ops...)
+	return keys, s.Write(ops...)
 }

@@ -128,9 +128,9 @@ func TestDeleteQueued(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n, err := s.DeleteQueued("bridge", func(r []byte) bool { return r[0] == 'a' })
-	if err != nil || n != 2 {
-		t.Fatalf("DeleteQueued = %d, %v, want 2", n, err)
+	keys, err := s.DeleteQueued("bridge", func(r []byte) bool { return r[0] == 'a' })
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("DeleteQueued = %q, %v, want 2 keys", keys, err)
 	}
 	if l, _ := s.QueueLen("bridge"); l != 1 {
 		t.Errorf("bridge queue holds %d, want 1", l)
