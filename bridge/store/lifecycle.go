@@ -71,6 +71,9 @@ func (s *Store) SecretUses() ([]SecretUse, error) {
 
 // Activity is what is kept of a vendor's traffic across restarts.
 type Activity struct {
+	// Since is when a start first tracked the vendor: the silence of a vendor that never sent
+	// counts from then.
+	Since time.Time `json:"since,omitzero"`
 	// LastAccepted is when an event of the vendor was last accepted.
 	LastAccepted time.Time `json:"last_accepted,omitzero"`
 }
