@@ -198,8 +198,7 @@ func (a *Admin) VendorInfo(name string) (VendorInfo, bool) {
 		if s := lc.Secrets(name); s != nil {
 			vi.Secrets = s
 		}
-		act := lc.Activity(name)
-		vi.Activity = &act
+		vi.Activity = lc.Activity(name)
 		vi.Offboarded = lc.Offboarded(name)
 	}
 	if a.cfg.Switches != nil {

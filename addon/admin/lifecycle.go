@@ -13,8 +13,9 @@ import (
 type Lifecycle interface {
 	// Secrets returns the vendor's secrets, in the order the options give them.
 	Secrets(vendor string) []SecretInfo
-	// Activity returns the vendor's rotation and silence state.
-	Activity(vendor string) Activity
+	// Activity returns the vendor's rotation and silence state; nil when it is not tracked
+	// (offboarded).
+	Activity(vendor string) *Activity
 	// Offboarded returns what offboarding the vendor did, nil when it was not offboarded.
 	Offboarded(vendor string) *Offboarding
 }

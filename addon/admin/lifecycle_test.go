@@ -82,8 +82,8 @@ func (fakeLifecycle) Secrets(vendor string) []SecretInfo {
 	}
 }
 
-func (fakeLifecycle) Activity(vendor string) Activity {
-	return Activity{RotateAfter: "365d", ExpectEvery: "6h", Silent: vendor == "acme-locks"}
+func (fakeLifecycle) Activity(vendor string) *Activity {
+	return &Activity{RotateAfter: "365d", ExpectEvery: "6h", Silent: vendor == "acme-locks"}
 }
 
 func (fakeLifecycle) Offboarded(vendor string) *Offboarding {

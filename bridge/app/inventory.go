@@ -99,5 +99,5 @@ type offlineLifecycleView struct {
 }
 
 func (l offlineLifecycleView) Secrets(v string) []admin.SecretInfo    { return l.t.Secrets(v) }
-func (l offlineLifecycleView) Activity(v string) admin.Activity       { return l.t.Activity(v) }
+func (l offlineLifecycleView) Activity(v string) *admin.Activity      { return l.t.Activity(v) }
 func (l offlineLifecycleView) Offboarded(v string) *admin.Offboarding { return l.ob.get(v) }

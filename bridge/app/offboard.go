@@ -119,7 +119,7 @@ func (ob *offboarded) takenOnLocked(name string) {
 type appLifecycle struct{ a *App }
 
 func (l appLifecycle) Secrets(v string) []admin.SecretInfo { return l.a.tracker.Secrets(v) }
-func (l appLifecycle) Activity(v string) admin.Activity    { return l.a.tracker.Activity(v) }
+func (l appLifecycle) Activity(v string) *admin.Activity   { return l.a.tracker.Activity(v) }
 func (l appLifecycle) Offboarded(v string) *admin.Offboarding {
 	return l.a.offboard.get(v)
 }

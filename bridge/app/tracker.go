@@ -610,11 +610,12 @@ func nanoTime(n int64) *time.Time {
 	return &t
 }
 
-// Activity returns a vendor's rotation and silence state (admin.Lifecycle).
-func (t *tracker) Activity(name string) admin.Activity {
+// Activity returns a vendor's rotation and silence state (admin.Lifecycle); nil for a vendor not
+// tracked.
+func (t *tracker) Activity(name string) *admin.Activity {
 	vt, ok := t.vendors[name]
-	if !ok {
-		return admin.Activity{}
+	if !ok || vt.retired.Load() {
+		return nil
 	}
 	p := t.Problems(name)
 	a := admin.Activity{RotateAfter: policy.Period(vt.rotateAfter).String(), RotationDue: p.RotationDue,
@@ -622,7 +623,7 @@ func (t *tracker) Activity(name string) admin.Activity {
 	if vt.expectEvery > 0 {
 		a.ExpectEvery = policy.Period(vt.expectEvery).String()
 	}
-	return a
+	return &a
 }
 
 // Offboarded is the offboarding record's (offboard.go); the tracker knows none.
