@@ -348,7 +348,7 @@ func (al *alerter) lifecycle(x lifecycleAlert) {
 		}
 		ev.Msg(msg)
 	case kindRotationDue:
-		ev.Str("secret", x.Secret).Int("secret_age_days", x.SecretAgeDays).Str("rotate_after", x.RotateAfter).
+		ev.Str("secret", x.Secret).Int("secret_age_days", *x.SecretAgeDays).Str("rotate_after", x.RotateAfter).
 			Msg("rotation due: the vendor's newest secret is older than rotate_after; rotate it")
 	}
 	payload, err := json.Marshal(x)

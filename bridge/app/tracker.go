@@ -119,7 +119,7 @@ type lifecycleAlert struct {
 	SilentSeconds      float64    `json:"silent_seconds,omitempty"`
 	// Rotation: the newest secret's digest (its start) and age, and the policy's rotate_after.
 	Secret         string  `json:"secret,omitempty"`
-	SecretAgeDays  int     `json:"secret_age_days,omitempty"`
+	SecretAgeDays  *int    `json:"secret_age_days,omitempty"`
 	RotateAfter    string  `json:"rotate_after,omitempty"`
 	RotateAfterSec float64 `json:"rotate_after_seconds,omitempty"`
 }
@@ -434,9 +434,10 @@ func (t *tracker) check() {
 			vt.rotationDue = age > vt.rotateAfter
 			if vt.rotationDue && !vt.rotationTold {
 				vt.rotationTold = true
+				days := int(age / (24 * time.Hour))
 				alerts = append(alerts, lifecycleAlert{Vendor: name, Kind: kindRotationDue, Action: actionAlert, EventType: actionAlert,
 					Time: now.UTC(), Contacts: alertContacts(vt.contacts), Secret: admin.ShortDigest(newest.digest),
-					SecretAgeDays: int(age / (24 * time.Hour)), RotateAfter: policy.Period(vt.rotateAfter).String(),
+					SecretAgeDays: &days, RotateAfter: policy.Period(vt.rotateAfter).String(),
 					RotateAfterSec: vt.rotateAfter.Seconds()})
 			}
 		}

@@ -188,7 +188,7 @@ func TestSecretLifecycle(t *testing.T) {
 	r.advance(31 * 24 * time.Hour)
 	tr.check()
 	tr.check()
-	if a := rotation(); len(a) != 1 || a[0].SecretAgeDays != 31 || a[0].RotateAfter != "30d" || a[0].Secret != tr.Secrets("tracked")[0].Digest ||
+	if a := rotation(); len(a) != 1 || *a[0].SecretAgeDays != 31 || a[0].RotateAfter != "30d" || a[0].Secret != tr.Secrets("tracked")[0].Digest ||
 		len(a[0].Contacts) != 1 || a[0].Contacts[0] != (alertContact{Role: "owner", Channel: "mailto:jane@example.net"}) {
 		t.Errorf("alerts = %+v, want one rotation_due naming the newest secret, with the contact's role and channel", a)
 	}

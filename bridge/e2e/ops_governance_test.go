@@ -1,0 +1,353 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/addon/admin"
+	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/bridgetest"
+	"github.com/hookbridge/hookbridge/bridge/verify"
+)
+
+// The tests of issue 18's second part, on the real binary: silence, the secrets' age and last use,
+// rotation, acknowledging on the status page, offboarding, and that no secret (nor a plain hash of
+// one) shows anywhere.
+
+// govContacts are the contacts the governance tests' acme-locks policy lists. The names are
+// canaries of their own: alerts carry roles and channels, never names.
+const govContacts = `contacts:
+  - role: owner
+    name: Jane Canary-Owner
+    channel: mailto:owner@example.net
+    backup: Sam Canary-Backup
+  - role: on_call
+    name: Sam Canary-Backup
+    channel: notify.mobile_app_sam
+`
+
+// govPolicies returns a directory with the test catalog's policies and the built-in acme-locks
+// policy with extra keys appended.
+func govPolicies(t *testing.T, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir(bridgetest.TestPolicies(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data := must(os.ReadFile(filepath.Join(bridgetest.TestPolicies(t), e.Name())))
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme := must(os.ReadFile(bridgetest.Path(t, "policies", "acme-locks.yaml")))
+	if err := os.WriteFile(filepath.Join(dir, "acme-locks.yaml"), append(append(acme, '\n'), extra...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// startGov starts the real binary with the acme-locks policy extended by extra, acme-locks on a
+// fresh secret (or the secrets mutate gives it), logging at info.
+func startGov(t *testing.T, extra string, mutate func(*options.Options)) *lifeProc {
+	t.Helper()
+	o := bridgetest.DefaultOptions()
+	o.LogLevel = "info"
+	lp := &lifeProc{secret: bridgetest.NewSecret(t)}
+	for i := range o.Vendors {
+		if o.Vendors[i].Name == "acme-locks" {
+			o.Vendors[i].Secrets = []string{lp.secret}
+		}
+	}
+	if mutate != nil {
+		mutate(o)
+	}
+	lp.Process = bridgetest.NewProcessPolicies(t, o, govPolicies(t, extra))
+	v, _ := lp.Catalog.Vendor("acme-locks")
+	lp.signer = verify.Signer{Auth: v.Policy.Auth, Secret: lp.secret}
+	lp.Start()
+	return lp
+}
+
+// haWatch logs in as Home Assistant on the embedded broker and records its topics (alerts,
+// status, discovery).
+func haWatch(t *testing.T, lp *lifeProc, id string, filters ...string) *bridgetest.Subscriber {
+	t.Helper()
+	sub, err := bridgetest.Connect(t, lp.MQTTAddr, options.HomeAssistantUser, bridgetest.HAPassword, id, true)
+	if err != nil {
+		t.Fatalf("connect homeassistant: %v", err)
+	}
+	sub.Internal = true
+	for _, f := range filters {
+		if code := sub.Subscribe(f); code > 2 {
+			t.Fatalf("homeassistant subscribe %s: 0x%02x", f, code)
+		}
+	}
+	return sub
+}
+
+// govAlert is an alert as published on {prefix}/_alerts.
+type govAlert struct {
+	Vendor        string           `json:"vendor"`
+	Kind          string           `json:"kind"`
+	Action        string           `json:"action"`
+	EventType     string           `json:"event_type"`
+	ExpectEvery   string           `json:"expect_every"`
+	SilentSeconds float64          `json:"silent_seconds"`
+	Secret        string           `json:"secret"`
+	SecretAgeDays *int             `json:"secret_age_days"`
+	RotateAfter   string           `json:"rotate_after"`
+	Contacts      []map[string]any `json:"contacts"`
+}
+
+// alertsOf returns the alerts of a kind received so far, with their raw payloads.
+func alertsOf(msgs []bridgetest.Message, kind string) ([]govAlert, []string) {
+	var out []govAlert
+	var raw []string
+	for _, m := range msgs {
+		if m.Topic != bridgetest.TopicPrefix+"/_alerts" {
+			continue
+		}
+		var a govAlert
+		if json.Unmarshal([]byte(m.Payload), &a) == nil && a.Kind == kind {
+			out = append(out, a)
+			raw = append(raw, m.Payload)
+		}
+	}
+	return out, raw
+}
+
+// vendorInfo reads acme-locks' inventory entry.
+func vendorInfo(t *testing.T, lp *lifeProc) admin.VendorInfo {
+	t.Helper()
+	r := lp.admin(t, http.MethodGet, "/api/vendors/acme-locks")
+	var vi admin.VendorInfo
+	if r.Status != http.StatusOK || json.Unmarshal([]byte(r.Raw), &vi) != nil {
+		t.Fatalf("GET /api/vendors/acme-locks = %d %s", r.Status, r.Raw)
+	}
+	return vi
+}
+
+// checkContacts: an alert carries each contact's role and channel, never its name.
+func checkContacts(t *testing.T, raw string, a govAlert) {
+	t.Helper()
+	want := []map[string]any{{"role": "owner", "channel": "mailto:owner@example.net"}, {"role": "on_call", "channel": "notify.mobile_app_sam"}}
+	if fmt.Sprint(a.Contacts) != fmt.Sprint(want) {
+		t.Errorf("alert contacts = %v, want %v", a.Contacts, want)
+	}
+	if strings.Contains(raw, "Canary") {
+		t.Errorf("the alert holds a contact's name: %s", raw)
+	}
+}
+
+// TestGovernanceSilence runs the real binary with expect_every: 2s on acme-locks: without events
+// one silence alert is raised (not one per check), shown in the inventory, the status page,
+// /metrics and a Home Assistant problem sensor; an accepted event raises the recovery at once and
+// sets the last event's time in /metrics.
+func TestGovernanceSilence(t *testing.T) {
+	start := time.Now()
+	lp := startGov(t, "expect_every: 2s\n"+govContacts, nil)
+	ha := haWatch(t, lp, "gov-silence-ha", "hookbridge/_alerts", "hookbridge/_status/acme-locks", "homeassistant/binary_sensor/hookbridge/+/config")
+	var alerts []govAlert
+	var raw []string
+	ha.WaitFor("a silence alert", 15*time.Second, func(m []bridgetest.Message) bool {
+		alerts, raw = alertsOf(m, "silence")
+		return len(alerts) > 0
+	})
+	silentAfter := time.Since(start)
+	t.Logf("silence alert %.2fs after the start (expect_every 2s, checked every second)", silentAfter.Seconds())
+	a := alerts[0]
+	if a.Vendor != "acme-locks" || a.Action != "alert" || a.EventType != "alert" || a.ExpectEvery != "2s" {
+		t.Errorf("silence alert = %+v", a)
+	}
+	checkContacts(t, raw[0], a)
+
+	cfg, ok := bridgetest.LastOn(ha.Messages(), "homeassistant/binary_sensor/hookbridge/acme-locks_silence/config")
+	if !ok || !strings.Contains(cfg.Payload, `"device_class":"problem"`) || !strings.Contains(cfg.Payload, `"state_topic":"hookbridge/_status/acme-locks"`) {
+		t.Errorf("silence problem sensor config = %v, %q", ok, cfg.Payload)
+	}
+	ha.WaitFor("the status saying silent", 5*time.Second, func(m []bridgetest.Message) bool {
+		st, ok := bridgetest.LastOn(m, "hookbridge/_status/acme-locks")
+		return ok && strings.Contains(st.Payload, `"silent":true`)
+	})
+	vi := vendorInfo(t, lp)
+	if vi.Activity == nil || !vi.Activity.Silent || vi.Activity.ExpectEvery != "2s" || vi.Activity.SilentSince == nil || len(vi.Contacts) != 2 {
+		t.Errorf("inventory = %+v, contacts %+v; want silent, expect_every 2s, two contacts", vi.Activity, vi.Contacts)
+	}
+	if v, _ := metricValue(t, lp.Process, `hookbridge_vendor_silent{vendor="acme-locks"}`); v != 1 {
+		t.Errorf("hookbridge_vendor_silent = %g, want 1", v)
+	}
+	if page := lp.admin(t, http.MethodGet, "/").Raw; !strings.Contains(page, `data-field="silent"`) || !strings.Contains(page, "Jane Canary-Owner") {
+		t.Errorf("the status page shows no silence or no contact")
+	}
+	// One alert per silence, not one per check.
+	time.Sleep(3 * time.Second)
+	if n, _ := alertsOf(ha.Messages(), "silence"); len(n) != 1 {
+		t.Errorf("%d silence alerts after 3 more seconds, want 1", len(n))
+	}
+
+	sent := time.Now()
+	if got := lp.send(t, fmt.Sprintf("evt_gov_silence_%d", sent.UnixNano()), false); got != http.StatusAccepted {
+		t.Fatalf("webhook = %d, want 202", got)
+	}
+	ha.WaitFor("a recovery", 5*time.Second, func(m []bridgetest.Message) bool {
+		alerts, raw = alertsOf(m, "silence")
+		return len(alerts) == 2
+	})
+	t.Logf("recovery alert %dms after the webhook", time.Since(sent).Milliseconds())
+	if r := alerts[1]; r.Action != "recovered" || r.EventType != "recovered" || r.SilentSeconds < 2 {
+		t.Errorf("recovery = %+v, want recovered after more than 2s of silence", r)
+	}
+	checkContacts(t, raw[1], alerts[1])
+	if vi := vendorInfo(t, lp); vi.Activity.Silent || vi.Activity.LastAccepted == nil {
+		t.Errorf("inventory after the event = %+v, want not silent, with the last accepted event", vi.Activity)
+	}
+	if v, ok := metricValue(t, lp.Process, `hookbridge_vendor_last_event_timestamp_seconds{vendor="acme-locks"}`); !ok || v < float64(sent.Unix())-1 || v > float64(time.Now().Unix())+1 {
+		t.Errorf("hookbridge_vendor_last_event_timestamp_seconds = %g (%v), want about %d", v, ok, sent.Unix())
+	}
+	if v, _ := metricValue(t, lp.Process, `hookbridge_lifecycle_alerts_total{action="recovered",kind="silence",vendor="acme-locks"}`); v != 1 {
+		t.Errorf("recoveries counted = %g, want 1", v)
+	}
+	if logs := lp.Logs(); !strings.Contains(logs, "silence: no event accepted for 2s") || strings.Contains(logs, "Canary") {
+		t.Errorf("the log lacks the silence, or holds a contact's name")
+	}
+}
+
+// TestGovernanceSecrets rotates acme-locks' secret on the real binary: with secret (new) and
+// previous_secret (old), webhooks signed with the old one, then only with the new one; the
+// inventory (API and CLI), the status page and /metrics show each secret's age and last use by its
+// digest, and the old one ready to remove; rotate_after: 3s raises a rotation alert and a Home
+// Assistant problem sensor; a restart keeps the last use; and no secret, nor a plain hash of one,
+// shows in any API answer, metric, log, CLI output or audit record.
+func TestGovernanceSecrets(t *testing.T) {
+	oldSecret, newSecret := bridgetest.NewSecret(t), bridgetest.NewSecret(t)
+	lp := startGov(t, "rotate_after: 3s\n"+govContacts, func(o *options.Options) {
+		for i := range o.Vendors {
+			if o.Vendors[i].Name == "acme-locks" {
+				o.Vendors[i].Secrets = []string{newSecret, oldSecret} // secret, previous_secret
+			}
+		}
+	})
+	opts := string(must(os.ReadFile(filepath.Join(lp.Dir, "options.json"))))
+	if !strings.Contains(opts, `"previous_secret"`) || strings.Contains(opts, `"secrets"`) {
+		t.Fatalf("the options file does not use secret and previous_secret:\n%s", opts)
+	}
+	ha := haWatch(t, lp, "gov-secrets-ha", "hookbridge/_alerts", "hookbridge/_status/acme-locks", "homeassistant/binary_sensor/hookbridge/+/config")
+	send := func(secret string, n int) {
+		t.Helper()
+		lp.signer.Secret = secret
+		for i := range n {
+			if got := lp.send(t, fmt.Sprintf("evt_gov_secret_%d_%d", time.Now().UnixNano(), i), false); got != http.StatusAccepted {
+				t.Fatalf("webhook = %d, want 202", got)
+			}
+		}
+	}
+	send(oldSecret, 2)
+	vi := vendorInfo(t, lp)
+	if len(vi.Secrets) != 2 || vi.Secrets[0].Key != "secret" || vi.Secrets[1].Key != "previous_secret" ||
+		vi.Secrets[0].LastVerified != nil || vi.Secrets[1].LastVerified == nil || vi.Secrets[1].ReadyToRemove || !vi.Secrets[0].Newest {
+		t.Fatalf("secrets after webhooks signed with the old secret = %+v", vi.Secrets)
+	}
+	oldLast := *vi.Secrets[1].LastVerified
+	time.Sleep(10 * time.Millisecond)
+	switched := time.Now()
+	send(newSecret, 3)
+	vi = vendorInfo(t, lp)
+	nw, old := vi.Secrets[0], vi.Secrets[1]
+	if nw.LastVerified == nil || nw.LastVerified.Before(switched) || nw.FirstVerified == nil || nw.FirstVerified.Before(switched) {
+		t.Errorf("new secret = %+v, want first and last verified after %v", nw, switched)
+	}
+	if !old.LastVerified.Equal(oldLast) || !old.ReadyToRemove || old.ReadySince == nil || !old.ReadySince.Equal(*nw.FirstVerified) {
+		t.Errorf("old secret = %+v, want its last use unchanged (%v) and ready to remove since the new one's first use", old, oldLast)
+	}
+	if len(nw.Digest) != admin.DigestPrefix || nw.Digest == old.Digest {
+		t.Errorf("digests %q and %q, want two of %d hex digits", nw.Digest, old.Digest, admin.DigestPrefix)
+	}
+	if v, ok := metricValue(t, lp.Process, `hookbridge_secret_last_verified_timestamp_seconds{secret="`+nw.Digest+`",vendor="acme-locks"}`); !ok || v < float64(switched.Unix()) {
+		t.Errorf("the new secret's last use in /metrics = %g (%v)", v, ok)
+	}
+	code, out, errOut := opsRun(t, "inventory", "--admin-addr", lp.AdminAddr, "--data", lp.Dir, "--options", filepath.Join(lp.Dir, "options.json"), "--policies", lp.Policies)
+	if code != 0 || !strings.Contains(out, "secret "+old.Digest+" (previous_secret)") || !strings.Contains(out, "READY TO REMOVE") {
+		t.Errorf("hookbridge inventory = %d\n%s%s\nwant the old secret by digest, ready to remove", code, out, errOut)
+	}
+	if page := lp.admin(t, http.MethodGet, "/").Raw; !strings.Contains(page, `data-secret="`+old.Digest+`"`) || !strings.Contains(page, "ready to remove") {
+		t.Errorf("the status page shows no secret, or not the old one ready to remove")
+	}
+
+	// rotate_after: 3s passes for the newest secret: one alert, a problem sensor on.
+	var alerts []govAlert
+	var raw []string
+	ha.WaitFor("a rotation alert", 10*time.Second, func(m []bridgetest.Message) bool {
+		alerts, raw = alertsOf(m, "rotation_due")
+		return len(alerts) > 0
+	})
+	if a := alerts[0]; a.Secret != nw.Digest || a.RotateAfter != "3s" || a.SecretAgeDays == nil || *a.SecretAgeDays != 0 {
+		t.Errorf("rotation alert = %+v, want the newest secret %s, rotate_after 3s", a, nw.Digest)
+	}
+	checkContacts(t, raw[0], alerts[0])
+	if cfg, ok := bridgetest.LastOn(ha.Messages(), "homeassistant/binary_sensor/hookbridge/acme-locks_rotation/config"); !ok || !strings.Contains(cfg.Payload, `"device_class":"problem"`) {
+		t.Errorf("rotation problem sensor config = %v %q", ok, cfg.Payload)
+	}
+	ha.WaitFor("the status saying rotation due", 5*time.Second, func(m []bridgetest.Message) bool {
+		st, ok := bridgetest.LastOn(m, "hookbridge/_status/acme-locks")
+		return ok && strings.Contains(st.Payload, `"rotation_due":true`)
+	})
+	if v, _ := metricValue(t, lp.Process, `hookbridge_vendor_secret_rotation_due{vendor="acme-locks"}`); v != 1 {
+		t.Errorf("hookbridge_vendor_secret_rotation_due = %g, want 1", v)
+	}
+
+	// A restart keeps first seen and last use (saved at the stop).
+	if _, err := lp.Terminate(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	lp.Start()
+	after := vendorInfo(t, lp)
+	for i, s := range after.Secrets {
+		if !s.FirstSeen.Equal(vi.Secrets[i].FirstSeen) || s.LastVerified == nil || !s.LastVerified.Equal(*vi.Secrets[i].LastVerified) {
+			t.Errorf("secret %d after a restart = %+v, want first seen and last use of %+v", i, s, vi.Secrets[i])
+		}
+	}
+	if !after.Secrets[1].ReadyToRemove {
+		t.Errorf("the old secret is no longer ready to remove after a restart")
+	}
+
+	// The canaries: both secrets, their keys, and plain hashes of both, nowhere.
+	var canaries []string
+	for _, s := range []string{oldSecret, newSecret} {
+		lp.secret = s
+		canaries = append(canaries, lp.canaries()...)
+	}
+	for _, path := range []string{"/api/vendors", "/api/vendors/acme-locks", "/api/vendors/acme-locks/timeline", "/metrics", "/", "/healthz",
+		"/api/audit?since=1h&actions=true", "/api/audit/verify"} {
+		noCanary(t, path, lp.admin(t, http.MethodGet, path).Raw, canaries)
+	}
+	noCanary(t, "hookbridge inventory", out, canaries)
+	noCanary(t, "MQTT", fmt.Sprint(ha.Messages()), canaries)
+	// The audit trail names the secrets by the same digest.
+	if export := lp.admin(t, http.MethodGet, "/api/audit?since=1h&actions=true&vendor=acme-locks").Raw; !strings.Contains(export, `"digest":"`+old.Digest) {
+		t.Errorf("the audit trail's secret records do not start with the inventory's digest %s", old.Digest)
+	}
+	// Stopped: the inventory read from the files shows the same, and holds no secret either.
+	if _, err := lp.Terminate(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	noCanary(t, "the log", lp.Logs(), canaries)
+	_, jsonOut, jsonErr := opsRun(t, "inventory", "--json", "--offline", "--data", lp.Dir, "--options", filepath.Join(lp.Dir, "options.json"), "--policies", lp.Policies)
+	noCanary(t, "hookbridge inventory --json --offline", jsonOut, canaries)
+	var inv []admin.VendorInfo
+	if err := json.Unmarshal([]byte(jsonOut), &inv); err != nil {
+		t.Fatalf("offline inventory: %v\n%s%s", err, jsonOut, jsonErr)
+	}
+	for _, v := range inv {
+		if v.Name == "acme-locks" && (len(v.Secrets) != 2 || !v.Secrets[1].ReadyToRemove || v.Secrets[1].Digest != old.Digest) {
+			t.Errorf("offline inventory secrets = %+v, want the old one ready to remove", v.Secrets)
+		}
+	}
+}
