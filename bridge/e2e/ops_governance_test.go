@@ -3,9 +3,13 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 	"github.com/hookbridge/hookbridge/addon/admin"
 	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/bridge/bridgetest"
+	"github.com/hookbridge/hookbridge/bridge/uplink/mosquittotest"
 	"github.com/hookbridge/hookbridge/bridge/verify"
 )
 
@@ -349,5 +354,330 @@ func TestGovernanceSecrets(t *testing.T) {
 		if v.Name == "acme-locks" && (len(v.Secrets) != 2 || !v.Secrets[1].ReadyToRemove || v.Secrets[1].Digest != old.Digest) {
 			t.Errorf("offline inventory secrets = %+v, want the old one ready to remove", v.Secrets)
 		}
+	}
+}
+
+// statusTokenRE finds the status page's form token.
+var statusTokenRE = regexp.MustCompile(`name="token" value="([^"]+)"`)
+
+// statusForm posts one of the status page's forms, with the token of a fresh page, as a browser
+// on the page does (same origin), and returns the status and the redirect.
+func statusForm(t *testing.T, lp *lifeProc, vendor, action string) (int, string) {
+	t.Helper()
+	page := lp.admin(t, http.MethodGet, "/").Raw
+	m := statusTokenRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the status page has no form token")
+	}
+	origin := "http://" + lp.AdminAddr
+	body := "token=" + url.QueryEscape(html.UnescapeString(m[1])) + "&action=" + action
+	req, err := http.NewRequest(http.MethodPost, origin+"/status/"+vendor, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST /status/%s: %v", vendor, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+// TestGovernanceStatusPage scripts an incident whose person uses the status page: a quarantine
+// (forged webhooks from the vendor's network), the page's Acknowledge button, then its lift
+// button; the timeline and the audit trail say status_page for both, /metrics has the time to
+// acknowledge, and a disable on the page is the status page's too.
+func TestGovernanceStatusPage(t *testing.T) {
+	lp := startLifeProc(t, func(o *options.Options) {
+		for i := range o.Vendors {
+			if o.Vendors[i].Name == "acme-locks" {
+				o.Vendors[i].AllowedCIDRs = []string{"127.0.0.0/8"}
+			}
+		}
+	}, nil)
+	if page := lp.admin(t, http.MethodGet, "/").Raw; strings.Contains(page, `data-form="acknowledge"`) {
+		t.Fatalf("the page offers to acknowledge with no incident")
+	}
+	start := time.Now()
+	for i := range 20 {
+		if got := lp.send(t, fmt.Sprintf("evt_gov_forged_%d_%d", start.UnixNano(), i), true); got != http.StatusUnauthorized {
+			t.Fatalf("forged webhook %d = %d", i, got)
+		}
+	}
+	bridgetest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if tl := timelineOf(t, lp); len(tl) != 1 || tl[0].Alerted == nil {
+			return fmt.Errorf("timeline = %+v, want one incident, alerted", tl)
+		}
+		return nil
+	})
+	page := lp.admin(t, http.MethodGet, "/").Raw
+	if !strings.Contains(page, `data-form="acknowledge"`) || !strings.Contains(page, "Open incident") {
+		t.Fatalf("the status page neither shows the incident nor offers to acknowledge it")
+	}
+	status, loc := statusForm(t, lp, "acme-locks", "acknowledge")
+	if status != http.StatusSeeOther || !strings.Contains(loc, "done=acknowledge") {
+		t.Fatalf("acknowledge on the page = %d %s, want 303 to done=acknowledge", status, loc)
+	}
+	tl := timelineOf(t, lp)
+	if tl[0].Acknowledged == nil || tl[0].Acknowledged.By != "status_page" || tl[0].TimeToAcknowledgeSeconds == nil {
+		t.Fatalf("timeline = %+v, want acknowledged by status_page", tl[0])
+	}
+	t.Logf("time to acknowledge %.3fs, time to contain %.3fs", *tl[0].TimeToAcknowledgeSeconds, tl[0].TimeToContainSeconds)
+	if n, _ := metricValue(t, lp.Process, `hookbridge_incident_time_to_acknowledge_seconds_count{vendor="acme-locks"}`); n != 1 {
+		t.Errorf("time to acknowledge count = %g, want 1", n)
+	}
+	if status, loc := statusForm(t, lp, "acme-locks", "acknowledge"); status != http.StatusSeeOther || !strings.Contains(loc, "done=no_incident") {
+		t.Errorf("acknowledge again = %d %s, want the no_incident notice", status, loc)
+	}
+	if status, _ := statusForm(t, lp, "acme-locks", "lift"); status != http.StatusSeeOther {
+		t.Fatalf("lift on the page = %d", status)
+	}
+	if tl = timelineOf(t, lp); tl[0].Lifted == nil || tl[0].Lifted.By != "status_page" || tl[0].Open {
+		t.Fatalf("timeline = %+v, want lifted by status_page", tl[0])
+	}
+	if status, _ := statusForm(t, lp, "acme-locks", "disable"); status != http.StatusSeeOther {
+		t.Fatalf("disable on the page = %d", status)
+	}
+	if vi := vendorInfo(t, lp); vi.State.By != "status_page" || len(vi.Incidents) != 2 {
+		t.Errorf("state = %+v with %d incidents, want disabled by status_page, a second incident", vi.State, len(vi.Incidents))
+	}
+	code, export, _ := opsRun(t, "audit", "export", "--actions", "--since", "1h", "--vendor", "acme-locks", "--admin-addr", lp.AdminAddr)
+	if code != 0 {
+		t.Fatalf("audit export = %d", code)
+	}
+	for _, want := range []string{`"kind":"incident","vendor":"acme-locks","by":"status_page","what":"acknowledged"`,
+		`"kind":"incident","vendor":"acme-locks","by":"status_page","what":"lifted"`,
+		`"kind":"killswitch","vendor":"acme-locks","by":"status_page","what":"enabled"`,
+		`"kind":"killswitch","vendor":"acme-locks","by":"status_page","what":"disabled"`} {
+		if !strings.Contains(export, want) {
+			t.Errorf("the audit trail lacks %s", want)
+		}
+	}
+	noCanary(t, "the status page", lp.admin(t, http.MethodGet, "/").Raw, lp.canaries())
+}
+
+// sendAs posts a vendor's body signed with secret, and returns the status.
+func (lp *lifeProc) sendAs(t *testing.T, vendor, secret, id string, body []byte) int {
+	t.Helper()
+	v, _ := lp.Catalog.Vendor(vendor)
+	hdr, err := verify.Signer{Auth: v.Policy.Auth, Secret: secret}.Sign(body, id, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr["Content-Type"] = "application/json"
+	return lp.Post("/hooks/"+vendor, hdr, body).Status
+}
+
+// freshTopics subscribes a fresh, clean session as Home Assistant to filter and returns the
+// topics of the non-empty messages it gets within a second, Hookbridge's own (under
+// {prefix}/_) left out: what is retained there.
+func freshTopics(t *testing.T, lp *lifeProc, id, filter string) []string {
+	t.Helper()
+	sub := haWatch(t, lp, id, filter)
+	time.Sleep(time.Second)
+	var out []string
+	for _, m := range sub.Messages() {
+		if m.Payload != "" && !strings.HasPrefix(m.Topic, bridgetest.TopicPrefix+"/_") && !slices.Contains(out, m.Topic) {
+			out = append(out, m.Topic)
+		}
+	}
+	sub.Client.Disconnect(50)
+	return out
+}
+
+// TestGovernanceOffboard offboards acme-locks through the API on the real binary: a fresh
+// subscriber gets no retained message of it, the panel's offline persistent session resumes
+// without its queued messages, its Home Assistant entities are removed (empty retained configs),
+// its webhooks get 503, one audit record says what was removed, and a restart brings nothing back.
+// Then `hookbridge offboard` on the stopped bridge does the same for gridwise-energy.
+func TestGovernanceOffboard(t *testing.T) {
+	lp := startLifeProc(t, nil, nil)
+	ha := haWatch(t, lp, "gov-offboard-ha", "homeassistant/+/hookbridge/+/config")
+	panel, err := bridgetest.Connect(t, lp.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "gov-panel", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := panel.Subscribe("hookbridge/acme-locks/locks/+/state"); code != 1 {
+		t.Fatalf("panel subscribe = 0x%02x", code)
+	}
+	panel.Client.Disconnect(100)
+	for i := range 2 {
+		if got := lp.send(t, fmt.Sprintf("evt_gov_off_%d_%d", time.Now().UnixNano(), i), false); got != http.StatusAccepted {
+			t.Fatalf("acme webhook = %d", got)
+		}
+	}
+	tariff := bridgetest.ReadTestdata(t, "payloads/gridwise-energy-tariff.json")
+	if got := lp.sendAs(t, "gridwise-energy", bridgetest.GridwiseSecret, "evt_gov_tariff", tariff); got != http.StatusAccepted {
+		t.Fatalf("gridwise webhook = %d", got)
+	}
+	ha.WaitFor("acme-locks' route entities", 10*time.Second, func(m []bridgetest.Message) bool {
+		return bridgetest.Contains(m, "acme-locks_health") && bridgetest.Contains(m, "hookbridge/acme-locks/locks/")
+	})
+	if got := freshTopics(t, lp, "gov-fresh-0", "hookbridge/+/#"); len(got) != 2 {
+		t.Fatalf("retained before offboarding = %v, want acme-locks' state and gridwise's tariff", got)
+	}
+
+	if r := lp.admin(t, http.MethodPost, "/api/vendors/nobody/offboard"); r.Status != http.StatusNotFound {
+		t.Errorf("offboard an unknown vendor = %d %s, want 404", r.Status, r.Raw)
+	}
+	r := lp.admin(t, http.MethodPost, "/api/vendors/acme-locks/offboard")
+	var rep admin.Offboarding
+	if r.Status != http.StatusOK || json.Unmarshal([]byte(r.Raw), &rep) != nil {
+		t.Fatalf("offboard = %d %s", r.Status, r.Raw)
+	}
+	t.Logf("offboarding removed %v", rep.Removed)
+	for k, want := range map[string]int{"retained_messages": 1, "queued_messages": 2, "route_devices": 1, "hookbridge_entities": 6, "replay_records": 2, "secret_records": 1} {
+		if rep.Removed[k] != want {
+			t.Errorf("removed %s = %d, want %d (%v)", k, rep.Removed[k], want, rep.Removed)
+		}
+	}
+	if got := freshTopics(t, lp, "gov-fresh-1", "hookbridge/+/#"); len(got) != 1 || !strings.HasPrefix(got[0], "hookbridge/gridwise-energy/") {
+		t.Errorf("retained after offboarding = %v, want only gridwise's tariff", got)
+	}
+	ha.WaitFor("acme-locks' configs cleared", 10*time.Second, func(m []bridgetest.Message) bool {
+		msg, ok := bridgetest.LastOn(m, "homeassistant/binary_sensor/hookbridge/acme-locks_health/config")
+		return ok && msg.Payload == ""
+	})
+	for _, m := range ha.Messages() {
+		if strings.Contains(m.Topic, "acme-locks") {
+			if last, _ := bridgetest.LastOn(ha.Messages(), m.Topic); last.Payload != "" {
+				t.Errorf("%s is still announced", m.Topic)
+			}
+		}
+	}
+	resumed, err := bridgetest.Connect(t, lp.MQTTAddr, bridgetest.PanelUser, bridgetest.PanelPassword, "gov-panel", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if got := resumed.Messages(); len(got) != 0 {
+		t.Errorf("the panel's session resumed with %v, want nothing", got)
+	}
+	resumed.Client.Disconnect(50)
+	if got := lp.send(t, "evt_gov_after_offboard", false); got != http.StatusServiceUnavailable {
+		t.Errorf("acme webhook after offboarding = %d, want 503", got)
+	}
+	vi := vendorInfo(t, lp)
+	if vi.Offboarded == nil || vi.State.Reason != "offboarded" || len(vi.Incidents) != 0 || len(vi.Secrets) != 0 {
+		t.Errorf("inventory = offboarded %+v, state %+v, %d incidents, secrets %+v; want offboarded, no incident, no secret", vi.Offboarded, vi.State, len(vi.Incidents), vi.Secrets)
+	}
+
+	// A restart brings nothing back.
+	if _, err := lp.Terminate(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	lp.Start()
+	if got := freshTopics(t, lp, "gov-fresh-2", "hookbridge/+/#"); len(got) != 1 {
+		t.Errorf("retained after a restart = %v, want only gridwise's tariff", got)
+	}
+	if got := freshTopics(t, lp, "gov-fresh-3", "homeassistant/+/hookbridge/#"); strings.Contains(fmt.Sprint(got), "acme-locks") {
+		t.Errorf("discovery configs after a restart = %v, want none of acme-locks", got)
+	}
+	if vi := vendorInfo(t, lp); vi.Offboarded == nil || vi.State.Mode != "disabled" || len(vi.Secrets) != 0 {
+		t.Errorf("inventory after a restart: offboarded %+v, state %+v, secrets %+v", vi.Offboarded, vi.State, vi.Secrets)
+	}
+	if !strings.Contains(lp.Logs(), "offboarded and is still in the options") {
+		t.Errorf("the start does not say that acme-locks is offboarded but still configured")
+	}
+	code, export, _ := opsRun(t, "audit", "export", "--actions", "--since", "1h", "--vendor", "acme-locks", "--admin-addr", lp.AdminAddr)
+	if n := strings.Count(export, `"what":"offboarded"`); code != 0 || n != 1 || !strings.Contains(export, "2 queued_messages") {
+		t.Errorf("audit export = %d with %d offboarding records, want 1 with the counts:\n%s", code, n, export)
+	}
+
+	// The command line, with the bridge stopped.
+	if _, err := lp.Terminate(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	args := []string{"offboard", "gridwise-energy", "--offline", "--data", lp.Dir, "--options", filepath.Join(lp.Dir, "options.json")}
+	code, out, errOut := opsRun(t, args...)
+	if code != 0 || !strings.Contains(out, "retained_messages    1 removed") || !strings.Contains(out, "replay_records       1 removed") {
+		t.Fatalf("hookbridge offboard = %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := opsRun(t, "offboard", "nobody", "--offline", "--data", lp.Dir, "--options", filepath.Join(lp.Dir, "options.json")); code != 1 || !strings.Contains(errOut, "unknown vendor") {
+		t.Errorf("hookbridge offboard nobody = %d %s, want 1 and unknown vendor", code, errOut)
+	}
+	lp.Start()
+	if got := freshTopics(t, lp, "gov-fresh-4", "hookbridge/+/#"); len(got) != 0 {
+		t.Errorf("retained after the command line's offboarding = %v, want nothing", got)
+	}
+	if got := lp.sendAs(t, "gridwise-energy", bridgetest.GridwiseSecret, "evt_gov_tariff_2", tariff); got != http.StatusServiceUnavailable {
+		t.Errorf("gridwise webhook after offboarding = %d, want 503", got)
+	}
+	code, out, errOut = opsRun(t, "audit", "verify", "--admin-addr", lp.AdminAddr, "--data", lp.Dir)
+	if code != 0 {
+		t.Errorf("audit verify = %d\n%s%s", code, out, errOut)
+	}
+	noCanary(t, "the log", lp.Logs(), lp.canaries())
+}
+
+// TestGovernanceOffboardRelay offboards acme-locks while Home Assistant's broker (a real
+// Mosquitto behind a stand-in Supervisor, bridge_topics forwarding both vendors) is down: the
+// relay's queue then holds nothing of acme-locks, and once Mosquitto is back it gets the other
+// vendor's message only, and acme-locks' discovery configs are cleared there.
+func TestGovernanceOffboardRelay(t *testing.T) {
+	b := bridgeMosquitto(t)
+	lp := startLifeProc(t, func(o *options.Options) { o.BridgeTopics = []string{"acme-locks/#", "gridwise-energy/#"} }, nil)
+	queued := func() float64 {
+		var h map[string]any
+		json.Unmarshal([]byte(lp.admin(t, http.MethodGet, "/healthz").Raw), &h)
+		n, _ := bridgeField(h, "bridge_topics.queued").(float64)
+		return n
+	}
+	configs := b.Subscribe(t, "gov-configs", "homeassistant/+/hookbridge/+/config", false)
+	configs.WaitFor(t, bridgetest.WaitForDeliveries, "acme-locks' configs on Mosquitto", func(m []mosquittotest.Message) bool {
+		return slices.ContainsFunc(m, func(x mosquittotest.Message) bool { return strings.Contains(x.Topic, "acme-locks_health") })
+	})
+	b.Stop()
+	for i := range 2 {
+		if got := lp.send(t, fmt.Sprintf("evt_gov_relay_%d_%d", time.Now().UnixNano(), i), false); got != http.StatusAccepted {
+			t.Fatalf("acme webhook = %d", got)
+		}
+	}
+	tariff := bridgetest.ReadTestdata(t, "payloads/gridwise-energy-tariff.json")
+	if got := lp.sendAs(t, "gridwise-energy", bridgetest.GridwiseSecret, "evt_gov_relay_tariff", tariff); got != http.StatusAccepted {
+		t.Fatalf("gridwise webhook = %d", got)
+	}
+	bridgetest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n := queued(); n != 3 {
+			return fmt.Errorf("relay queue holds %g, want 3", n)
+		}
+		return nil
+	})
+	r := lp.admin(t, http.MethodPost, "/api/vendors/acme-locks/offboard")
+	var rep admin.Offboarding
+	if r.Status != http.StatusOK || json.Unmarshal([]byte(r.Raw), &rep) != nil || rep.Removed["relay_messages"] != 2 {
+		t.Fatalf("offboard = %d %s, want 2 relay messages removed", r.Status, r.Raw)
+	}
+	if n := queued(); n != 1 {
+		t.Errorf("relay queue holds %g after offboarding, want 1 (gridwise's)", n)
+	}
+
+	b.StartAgain()
+	vendorMsgs := b.Subscribe(t, "gov-vendors", "hookbridge/#", false)
+	vendorMsgs.WaitFor(t, bridgetest.WaitForDeliveries, "gridwise's tariff", func(m []mosquittotest.Message) bool {
+		return slices.ContainsFunc(m, func(x mosquittotest.Message) bool { return strings.HasPrefix(x.Topic, "hookbridge/gridwise-energy/") })
+	})
+	cleared := b.Subscribe(t, "gov-configs-2", "homeassistant/+/hookbridge/+/config", false)
+	time.Sleep(2 * time.Second)
+	for _, m := range vendorMsgs.Messages() {
+		if strings.HasPrefix(m.Topic, "hookbridge/acme-locks/") {
+			t.Errorf("Mosquitto got %s after the offboarding", m.Topic)
+		}
+	}
+	last := map[string]string{}
+	for _, m := range cleared.Messages() {
+		last[m.Topic] = m.Payload
+	}
+	for topic, payload := range last {
+		if strings.Contains(topic, "acme-locks") && payload != "" {
+			t.Errorf("Mosquitto still holds %s", topic)
+		}
+	}
+	if n := queued(); n != 0 {
+		t.Errorf("relay queue holds %g once Mosquitto is back, want 0", n)
 	}
 }
