@@ -681,3 +681,99 @@ func TestGovernanceOffboardRelay(t *testing.T) {
 		t.Errorf("relay queue holds %g once Mosquitto is back, want 0", n)
 	}
 }
+
+// TestGovernanceDataFlow reads who sees which field of acme-locks' events from the real binary:
+// per field, dropped, in clear or pseudonymized, on which topics, which device accounts may read
+// them by their allow lists, and whether Home Assistant gets them; the same in the command line's
+// inventory and on the status page; and nothing in it comes from a payload.
+func TestGovernanceDataFlow(t *testing.T) {
+	lp := startLifeProc(t, func(o *options.Options) {
+		o.Devices = append(o.Devices,
+			options.Device{Username: "battery-panel", Password: "battery-password-1", Allow: []string{"acme-locks/locks/+/battery"}},
+			options.Device{Username: "front-panel", Password: "front-password-12", Allow: []string{"acme-locks/locks/front/#"}},
+			options.Device{Username: "energy-panel", Password: "energy-password-1", Allow: []string{"gridwise-energy/#"}})
+	}, nil)
+	const canary = "LCK-FLOW-CANARY-4711"
+	body := bridgetest.AcmeEvent("evt_gov_flow", canary, 42)
+	if got := lp.sendAs(t, "acme-locks", lp.secret, "evt_gov_flow", body); got != http.StatusAccepted {
+		t.Fatalf("webhook = %d", got)
+	}
+	vi := vendorInfo(t, lp)
+	if vi.DataFlow == nil {
+		t.Fatal("the inventory has no data flow")
+	}
+	fields := map[string]admin.FieldFlow{}
+	for _, f := range vi.DataFlow.Fields {
+		fields[f.Field] = f
+	}
+	tests := []struct {
+		field, treatment, readers string
+		ha                        bool
+	}{
+		// The state route (hallway-panel reads all of it, front-panel one lock's) and the battery
+		// route (battery-panel, front-panel) carry the device and the battery.
+		{"/data/device_id", "pseudonymized", "battery-panel front-panel hallway-panel homeassistant", true},
+		{"/data/battery_pct", "clear", "battery-panel front-panel hallway-panel homeassistant", true},
+		{"/data/state", "clear", "front-panel hallway-panel homeassistant", true},
+		{"/data/user/id", "pseudonymized", "front-panel hallway-panel homeassistant", true},
+		{"/data/user/email", "dropped", "", false},
+		{"/data/user/name", "dropped", "", false},
+		{"/data/location/lat", "dropped", "", false},
+	}
+	for _, tc := range tests {
+		f, ok := fields[tc.field]
+		if !ok || f.Treatment != tc.treatment || strings.Join(f.Readers, " ") != tc.readers || f.HomeAssistant != tc.ha {
+			t.Errorf("field %s = %+v, want %s, readers %q, home assistant %v", tc.field, f, tc.treatment, tc.readers, tc.ha)
+		}
+	}
+	for _, ta := range vi.DataFlow.Topics {
+		for _, r := range ta.Readers {
+			if r.Account == "front-panel" && r.All || r.Account == "energy-panel" {
+				t.Errorf("topic %s readers %+v: front-panel reads only some of it, energy-panel none", ta.Topic, ta.Readers)
+			}
+		}
+	}
+	raw := lp.admin(t, http.MethodGet, "/api/vendors/acme-locks").Raw
+	if strings.Contains(raw, canary) {
+		t.Errorf("the inventory holds a payload value")
+	}
+	code, out, errOut := opsRun(t, "inventory", "--admin-addr", lp.AdminAddr, "--data", lp.Dir, "--options", filepath.Join(lp.Dir, "options.json"))
+	if code != 0 || !strings.Contains(out, "field /data/state: clear, read by front-panel hallway-panel homeassistant, Home Assistant too") {
+		t.Errorf("hookbridge inventory = %d\n%s%s\nwant the state field's readers", code, out, errOut)
+	}
+	if page := lp.admin(t, http.MethodGet, "/").Raw; !strings.Contains(page, "Who sees which field") || strings.Contains(page, canary) {
+		t.Errorf("the status page lacks the data flow, or holds a payload value")
+	}
+}
+
+// TestGovernanceOptionsShapes runs `hookbridge check` on options files in both shapes of a
+// vendor's secrets: 0.1's list is still read, the single fields are, and both at once are refused
+// with the key named and no secret shown.
+func TestGovernanceOptionsShapes(t *testing.T) {
+	dir := t.TempDir()
+	secret, old := bridgetest.NewSecret(t), bridgetest.NewSecret(t)
+	tests := []struct {
+		name, vendor string
+		ok           bool
+		want         string
+	}{
+		{"0.1's list", `"secrets": ["` + old + `", "` + secret + `"]`, true, ""},
+		{"secret and previous_secret", `"secret": "` + secret + `", "previous_secret": "` + old + `"`, true, ""},
+		{"both", `"secret": "` + secret + `", "secrets": ["` + old + `"]`, false, "vendors[0].secrets: give the secrets either as secret and previous_secret or as the older list secrets, not both"},
+		{"a bad previous secret", `"secret": "` + secret + `", "previous_secret": "whsec_short"`, false, "vendors[0].previous_secret:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
+			doc := `{"vendors": [{"name": "acme-locks", ` + tc.vendor + `}]}`
+			if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := opsRun(t, "check", "--options", path)
+			if (code == 0) != tc.ok || !strings.Contains(out+errOut, tc.want) {
+				t.Errorf("check = %d\n%s%s\nwant ok %v and %q", code, out, errOut, tc.ok, tc.want)
+			}
+			noCanary(t, "check", out+errOut, []string{secret, old})
+		})
+	}
+}
