@@ -48,6 +48,11 @@ type Config struct {
 	// Learning gives what learn mode recorded and drafts from it; nil answers 404 (nothing
 	// learnt) on the learnt and draft routes.
 	Learning Learning
+	// Lifecycle gives each vendor's secrets, activity and offboarding for the inventory and the
+	// status page; nil shows none.
+	Lifecycle Lifecycle
+	// Notes records admin actions in the audit trail; nil records none.
+	Notes Notes
 }
 
 // Admin is the admin listener's handler.
@@ -61,9 +66,10 @@ type Admin struct {
 	now         func() time.Time
 	// hostLog and crossLog keep the refusal log lines to one a minute each.
 	hostLog, crossLog sampler
-	// inv and flows are set by SetInventory before serving, then only read.
-	inv   InventoryConfig
-	flows map[string][]Flow
+	// inv, flows and dataflows are set by SetInventory before serving, then only read.
+	inv       InventoryConfig
+	flows     map[string][]Flow
+	dataflows map[string]*DataFlow
 }
 
 // New returns the admin handler.
@@ -188,7 +194,7 @@ func (a *Admin) getVendor(w http.ResponseWriter, r *http.Request) {
 
 func (a *Admin) switchVendor(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	out, err := a.setSwitch(name, r.PathValue("action"), "disabled through the admin API")
+	out, err := a.setSwitch(name, r.PathValue("action"), "disabled through the admin API", killswitch.ByAPI)
 	switch out {
 	case switchUnknownVendor:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
@@ -222,20 +228,20 @@ const (
 )
 
 // setSwitch applies a kill switch action ("disable", "enable" or "lift") to a configured vendor,
-// on behalf of killswitch.ByAPI; reason is what a disable records. The error is the kill switch's,
-// set for the outcomes it caused.
-func (a *Admin) setSwitch(name, action, reason string) (switchOutcome, error) {
+// on behalf of by (killswitch.ByAPI, ByStatusPage); reason is what a disable records. The error is
+// the kill switch's, set for the outcomes it caused.
+func (a *Admin) setSwitch(name, action, reason, by string) (switchOutcome, error) {
 	if _, ok := a.cfg.Vendors[name]; !ok {
 		return switchUnknownVendor, nil
 	}
 	var err error
 	switch action {
 	case "disable":
-		err = a.cfg.Switches.Disable(name, killswitch.ByAPI, reason)
+		err = a.cfg.Switches.Disable(name, by, reason)
 	case "enable":
-		err = a.cfg.Switches.Enable(name, killswitch.ByAPI)
+		err = a.cfg.Switches.Enable(name, by)
 	case "lift":
-		err = a.cfg.Switches.Lift(name, killswitch.ByAPI)
+		err = a.cfg.Switches.Lift(name, by)
 	default:
 		return switchUnknownAction, nil
 	}

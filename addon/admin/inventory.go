@@ -7,6 +7,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/anomaly"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/stats"
 	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
@@ -50,6 +51,18 @@ type VendorInfo struct {
 	LastError time.Time     `json:"last_error,omitzero"`
 	// Anomaly holds the effective thresholds of the anomaly detector.
 	Anomaly *anomaly.Thresholds `json:"anomaly,omitempty"`
+	// Contacts are whom to call about the vendor, as the policy's contacts list them.
+	Contacts []policy.Contact `json:"contacts"`
+	// Secrets are the vendor's secrets by digest, with their age and last use; Activity its
+	// rotation and silence state. Both are empty when read without the state file.
+	Secrets  []SecretInfo `json:"secrets"`
+	Activity *Activity    `json:"activity,omitempty"`
+	// Incidents are the vendor's incidents, newest first, with their durations.
+	Incidents []killswitch.IncidentView `json:"incidents"`
+	// Offboarded says what offboarding the vendor did; nil when it was not offboarded.
+	Offboarded *Offboarding `json:"offboarded,omitempty"`
+	// DataFlow is who sees which field of its events.
+	DataFlow *DataFlow `json:"data_flow,omitempty"`
 }
 
 // Flow is one route of a vendor's policy, as a data flow.
@@ -87,6 +100,9 @@ type InventoryConfig struct {
 	Schemas map[string][]byte
 	// Anomaly holds each vendor's effective anomaly thresholds, by vendor name.
 	Anomaly map[string]anomaly.Thresholds
+	// Audience is who can read the published topics, for each vendor's data-flow view; nil
+	// leaves the view out.
+	Audience *Audience
 }
 
 // SetInventory sets what the inventory reports beyond the compiled vendors. Call it before
@@ -94,8 +110,12 @@ type InventoryConfig struct {
 func (a *Admin) SetInventory(c InventoryConfig) {
 	a.inv = c
 	a.flows = map[string][]Flow{}
+	a.dataflows = map[string]*DataFlow{}
 	for name, v := range a.cfg.Vendors {
 		a.flows[name] = Flows(c.TopicPrefix, v, c.Schemas[name])
+		if c.Audience != nil && v.Policy != nil {
+			a.dataflows[name] = c.Audience.Flow(c.TopicPrefix, v, c.Schemas[name])
+		}
 	}
 }
 
@@ -169,6 +189,24 @@ func (a *Admin) VendorInfo(name string) (VendorInfo, bool) {
 	if th, ok := a.inv.Anomaly[name]; ok {
 		vi.Anomaly = &th
 	}
+	vi.Contacts = p.Contacts
+	if vi.Contacts == nil {
+		vi.Contacts = []policy.Contact{}
+	}
+	vi.Secrets, vi.Incidents = []SecretInfo{}, []killswitch.IncidentView{}
+	if lc := a.cfg.Lifecycle; lc != nil {
+		if s := lc.Secrets(name); s != nil {
+			vi.Secrets = s
+		}
+		vi.Activity = lc.Activity(name)
+		vi.Offboarded = lc.Offboarded(name)
+	}
+	if a.cfg.Switches != nil {
+		if tl, ok := a.cfg.Switches.Timeline(name, a.now()); ok {
+			vi.Incidents = tl
+		}
+	}
+	vi.DataFlow = a.dataflows[name]
 	return vi, true
 }
 

@@ -2,8 +2,12 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/audit"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
 )
 
 // Sessions lists and drops a device account's sessions on the embedded broker; nil when the
@@ -29,6 +33,9 @@ type Session struct {
 	// for a session that ends with its connection.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// WhatSessionsDropped is the audit record's what when an operator dropped a device's sessions.
+const WhatSessionsDropped = "sessions_dropped"
 
 // ErrUnknownDevice reports that no device account has the given username. Sessions
 // implementations return it (wrapped or not); the admin API answers 404.
@@ -87,6 +94,19 @@ func (a *Admin) dropSessions(w http.ResponseWriter, user, clientID string, all b
 		return
 	}
 	a.cfg.Log.Info().Str("device", user).Int("dropped", n).Bool("all", all).Msg("device sessions dropped")
+	if a.cfg.Notes != nil {
+		// The account's name is configuration; the client id is the device's and may be
+		// personal, so it stays out.
+		which := "one session"
+		if all {
+			which = "all sessions"
+		}
+		err := a.cfg.Notes.Note(audit.Action{Kind: audit.KindAdmin, By: killswitch.ByAPI, What: WhatSessionsDropped,
+			Detail: fmt.Sprintf("device account %s: %s asked, %d dropped", user, which, n)})
+		if err != nil {
+			a.cfg.Log.Error().Err(err).Str("device", user).Msg("could not write an audit record")
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]int{"dropped": n})
 }
 

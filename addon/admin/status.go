@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/policy"
 	"github.com/hookbridge/hookbridge/bridge/stats"
 	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
@@ -48,8 +49,10 @@ var statusCSS string
 
 var (
 	statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-		"when": formatWhen,
-		"join": strings.Join,
+		"when":  formatWhen,
+		"whenp": formatWhenPtr,
+		"join":  strings.Join,
+		"dur":   formatSeconds,
 	}).Parse(statusTemplateText))
 	// statusCSP allows nothing but the inline style sheet, forms to this origin and framing by this
 	// origin (ingress shows the page in an iframe on Home Assistant's origin).
@@ -158,7 +161,20 @@ type vendorView struct {
 	Learnt *Learnt
 	// Action is the form's action for the current state: disable, enable or lift.
 	Action, ActionLabel string
+	// Incidents are the vendor's incidents, newest first (at most statusIncidents); AwaitsAck
+	// reports that the newest is open and nobody acknowledged it yet (the page offers to).
+	Incidents []killswitch.IncidentView
+	AwaitsAck bool
+	// Contacts, Secrets, Activity, Offboarded and Flow are the inventory's.
+	Contacts   []policy.Contact
+	Secrets    []SecretInfo
+	Activity   *Activity
+	Offboarded *Offboarding
+	Flow       *DataFlow
 }
+
+// statusIncidents is how many incidents the page shows per vendor; the inventory has them all.
+const statusIncidents = 3
 
 type reasonCount struct {
 	Reason string
@@ -203,6 +219,11 @@ func (p *statusPage) vendor(name string) (vendorView, bool) {
 	if pol := pv.Policy; pol != nil {
 		vi, _ := p.a.VendorInfo(name) // the placeholders shown as missing, as in the inventory
 		vv.Title, vv.Owner, vv.Contact, vv.Risk, vv.Missing = vi.Title, vi.Owner, vi.Contact, pol.Risk, vi.Missing
+		vv.Contacts, vv.Secrets, vv.Activity, vv.Offboarded, vv.Flow = vi.Contacts, vi.Secrets, vi.Activity, vi.Offboarded, vi.DataFlow
+		vv.Incidents = vi.Incidents[:min(len(vi.Incidents), statusIncidents)]
+		if len(vv.Incidents) > 0 && vv.Incidents[0].Open && vv.Incidents[0].Acknowledged == nil {
+			vv.AwaitsAck = true
+		}
 	}
 	if pv.Mode == vendor.ModeLearn {
 		l, ok, err := p.a.learnt(name)
@@ -254,6 +275,9 @@ var statusNotices = map[string]struct {
 	"no_secret":       {"%s has no secret configured; add one in the app's options first.", true},
 	"not_quarantined": {"%s is not quarantined; nothing to lift.", true},
 	"failed":          {"Could not change the state of %s; see the log.", true},
+	"acknowledge":     {"You acknowledged the incident of %s: the time it took is in its timeline.", false},
+	"no_incident":     {"%s has no open incident awaiting an acknowledgement.", true},
+	"ack_failed":      {"Could not record the acknowledgement for %s; see the log.", true},
 }
 
 func (p *statusPage) notice(r *http.Request) (string, bool) {
@@ -284,14 +308,18 @@ func (p *statusPage) change(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("name")
 	action := r.PostForm.Get("action")
-	out, _ := p.a.setSwitch(name, action, "disabled on the status page")
+	if action == "acknowledge" {
+		p.acknowledge(w, r, base, name)
+		return
+	}
+	out, _ := p.a.setSwitch(name, action, "disabled on the status page", killswitch.ByStatusPage)
 	done := action
 	switch out {
 	case switchUnknownVendor:
 		p.refuse(w, http.StatusNotFound, base, "unknown vendor")
 		return
 	case switchUnknownAction:
-		p.refuse(w, http.StatusBadRequest, base, "unknown action: use disable, enable or lift")
+		p.refuse(w, http.StatusBadRequest, base, "unknown action: use disable, enable, lift or acknowledge")
 		return
 	case switchQuarantined:
 		done = "quarantined"
@@ -303,6 +331,26 @@ func (p *statusPage) change(w http.ResponseWriter, r *http.Request) {
 		done = "failed"
 	default:
 		p.a.cfg.Log.Info().Str("vendor", name).Str("action", action).Str("by", "status page").Msg("kill switch changed")
+	}
+	http.Redirect(w, r, base+"/?done="+done+"&vendor="+name+"#vendor-"+name, http.StatusSeeOther)
+}
+
+// acknowledge records, for the status page's button, that a person is on a vendor's open
+// incident, and redirects back to the page.
+func (p *statusPage) acknowledge(w http.ResponseWriter, r *http.Request, base, name string) {
+	if _, ok := p.a.cfg.Vendors[name]; !ok {
+		p.refuse(w, http.StatusNotFound, base, "unknown vendor")
+		return
+	}
+	done := "acknowledge"
+	switch err := p.a.cfg.Switches.Acknowledge(name, killswitch.ByStatusPage); {
+	case errors.Is(err, killswitch.ErrNothingToAcknowledge):
+		done = "no_incident" // a stale page: someone acknowledged or lifted it already
+	case err != nil:
+		p.a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("acknowledge")
+		done = "ack_failed"
+	default:
+		p.a.cfg.Log.Info().Str("vendor", name).Str("by", killswitch.ByStatusPage).Msg("incident acknowledged")
 	}
 	http.Redirect(w, r, base+"/?done="+done+"&vendor="+name+"#vendor-"+name, http.StatusSeeOther)
 }
@@ -328,6 +376,28 @@ var refuseTemplate = template.Must(template.New("refuse").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Hookbridge</title><style>{{.CSS}}</style></head>
 <body><main><p class="notice failed">{{.Message}}</p><p><a href="{{.Base}}/">Back to the status page</a></p></main></body></html>
 `))
+
+// formatWhenPtr is formatWhen of a time that may be absent.
+func formatWhenPtr(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return formatWhen(*t, now)
+}
+
+// formatSeconds renders a duration in seconds as "3d 4h", "5m 2s" or "12s".
+func formatSeconds(s float64) string {
+	d := time.Duration(s * float64(time.Second)).Round(time.Second)
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm %ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%ds", int(d.Seconds()))
+}
 
 // formatWhen renders a time for the page: "never" for zero, else UTC and how long ago.
 func formatWhen(t, now time.Time) string {

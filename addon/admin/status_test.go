@@ -314,8 +314,12 @@ func TestStatusForm(t *testing.T) {
 			}
 		})
 	}
-	if st, _ := f.sw.Get("acme-locks"); st.By != killswitch.ByAPI {
-		t.Errorf("By = %q, want %q", st.By, killswitch.ByAPI)
+	// The page's switches act on behalf of the status page, not the API.
+	if st, _ := f.sw.Get("acme-locks"); st.By != killswitch.ByStatusPage {
+		t.Errorf("By = %q, want %q", st.By, killswitch.ByStatusPage)
+	}
+	if tl, _ := f.sw.Timeline("gridwise-energy", time.Now()); len(tl) != 1 || tl[0].Lifted == nil || tl[0].Lifted.By != killswitch.ByStatusPage {
+		t.Errorf("timeline = %+v, want the quarantine lifted by status_page", tl)
 	}
 }
 

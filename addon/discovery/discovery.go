@@ -1,8 +1,9 @@
 // Package discovery is Hookbridge's side of Home Assistant MQTT discovery: one "Hookbridge" device
-// with, per vendor, a health binary sensor, accepted and rejected counters and the vendor's kill
-// switch, plus an event entity for anomaly alerts. It publishes the retained discovery configs and
-// states, takes kill switch commands from Home Assistant, publishes again when Home Assistant
-// announces itself, and removes the entities of vendors no longer configured.
+// with, per vendor, a health binary sensor, accepted and rejected counters, the vendor's kill
+// switch and mode, and problem sensors for a secret due for rotation and for silence, plus an
+// event entity for alerts. It publishes the retained discovery configs and states, takes kill
+// switch commands from Home Assistant, publishes again when Home Assistant announces itself, and
+// removes the entities of vendors no longer configured or offboarded.
 package discovery
 
 import (
@@ -41,6 +42,28 @@ type Counters interface {
 	Watch(fn func(vendor string, v stats.Vendor))
 }
 
+// Lifecycle is what is known of each vendor's lifecycle, as discovery shows it: a secret due
+// for rotation, silence.
+type Lifecycle interface {
+	Problems(vendor string) Problems
+	// WatchProblems registers fn to be called after a vendor's problems changed.
+	WatchProblems(fn func(vendor string))
+}
+
+// Problems are a vendor's lifecycle problems, in its status payload.
+type Problems struct {
+	// RotationDue reports that the vendor's newest secret is older than its policy's
+	// rotate_after; SecretAgeDays is that secret's age in whole days (nil without a secret).
+	RotationDue   bool `json:"rotation_due"`
+	SecretAgeDays *int `json:"secret_age_days"`
+	// Silent reports that the vendor had no event accepted for its policy's expect_every, since
+	// SilentSince (when it became overdue).
+	Silent      bool       `json:"silent"`
+	SilentSince *time.Time `json:"silent_since"`
+	// LastAccepted is when an event of the vendor was last accepted, across restarts.
+	LastAccepted *time.Time `json:"last_accepted"`
+}
+
 var (
 	_ Switches = (*killswitch.Switches)(nil)
 	_ Counters = (*stats.Stats)(nil)
@@ -56,7 +79,9 @@ type Config struct {
 	Counters Counters
 	// Routes are the entities routes declare, announced per topic; nil when there are none.
 	Routes *RouteEntities
-	Log    zerolog.Logger
+	// Lifecycle gives each vendor's problems for its status; nil: none are reported.
+	Lifecycle Lifecycle
+	Log       zerolog.Logger
 	// StatusInterval is the least time between two publishes of the status topics, which change
 	// with every webhook; 1s when zero. Kill switch states go out at once.
 	StatusInterval time.Duration
@@ -71,14 +96,16 @@ var ErrConfig = errors.New("discovery: bad config")
 // publishing happens on one goroutine, so what the broker receives is ordered and a burst of
 // changes is coalesced.
 type Discovery struct {
-	cfg      Config
-	topics   Topics
-	entities []Entity
-	vendors  map[string]bool   // configured vendors
-	modes    map[string]string // configured vendors' modes, "" for live
-	own      map[string]bool   // config topics this run announces
+	cfg    Config
+	topics Topics
+	modes  map[string]string // configured vendors' modes, "" for live
 
-	mu          sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// entities, vendors and own are what this run announces: its entities, their vendors and
+	// their config topics. RemoveVendor takes a vendor out.
+	entities    []Entity
+	vendors     map[string]bool
+	own         map[string]bool
 	started     bool
 	closed      bool
 	announce    bool            // publish every config, state and availability
@@ -170,7 +197,7 @@ func (d *Discovery) Start() error {
 	// start, undoing what a person did since. Clearing comes before subscribing, so the broker
 	// delivers no old command. A broker not reachable yet is no reason to stop: Home Assistant's
 	// switch never retains its commands.
-	for name := range d.vendors {
+	for _, name := range d.vendorNames() {
 		if err := d.cfg.Conn.Publish(d.topics.SwitchCommand(name), nil, true); err != nil {
 			d.cfg.Log.Warn().Err(err).Msg("could not clear retained kill switch commands")
 			break
@@ -187,6 +214,11 @@ func (d *Discovery) Start() error {
 	})
 	if d.cfg.Routes != nil {
 		d.cfg.Routes.setWake(func() { d.mark(func() {}) })
+	}
+	if d.cfg.Lifecycle != nil {
+		d.cfg.Lifecycle.WatchProblems(func(vendor string) {
+			d.mark(func() { d.statusDirty[vendor] = true })
+		})
 	}
 	d.mark(func() { d.announce = true })
 	if err := d.cfg.Conn.Subscribe(HAStatusTopic, d.onHAStatus); err != nil {
@@ -206,6 +238,57 @@ func (d *Discovery) Start() error {
 // Announce queues every config, state and availability to be published again, as when Home
 // Assistant announces itself: for a connection to an outside broker to call when it reconnects.
 func (d *Discovery) Announce() { d.mark(func() { d.announce = true }) }
+
+// RemoveVendor stops announcing a vendor's entities and removes them from Home Assistant, for
+// offboarding: their retained configs are cleared (empty), then the vendor's status and switch
+// state topics, again until the broker took them. The entities its routes declare are
+// RouteEntities.RemoveVendor's. It returns how many entities it removes; 0 for a vendor it does
+// not announce.
+func (d *Discovery) RemoveVendor(vendor string) int {
+	n := 0
+	d.mark(func() {
+		if !d.vendors[vendor] {
+			return
+		}
+		delete(d.vendors, vendor)
+		kept := d.entities[:0:0]
+		for _, e := range d.entities {
+			if owner, _, ok := strings.Cut(e.Object, "_"); ok && owner == vendor {
+				topic := d.topics.Config(e.Component, e.Object)
+				delete(d.own, topic)
+				d.stale[topic] = true
+				n++
+				continue
+			}
+			kept = append(kept, e)
+		}
+		d.entities = kept
+		delete(d.switchDirty, vendor)
+		delete(d.statusDirty, vendor)
+	})
+	if n > 0 {
+		d.cfg.Log.Info().Str("vendor", vendor).Int("entities", n).Msg("removing the vendor's Hookbridge entities from Home Assistant")
+	}
+	return n
+}
+
+// vendorNames returns the vendors this run announces.
+func (d *Discovery) vendorNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.vendors))
+	for name := range d.vendors {
+		out = append(out, name)
+	}
+	return out
+}
+
+// announces reports whether this run announces a vendor's entities.
+func (d *Discovery) announces(vendor string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.vendors[vendor]
+}
 
 // Close stops publishing and says Offline on the availability topic, retained.
 func (d *Discovery) Close() error {
@@ -262,7 +345,10 @@ func (d *Discovery) onHAStatus(_ string, payload []byte) {
 // is this run's when its topic is known (the store's record of announced topics is read before
 // Start); one without a record behind it is cleared too.
 func (d *Discovery) onConfig(topic string, payload []byte) {
-	if len(payload) == 0 || d.own[topic] {
+	d.mu.Lock()
+	own := d.own[topic]
+	d.mu.Unlock()
+	if len(payload) == 0 || own {
 		return
 	}
 	_, object, ok := d.topics.parseConfig(topic)
@@ -309,6 +395,10 @@ func (d *Discovery) work() time.Duration {
 	}
 
 	d.mu.Lock()
+	entities, vendors := d.entities, make([]string, 0, len(d.vendors))
+	for name := range d.vendors {
+		vendors = append(vendors, name)
+	}
 	announce := d.announce
 	d.announce = false
 	stale := d.stale
@@ -349,7 +439,7 @@ func (d *Discovery) work() time.Duration {
 
 	if announce {
 		ok := true
-		for _, e := range d.entities {
+		for _, e := range entities {
 			ok = pub(d.topics.Config(e.Component, e.Object), configPayload(e), true) && ok
 		}
 		ok = pub(d.topics.Availability(), []byte(Online), true) && ok
@@ -359,7 +449,7 @@ func (d *Discovery) work() time.Duration {
 		if statuses == nil {
 			statuses = map[string]bool{}
 		}
-		for name := range d.vendors {
+		for _, name := range vendors {
 			switches[name], statuses[name] = true, true
 		}
 	}
@@ -385,7 +475,7 @@ func (d *Discovery) work() time.Duration {
 	}
 	for name := range switches {
 		st, ok := d.cfg.Switches.Get(name)
-		if !ok {
+		if !ok || !d.announces(name) {
 			continue
 		}
 		payload := Off
@@ -398,13 +488,16 @@ func (d *Discovery) work() time.Duration {
 	}
 	for name := range statuses {
 		st, ok := d.cfg.Switches.Get(name)
-		if !ok {
+		if !ok || !d.announces(name) {
 			continue
 		}
 		c, _ := d.cfg.Counters.Get(name)
 		status := NewStatus(name, st, c)
 		if m := d.modes[name]; m != "" {
 			status.VendorMode = m
+		}
+		if d.cfg.Lifecycle != nil {
+			status.Problems = d.cfg.Lifecycle.Problems(name)
 		}
 		if !pub(d.topics.Status(name), status.payload(), true) {
 			retry(func() { d.statusDirty[name] = true })
@@ -420,7 +513,7 @@ func (d *Discovery) work() time.Duration {
 func (d *Discovery) clearVendor(topic string, pub func(string, []byte, bool) bool) {
 	_, object, _ := d.topics.parseConfig(topic)
 	vendor, _, ok := strings.Cut(object, "_")
-	if !ok || !validVendor(vendor) || d.vendors[vendor] || d.cleared[vendor] {
+	if !ok || !validVendor(vendor) || d.announces(vendor) || d.cleared[vendor] {
 		return
 	}
 	if pub(d.topics.Status(vendor), nil, true) && pub(d.topics.SwitchState(vendor), nil, true) {
@@ -433,8 +526,8 @@ func (d *Discovery) clearVendor(topic string, pub func(string, []byte, bool) boo
 // refused command flips Home Assistant's switch back.
 func (d *Discovery) apply(c command) {
 	log := d.cfg.Log.With().Str("vendor", c.vendor).Str("by", killswitch.ByMQTT).Logger()
-	if !d.vendors[c.vendor] {
-		log.Debug().Msg("kill switch command for a vendor not configured: ignored")
+	if !d.announces(c.vendor) {
+		log.Debug().Msg("kill switch command for a vendor not configured (or offboarded): ignored")
 		return
 	}
 	var err error

@@ -14,6 +14,9 @@ type Vendor struct {
 	Title string // the policy's title; the name when empty
 	// Mode is the vendor's mode: live (also when ""), shadow or learn.
 	Mode string
+	// HasSecret adds a problem sensor for its secret's rotation; ExpectsEvents (its policy sets
+	// expect_every) one for silence.
+	HasSecret, ExpectsEvents bool
 }
 
 // Modes are the values of a vendor's mode sensor (the vendor option mode).
@@ -27,6 +30,8 @@ const (
 	KindRejected = "rejected" // sensor: refused requests since start
 	KindSwitch   = "webhooks" // switch: the kill switch, on when webhooks are taken
 	KindMode     = "mode"     // sensor (enum): live, shadow or learn
+	KindRotation = "rotation" // binary_sensor, device class problem: a secret is due for rotation
+	KindSilence  = "silence"  // binary_sensor, device class problem: no event for expect_every
 )
 
 // ObjectAlerts is the object id of the device's anomaly alert event entity. It has no "_", so it is never
@@ -128,19 +133,48 @@ func Entities(t Topics, version string, vendors []Vendor) []Entity {
 			"icon":            "mdi:test-tube",
 			"entity_category": "diagnostic",
 		})
+		if v.HasSecret {
+			add("binary_sensor", KindRotation, "secret rotation due", map[string]any{
+				"device_class":             "problem",
+				"state_topic":              status,
+				"value_template":           "{{ 'ON' if value_json.rotation_due | default(false) else 'OFF' }}",
+				"payload_on":               "ON",
+				"payload_off":              "OFF",
+				"icon":                     "mdi:key-alert-outline",
+				"json_attributes_topic":    status,
+				"json_attributes_template": "{{ {'secret_age_days': value_json.secret_age_days} | tojson }}",
+			})
+		}
+		if v.ExpectsEvents {
+			add("binary_sensor", KindSilence, "silent", map[string]any{
+				"device_class":             "problem",
+				"state_topic":              status,
+				"value_template":           "{{ 'ON' if value_json.silent | default(false) else 'OFF' }}",
+				"payload_on":               "ON",
+				"payload_off":              "OFF",
+				"icon":                     "mdi:timer-sand-empty",
+				"json_attributes_topic":    status,
+				"json_attributes_template": "{{ {'last_accepted': value_json.last_accepted, 'silent_since': value_json.silent_since} | tojson }}",
+			})
+		}
 	}
 	// Anomaly alerts are momentary and not retained: an event entity, whose event type is the
 	// alert's event_type (alert or quarantine) and whose attributes are the alert's other fields.
 	alerts := base(ObjectAlerts, "Anomaly alert")
 	alerts["state_topic"] = t.Alerts()
-	alerts["event_types"] = []string{"alert", "quarantine"}
+	alerts["event_types"] = AlertEventTypes
 	alerts["icon"] = "mdi:alert-outline"
 	out = append(out, Entity{Component: "event", Object: ObjectAlerts, Config: alerts})
 	return out
 }
 
+// AlertEventTypes are the event types of the alert event entity: an anomaly's alert or
+// quarantine, a lifecycle alert (a secret due for rotation, silence), and recovered (a silent
+// vendor sending again).
+var AlertEventTypes = []string{"alert", "quarantine", "recovered"}
+
 // Status is the payload of a vendor's status topic. It holds no identifier from any event: only
-// the kill switch's state and counters.
+// the kill switch's state, counters and lifecycle problems.
 type Status struct {
 	Vendor string `json:"vendor"`
 	// Mode is the kill switch's state; VendorMode the vendor's mode (live, shadow or learn).
@@ -159,6 +193,7 @@ type Status struct {
 	ByReason  map[string]int64 `json:"by_reason"`
 	LastEvent *time.Time       `json:"last_event"`
 	LastError *time.Time       `json:"last_error"`
+	Problems
 }
 
 // NewStatus combines a vendor's kill switch state and counters; VendorMode is live until set.

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 	schema := object(t, m, "schema")
 	defaults := object(t, m, "options")
 
-	vendor := map[string]any{"name": "acme-locks", "enabled": true, "secrets": []any{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+	vendor := map[string]any{"name": "acme-locks", "enabled": true, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		"allowed_cidrs": []any{"192.0.2.0/24"}, "rate_per_minute": 600.0}
 	device := map[string]any{"username": "hallway-panel", "password": "correct-horse-battery",
 		"allow": []any{"acme-locks/locks/+/state"}}
@@ -98,7 +99,11 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 		{"external broker", map[string]any{"broker": "external", "external_broker": map[string]any{
 			"url": "ssl://broker.example:8883", "username": "hookbridge", "password": "pw", "ca_file": "ca.pem",
 			"cert_file": "client.pem", "key_file": "client.key"}}, true},
-		{"vendor with only a name and a secret", with("vendors", []any{map[string]any{"name": "acme-locks", "secrets": []any{"s3cret"}}}), true},
+		{"vendor with only a name and a secret", with("vendors", []any{map[string]any{"name": "acme-locks", "secret": "s3cret"}}), true},
+		{"vendor rotating", withVendor("previous_secret", "whsec_b2xkLWFjbWUtc2VjcmV0LTAxMjM0NTY3ODk="), true},
+		{"vendor with 0.1's list of secrets", with("vendors", []any{map[string]any{"name": "acme-locks", "secrets": []any{"s3cret-old", "s3cret-new"}}}), true},
+		{"vendor with the list emptied", withVendor("secrets", []any{}), true},
+		{"vendor with only a name", with("vendors", []any{map[string]any{"name": "acme-locks", "enabled": false}}), true},
 		{"vendor disabled", withVendor("enabled", false), true},
 		{"vendor in shadow mode", withVendor("mode", "shadow"), true},
 		{"vendor in learn mode", withVendor("mode", "learn"), true},
@@ -125,6 +130,8 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 		{"vendor mode not in list", withVendor("mode", "pilot"), false},
 		{"vendor mode not a string", withVendor("mode", true), false},
 		{"vendor unknown field", withVendor("colour", "blue"), false},
+		{"vendor secret a list", withVendor("secret", []any{"s3cret"}), false},
+		{"vendor previous secret a number", withVendor("previous_secret", 5.0), false},
 		{"device name with a space", withDevice("username", "hall panel"), false},
 		{"device without username", withDevice("username", nil), false},
 		{"device without password", withDevice("password", nil), false},
@@ -149,5 +156,82 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 				t.Errorf("options.Parse(%s) = %v, want ok %v", mustJSON(t, tc.set), loaderErr, tc.ok)
 			}
 		})
+	}
+}
+
+// TestLoaderOnlyRefusals lists what the Supervisor saves but the app refuses at start, with a
+// message naming the key: combinations of values its type grammar cannot express. Each must stay
+// that way on both sides (the Supervisor saving them is what lets the user fix them in its UI).
+func TestLoaderOnlyRefusals(t *testing.T) {
+	m := manifest(t)
+	schema := object(t, m, "schema")
+	defaults := object(t, m, "options")
+	tests := []struct {
+		name   string
+		vendor map[string]any
+		key    string // the problem's key path
+	}{
+		{"both shapes of secrets", map[string]any{"name": "acme-locks", "secret": "s3cret-new", "secrets": []any{"s3cret-old"}}, "vendors[0].secrets"},
+		{"previous_secret without secret", map[string]any{"name": "acme-locks", "previous_secret": "s3cret-old"}, "vendors[0].previous_secret"},
+		{"previous_secret the same as secret", map[string]any{"name": "acme-locks", "secret": "s3cret", "previous_secret": "s3cret"}, "vendors[0].previous_secret"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := clone(t, defaults).(map[string]any)
+			opts["vendors"] = []any{tc.vendor}
+			if p := supervisorValidate(schema, opts); len(p) != 0 {
+				t.Errorf("Supervisor validation = %v, want it saved", p)
+			}
+			_, err := options.Parse(mustJSON(t, opts))
+			var oe *options.Error
+			if !errors.As(err, &oe) || len(oe.Problems) != 1 || oe.Problems[0].Path != tc.key {
+				t.Errorf("options.Parse = %v, want one problem at %s", err, tc.key)
+			}
+		})
+	}
+}
+
+// TestSecretsMasked: the Supervisor's UI masks an option of type password and shows a list of
+// password strings in clear (the frontend renders any list of strings as chips). Every option
+// holding a secret is therefore a single password field; the one list of passwords left is 0.1's
+// vendors.secrets, optional, kept only so that old options files survive the Supervisor's
+// validation, and its label says it is shown in clear.
+func TestSecretsMasked(t *testing.T) {
+	schema := object(t, manifest(t), "schema")
+	secretKeys := map[string]bool{"password": true, "pseudonym_key": true, "secret": true, "previous_secret": true}
+	legacy := map[string]bool{"vendors.secrets": true}
+	var walk func(v any, path string, inList bool)
+	walk = func(v any, path string, inList bool) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, k := range sortedKeys(x) {
+				walk(x[k], join(path, k), false)
+			}
+		case []any:
+			if s, ok := x[0].(string); ok && strings.HasPrefix(s, "password") && !legacy[path] {
+				t.Errorf("schema.%s is a list of passwords, which the Supervisor's UI shows in clear", path)
+			}
+			walk(x[0], path, true)
+		case string:
+			key := path[strings.LastIndex(path, ".")+1:]
+			if secretKeys[key] && !strings.HasPrefix(x, "password") {
+				t.Errorf("schema.%s = %q, want a password field (masked in the UI)", path, x)
+			}
+			if legacy[path] && (!inList || !strings.HasSuffix(x, "?")) {
+				t.Errorf("schema.%s = %q, want an optional list element", path, x)
+			}
+		}
+	}
+	walk(schema, "", false)
+	vendors, _ := schema["vendors"].([]any)
+	entry, _ := vendors[0].(map[string]any)
+	for _, k := range []string{"secret", "previous_secret"} {
+		if typ, _ := entry[k].(string); typ != "password?" {
+			t.Errorf("schema.vendors.%s = %v, want password? (a single masked field, optional for a vendor without one)", k, entry[k])
+		}
+	}
+	tr := readTranslations(t)
+	if d := tr.Configuration["vendors"].Fields["secrets"].Description; !strings.Contains(d, "in clear") {
+		t.Errorf("translations: vendors.secrets description %q must say the list is shown in clear", d)
 	}
 }

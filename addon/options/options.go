@@ -72,10 +72,19 @@ type ExternalBroker struct {
 
 // Vendor is one partner's settings. Its policy (what it may send and where it goes) lives in
 // policies/{name}.yaml; these are the per-home values: on or off, secrets, sources, rate, mode.
+//
+// The file holds a vendor's secrets in one of two shapes (secrets.go): secret and previous_secret,
+// single password fields that the Supervisor's UI masks, or the older list secrets, which it shows
+// in clear. Either way Secrets holds them once parsed.
 type Vendor struct {
-	Name          string   `json:"name"`
-	Enabled       bool     `json:"enabled"`
-	Secrets       []string `json:"secrets"`
+	Name    string `json:"name"`
+	Enabled bool   `json:"enabled"`
+	// Secrets are the vendor's secrets: secret then previous_secret, or the older list as the
+	// file gives it (LegacySecrets).
+	Secrets []string `json:"-"`
+	// LegacySecrets reports that the file gives the secrets as the older list secrets, whose
+	// later entries are the newer ones (0.1's rotation added the new secret after the old one).
+	LegacySecrets bool     `json:"-"`
 	AllowedCIDRs  []string `json:"allowed_cidrs"`
 	RatePerMinute int      `json:"rate_per_minute"`
 	// Mode is what the vendor's verified events are for: live (publish), shadow (check and
@@ -207,7 +216,7 @@ var (
 		"source_rate_per_minute", "trusted_proxies", "public_url", "retention_days", "pseudonym_key", "ha_mqtt",
 		"bridge_topics", "vendors", "devices"}
 	externalKeys = []string{"url", "username", "password", "ca_file", "cert_file", "key_file"}
-	vendorKeys   = []string{"name", "enabled", "secrets", "allowed_cidrs", "rate_per_minute", "mode"}
+	vendorKeys   = []string{"name", "enabled", KeySecret, KeyPreviousSecret, KeySecrets, "allowed_cidrs", "rate_per_minute", "mode"}
 	deviceKeys   = []string{"username", "password", "allow"}
 )
 
@@ -455,13 +464,7 @@ func (w *walker) vendors(v any, dst *[]Vendor) {
 		if x, ok := m["enabled"]; ok {
 			w.boolean(path+".enabled", x, &vd.Enabled)
 		}
-		if x, ok := m["secrets"]; ok {
-			w.strings(path+".secrets", x, &vd.Secrets, func(p, s string) {
-				if strings.TrimSpace(s) == "" {
-					w.add(p, "must not be empty")
-				}
-			})
-		}
+		w.secrets(path, m, &vd)
 		if x, ok := m["allowed_cidrs"]; ok {
 			w.strings(path+".allowed_cidrs", x, &vd.AllowedCIDRs, w.prefix)
 		}

@@ -64,7 +64,7 @@ const fullOptions = `{
   "ha_mqtt": "off",
   "bridge_topics": ["acme-locks/#", "+/energy/tariff"],
   "vendors": [
-    {"name": "acme-locks", "enabled": false, "secrets": ["whsec_a", "whsec_b"], "allowed_cidrs": ["192.0.2.0/24"], "rate_per_minute": 30},
+    {"name": "acme-locks", "enabled": false, "secret": "whsec_b", "previous_secret": "whsec_a", "allowed_cidrs": ["192.0.2.0/24"], "rate_per_minute": 30},
     {"name": "newcomer", "secrets": ["whsec_c"], "mode": "learn"}
   ],
   "devices": [
@@ -91,9 +91,9 @@ func TestParseFull(t *testing.T) {
 		PseudonymKey:        "0123456789abcdef0123456789abcdef",
 		HAMQTT:              options.HAMQTTOff,
 		BridgeTopics:        []string{"acme-locks/#", "+/energy/tariff"},
-		Vendors: []options.Vendor{{Name: "acme-locks", Enabled: false, Secrets: []string{"whsec_a", "whsec_b"},
+		Vendors: []options.Vendor{{Name: "acme-locks", Enabled: false, Secrets: []string{"whsec_b", "whsec_a"},
 			AllowedCIDRs: []string{"192.0.2.0/24"}, RatePerMinute: 30, Mode: options.ModeLive},
-			{Name: "newcomer", Enabled: true, Secrets: []string{"whsec_c"}, AllowedCIDRs: []string{}, RatePerMinute: 600, Mode: options.ModeLearn}},
+			{Name: "newcomer", Enabled: true, Secrets: []string{"whsec_c"}, LegacySecrets: true, AllowedCIDRs: []string{}, RatePerMinute: 600, Mode: options.ModeLearn}},
 		Devices: []options.Device{
 			{Username: "hallway-panel", Password: "correct horse", Allow: []string{"acme-locks/locks/+/state"}},
 			{Username: "homeassistant", Password: "another one", Allow: []string{}},

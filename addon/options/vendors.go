@@ -3,6 +3,7 @@ package options
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
@@ -32,8 +33,14 @@ func (o *Options) VendorConfigs() ([]vendor.Config, error) {
 }
 
 // VendorError turns a vendor configuration's problems into option problems, each with its key path
-// ("vendors[0].secrets"); other errors are returned as they are.
-func VendorError(err error) error {
+// ("vendors[0].secrets"); other errors are returned as they are. Options.VendorError names the
+// secret's own key.
+func VendorError(err error) error { return (*Options)(nil).VendorError(err) }
+
+// VendorError turns a vendor configuration's problems into option problems, each with its key
+// path: a secret's problem names the key the file gives it under (vendors[0].previous_secret, or
+// vendors[0].secrets[1] in the older list).
+func (o *Options) VendorError(err error) error {
 	var ve *vendor.Error
 	if !errors.As(err, &ve) {
 		return err
@@ -41,10 +48,24 @@ func VendorError(err error) error {
 	oe := &Error{}
 	for _, p := range ve.Problems {
 		path := fmt.Sprintf("vendors[%d].%s", p.Index, p.Key)
-		if p.Key == vendor.KeyPublicURL {
+		msg := p.Message
+		switch {
+		case p.Key == vendor.KeyPublicURL:
 			path = "public_url" // a setting of the whole app, that this vendor needs
+		case p.Key == KeySecrets && o != nil && p.Index < len(o.Vendors):
+			v := o.Vendors[p.Index]
+			key := KeySecret
+			if v.LegacySecrets {
+				key = KeySecrets
+			}
+			var i int
+			if n, _ := fmt.Sscanf(msg, "secrets[%d]: ", &i); n == 1 {
+				key = v.SecretKey(i)
+				_, msg, _ = strings.Cut(msg, ": ")
+			}
+			path = fmt.Sprintf("vendors[%d].%s", p.Index, key)
 		}
-		oe.Problems = append(oe.Problems, Problem{Path: path, Message: p.Message})
+		oe.Problems = append(oe.Problems, Problem{Path: path, Message: msg})
 	}
 	return oe
 }

@@ -73,8 +73,13 @@ type App struct {
 
 	// Set by Start, in this order.
 	store    *store.Store
-	learning *learning // learn mode's recorders, saved to the store
+	keys     *audit.Keys // the audit trail's keys: secrets' digests, the chain
+	learning *learning   // learn mode's recorders, saved to the store
 	switches *killswitch.Switches
+	// offboard holds the vendors offboarded (and not taken on again); tracker their lifecycle.
+	offboard *offboarded
+	tracker  *tracker
+	trail    *audit.Log
 	broker   *broker.Broker           // nil unless broker: embedded
 	ents     *discovery.RouteEntities // nil when no route's entities are announced
 	mqtt     *hamqtt.Bridge
@@ -114,7 +119,7 @@ func New(cfg Config) (*App, error) {
 	}
 	vendors, err := vendor.Compile(o.TopicPrefix, cfgs, cfg.Catalog, ps)
 	if err != nil {
-		return nil, options.VendorError(err)
+		return nil, o.VendorError(err)
 	}
 	return &App{cfg: cfg, log: cfg.Log, opts: o, ps: ps, vendors: vendors, names: vendorNames(vendors)}, nil
 }
@@ -137,6 +142,24 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.switches = newSwitches(a.vendors, stored, a.store)
 	if a.learning, err = newLearning(a.vendors, a.names, a.store, a.cfg.Catalog, log); err != nil {
+		return err
+	}
+	// The lifecycle: secrets by keyed digest (the audit trail's key), vendors offboarded, the
+	// trail, which records what changed since the last start.
+	var created bool
+	if a.keys, created, err = audit.LoadOrCreateKeys(a.cfg.DataDir); err != nil {
+		return err
+	}
+	if a.offboard, err = loadOffboarded(a.store, a.switches, log); err != nil {
+		return err
+	}
+	if a.tracker, err = newTracker(trackerConfig{Options: o, Vendors: a.vendors, Keys: a.keys, Store: a.store,
+		Skip: a.offboard.names(), Log: log, Write: true}); err != nil {
+		return err
+	}
+	a.tracker.open = a.switchOpen
+	a.tracker.wrap(a.vendors)
+	if a.trail, err = a.openTrail(created); err != nil {
 		return err
 	}
 
@@ -193,11 +216,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Health:          func() map[string]any { return a.mqtt.Health(o.Broker, a.events) },
 		Sessions:        deviceSessions(a.broker),
 		Learning:        a.learning,
+		Lifecycle:       appLifecycle{a},
+		Notes:           a.trail,
 	})
 	a.ha = a.mqtt.HAConn(a.broker, a.events)
 	a.ops, err = startOps(opsConfig{
 		App: a, Admin: adm, Receiver: a.recv, Store: a.store, Broker: a.broker, Events: a.events,
-		Bridge: a.mqtt, Switches: a.switches, HA: a.ha, Entities: a.ents,
+		Bridge: a.mqtt, Switches: a.switches, HA: a.ha, Entities: a.ents, Trail: a.trail, Plan: plan,
 	})
 	if err != nil {
 		return err
@@ -220,7 +245,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.httpLn = receiver.Limit(a.httpSrv, ln, receiver.MaxConns, a.recv.ConnStats(), log.With().Str("component", "http").Logger())
 	go a.serve(a.httpSrv, a.httpLn, "partner")
 
-	a.purge = startPurger(a.store, a.ops.trail, a.retention, a.replayRetention, a.names, log)
+	a.purge = startPurger(a.store, a.trail, a.retention, a.replayRetention, a.names, log)
 
 	log.Info().Str("http", a.httpLn.Addr().String()).Str("admin", a.adminLn.Addr().String()).
 		Str("mqtt", a.Addrs().MQTT).Int("vendors", len(a.vendors)).Str("version", a.cfg.Version).Msg("hookbridge started")
@@ -301,8 +326,10 @@ func (a *App) Stop(ctx context.Context) error {
 		a.adminLn.Close()
 	}
 	a.purge.stop()
-	// No webhook is in flight any more: what learn mode recorded is complete.
+	// No webhook is in flight any more: what learn mode recorded is complete, and so are the
+	// secrets' use and the vendors' last events.
 	a.learning.close()
+	a.tracker.close()
 	if a.disc != nil {
 		// Failing to say "offline" is logged, not an error of the stop: over an outside broker the
 		// will says it for us, and an exit status other than 0 would only make the Supervisor think
@@ -311,8 +338,11 @@ func (a *App) Stop(ctx context.Context) error {
 			a.log.Warn().Err(err).Str("component", "discovery").Msg("could not mark Hookbridge offline for Home Assistant")
 		}
 	}
-	if err := a.ops.close(); err != nil {
-		errs = append(errs, err)
+	a.ops.close()
+	if a.trail != nil {
+		if err := a.trail.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := a.mqtt.Close(); err != nil {
 		errs = append(errs, err)
@@ -375,9 +405,4 @@ func (a *App) replayRetention(vendor string) time.Duration {
 }
 
 // auditTrail is the audit trail once the operations side started.
-func (a *App) auditTrail() *audit.Log {
-	if a.ops == nil {
-		return nil
-	}
-	return a.ops.trail
-}
+func (a *App) auditTrail() *audit.Log { return a.trail }

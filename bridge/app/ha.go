@@ -22,23 +22,28 @@ func (a *App) startHA(adm *admin.Admin, conn hamqtt.Conn) (*discovery.Discovery,
 		return nil, nil
 	}
 	vendors := make([]discovery.Vendor, 0, len(a.vendors))
+	gone := a.offboard.names()
 	for _, name := range a.names {
+		if gone[name] {
+			continue // offboarded: its entities, if any are left, are cleared as stale
+		}
 		v := a.vendors[name]
-		dv := discovery.Vendor{Name: name, Mode: string(v.Mode)}
+		dv := discovery.Vendor{Name: name, Mode: string(v.Mode), HasSecret: v.Verifier != nil}
 		if v.Policy != nil {
-			dv.Title = v.Policy.Title
+			dv.Title, dv.ExpectsEvents = v.Policy.Title, v.Policy.ExpectEvery > 0
 		}
 		vendors = append(vendors, dv)
 	}
 	d, err := discovery.New(discovery.Config{
-		Conn:     conn,
-		Prefix:   a.opts.TopicPrefix,
-		Version:  a.cfg.Version,
-		Vendors:  vendors,
-		Switches: a.switches,
-		Counters: a.stats,
-		Routes:   a.ents,
-		Log:      a.log.With().Str("component", "discovery").Logger(),
+		Conn:      conn,
+		Prefix:    a.opts.TopicPrefix,
+		Version:   a.cfg.Version,
+		Vendors:   vendors,
+		Switches:  a.switches,
+		Counters:  a.stats,
+		Routes:    a.ents,
+		Lifecycle: a.tracker,
+		Log:       a.log.With().Str("component", "discovery").Logger(),
 	})
 	if err != nil {
 		return nil, err
@@ -64,9 +69,10 @@ func (a *App) newEntities(plan hamqtt.Plan) (*discovery.RouteEntities, error) {
 		return nil, nil
 	}
 	var vendors []discovery.RouteVendor
+	gone := a.offboard.names()
 	for _, name := range a.names {
 		v := a.vendors[name]
-		if v.Policy == nil {
+		if v.Policy == nil || gone[name] {
 			continue
 		}
 		vendors = append(vendors, discovery.RouteVendor{Name: name, Title: v.Policy.Title, Routes: v.Policy.Routes})

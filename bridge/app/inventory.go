@@ -1,13 +1,17 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hookbridge/hookbridge/addon/admin"
 	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/audit"
 	"github.com/hookbridge/hookbridge/bridge/catalog"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/store"
 	"github.com/hookbridge/hookbridge/bridge/vendor"
@@ -28,17 +32,20 @@ func OfflineInventory(o *options.Options, cat *catalog.Catalog, dataDir string, 
 	}
 	vendors, err := vendor.Compile(o.TopicPrefix, cfgs, cat, ps)
 	if err != nil {
-		return nil, options.VendorError(err)
+		return nil, o.VendorError(err)
 	}
 	stored := map[string][]byte{}
+	var lc admin.Lifecycle
 	if _, err := os.Stat(filepath.Join(dataDir, "hookbridge.db")); err == nil {
 		st, err := store.Open(dataDir, store.Options{})
 		if err != nil {
 			warn(fmt.Sprintf("%v; states below follow the options only", err))
 		} else {
-			stored, err = st.States()
-			st.Close()
-			if err != nil {
+			defer st.Close()
+			if stored, err = st.States(); err != nil {
+				return nil, err
+			}
+			if lc, err = offlineLifecycle(o, vendors, st, newSwitches(vendors, stored, nil), dataDir, warn); err != nil {
 				return nil, err
 			}
 		}
@@ -47,8 +54,50 @@ func OfflineInventory(o *options.Options, cat *catalog.Catalog, dataDir string, 
 	if err != nil {
 		return nil, err
 	}
-	adm := admin.New(admin.Config{Vendors: vendors, Switches: newSwitches(vendors, stored, nil)})
+	aud := offlineAudience(o)
+	adm := admin.New(admin.Config{Vendors: vendors, Switches: newSwitches(vendors, stored, nil), Lifecycle: lc})
 	adm.SetInventory(admin.InventoryConfig{TopicPrefix: o.TopicPrefix, RetentionDays: o.RetentionDays,
-		Schemas: schemaDocs(cat, vendors), Anomaly: thresholds})
+		Schemas: schemaDocs(cat, vendors), Anomaly: thresholds, Audience: &aud})
 	return adm.Inventory(), nil
 }
+
+// offlineLifecycle reads the secrets' use, the vendors' activity and the offboardings from a
+// state file, without writing. Without the audit key (never started) the secrets are not known.
+func offlineLifecycle(o *options.Options, vendors vendor.Vendors, st *store.Store, sw *killswitch.Switches, dataDir string, warn func(string)) (admin.Lifecycle, error) {
+	keys, err := audit.LoadKeys(dataDir)
+	if err != nil {
+		warn(fmt.Sprintf("%v; secrets below are not shown", err))
+		keys = nil
+	}
+	recs, err := st.Offboarded()
+	if err != nil {
+		return nil, err
+	}
+	ob := &offboarded{st: st, m: map[string]*admin.Offboarding{}}
+	for name, data := range recs {
+		var rep admin.Offboarding
+		if json.Unmarshal(data, &rep) == nil {
+			ob.m[name] = &rep
+		}
+	}
+	t, err := newTracker(trackerConfig{Options: o, Vendors: vendors, Keys: keys, Store: st, Skip: ob.names()})
+	if err != nil {
+		return nil, err
+	}
+	t.open = func(name string) (bool, time.Time) {
+		state, ok := sw.Get(name)
+		return ok && state.Mode == killswitch.Enabled, state.Since
+	}
+	t.check() // silence and rotation as of now; no alert goes anywhere
+	return offlineLifecycleView{t, ob}, nil
+}
+
+// offlineLifecycleView is appLifecycle without a running App.
+type offlineLifecycleView struct {
+	t  *tracker
+	ob *offboarded
+}
+
+func (l offlineLifecycleView) Secrets(v string) []admin.SecretInfo    { return l.t.Secrets(v) }
+func (l offlineLifecycleView) Activity(v string) *admin.Activity      { return l.t.Activity(v) }
+func (l offlineLifecycleView) Offboarded(v string) *admin.Offboarding { return l.ob.get(v) }

@@ -146,6 +146,19 @@ func (l *learning) save() {
 	}
 }
 
+// forget drops what learn mode recorded of a vendor being offboarded, in memory (the store's
+// record is deleted by the offboarding): nothing of it is saved again.
+func (l *learning) forget(name string) {
+	rec, ok := l.recs[name]
+	if !ok {
+		return
+	}
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+	rec.Reset()
+	l.saved[name] = rec.Generation()
+}
+
 // Learnt returns what was learnt about a vendor's events: its recorder's snapshot in learn mode,
 // else what the store keeps from when it was (nil, nil when nothing).
 func (l *learning) Learnt(name string) (*learn.Structure, error) {

@@ -21,14 +21,11 @@ import (
 // and Hookbridge did, incidents' timelines and their metrics.
 
 // openTrail opens the audit trail under the data dir, keyed by the data dir's audit.KeyFile (made at
-// the first start), logs what opening it found, and records what changed in the vendors'
+// the first start: created), logs what opening it found, and records what changed in the vendors'
 // configuration since the last start.
-func (a *App) openTrail() (*audit.Log, error) {
+func (a *App) openTrail(created bool) (*audit.Log, error) {
 	log := a.log.With().Str("component", "audit").Logger()
-	keys, created, err := audit.LoadOrCreateKeys(a.cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
+	keys := a.keys
 	if created {
 		log.Info().Str("key", filepath.Join(a.cfg.DataDir, audit.KeyFile)).
 			Msg("created the audit trail's key: keep it with backups of the data dir, the trail cannot be verified without it")
@@ -139,13 +136,15 @@ func watchLifecycle(sw *killswitch.Switches, m *metrics.Metrics, trail *audit.Lo
 	})
 }
 
-// lifecycleRoutes adds the routes of the trail's verification and of incidents to the admin
-// listener:
+// lifecycleRoutes adds the routes of the trail's verification, of incidents and of offboarding to
+// the admin listener:
 //
 //	GET  /api/audit/verify                the trail verified, with its newest records: audit.Report
 //	GET  /api/vendors/{name}/timeline     the vendor's incidents, newest first
 //	POST /api/vendors/{name}/acknowledge  a person is on the vendor's open incident (409 if none)
-func lifecycleRoutes(adm *admin.Admin, sw *killswitch.Switches, trail *audit.Log, log zerolog.Logger) {
+//	POST /api/vendors/{name}/offboard     offboard the vendor: admin.Offboarding (404 if unknown)
+func lifecycleRoutes(adm *admin.Admin, a *App, trail *audit.Log, log zerolog.Logger) {
+	sw := a.switches
 	adm.Handle("GET /api/audit/verify", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rep, err := trail.Verify()
 		if err != nil {
@@ -179,6 +178,19 @@ func lifecycleRoutes(adm *admin.Admin, sw *killswitch.Switches, trail *audit.Log
 		default:
 			log.Info().Str("vendor", name).Str("by", killswitch.ByAPI).Msg("incident acknowledged")
 			timeline(w, http.StatusOK, name)
+		}
+	}))
+	adm.Handle("POST /api/vendors/{name}/offboard", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		rep, err := a.Offboard(name, killswitch.ByAPI)
+		switch {
+		case errors.Is(err, ErrNotConfigured):
+			writeError(w, http.StatusNotFound, "unknown vendor")
+		case err != nil:
+			log.Error().Err(err).Str("vendor", name).Msg("offboard")
+			writeError(w, http.StatusInternalServerError, "offboarding did not finish (see the log); asking again finishes it")
+		default:
+			writeJSONBody(w, http.StatusOK, rep)
 		}
 	}))
 }

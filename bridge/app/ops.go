@@ -43,12 +43,15 @@ type opsConfig struct {
 	HA       hamqtt.Conn // where alerts are published; nil when ha_mqtt is off
 	// Entities are the routes' Home Assistant entities; nil when none are announced.
 	Entities *discovery.RouteEntities
+	// Trail is the audit trail, open.
+	Trail *audit.Log
+	// Plan says where Home Assistant's topics go and what is bridged, for the data-flow view.
+	Plan hamqtt.Plan
 }
 
-// ops is the running operations side: audit trail, anomaly detection, metrics, the inventory's
-// details and the audit export on the admin listener.
+// ops is the running operations side: anomaly detection, metrics, alerts, the inventory's
+// details and the audit export on the admin listener. The audit trail is the App's.
 type ops struct {
-	trail  *audit.Log
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -61,8 +64,10 @@ func startOps(c opsConfig) (*ops, error) {
 	if err != nil {
 		return nil, err
 	}
+	aud := audience(a.opts, c.Plan)
 	c.Admin.SetInventory(admin.InventoryConfig{
 		TopicPrefix: a.opts.TopicPrefix, RetentionDays: a.opts.RetentionDays, Schemas: schemaDocs(a.cfg.Catalog, a.vendors), Anomaly: thresholds,
+		Audience: &aud,
 	})
 
 	m := metrics.New(a.names)
@@ -140,9 +145,24 @@ func startOps(c opsConfig) (*ops, error) {
 	}
 	c.Admin.Handle("GET /metrics", m.Handler())
 
-	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan anomaly.Alert, 256),
+	lifeAlerts := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookbridge_lifecycle_alerts_total",
+		Help: "Lifecycle alerts by vendor, kind (silence, rotation_due) and action (alert, recovered)."}, []string{"vendor", "kind", "action"})
+	if err := m.Registry().Register(lifeAlerts); err != nil {
+		return nil, fmt.Errorf("lifecycle metrics: %w", err)
+	}
+	if err := m.Registry().Register(a.tracker.collector()); err != nil {
+		return nil, fmt.Errorf("lifecycle metrics: %w", err)
+	}
+	alerts := &alerter{log: a.log, m: m, ha: c.HA, topic: a.opts.TopicPrefix + "/" + anomaly.AlertsTopic, queue: make(chan queuedAlert, 256),
+		contacts: map[string][]alertContact{}, lifeAlerts: lifeAlerts,
 		detected: func(vendor string, at time.Time) { _ = c.Switches.Detected(vendor, at) },
 		alerted:  func(vendor string, at time.Time) { _ = c.Switches.Alerted(vendor, at) }}
+	for name, v := range a.vendors {
+		if v.Policy != nil {
+			alerts.contacts[name] = alertContacts(v.Policy.Contacts)
+		}
+	}
+	a.tracker.alert = alerts.lifecycle
 	det := anomaly.New(anomaly.Config{
 		Thresholds: thresholds,
 		Quarantine: c.Switches.Quarantine,
@@ -152,37 +172,35 @@ func startOps(c opsConfig) (*ops, error) {
 		m.SetState(vendor, string(s.Mode))
 		if s.Mode == killswitch.Enabled {
 			det.Reset(vendor) // a person turned it on: a fresh start
+			a.offboard.takenOn(vendor)
 		}
 		a.log.Info().Str("component", "killswitch").Str("vendor", vendor).Str("mode", string(s.Mode)).
 			Str("by", s.By).Str("reason", s.Reason).Msg("vendor state changed")
 	})
 
-	trail, err := a.openTrail()
-	if err != nil {
-		return nil, err
-	}
+	trail := c.Trail
 	watchLifecycle(c.Switches, m, trail, a.log)
-	lifecycleRoutes(c.Admin, c.Switches, trail, a.log)
+	lifecycleRoutes(c.Admin, a, trail, a.log)
 	rec := audit.NewRecorder(trail, a.names, 0)
-	for _, o := range []outcome.Observer{m, rec, det} {
+	for _, o := range []outcome.Observer{m, rec, det, a.tracker} {
 		c.Receiver.AddObserver(o)
 	}
 	c.Admin.Handle("GET /api/audit", auditHandler(trail, a.vendors, a.log))
 
 	loopCtx, cancel := context.WithCancel(context.Background())
-	o := &ops{trail: trail, cancel: cancel}
+	o := &ops{cancel: cancel}
 	o.wg.Go(func() { alerts.run(loopCtx) })
+	a.tracker.start()
 	return o, nil
 }
 
-// close stops publishing alerts (after those queued) and closes the audit trail.
-func (o *ops) close() error {
+// close stops publishing alerts, after those queued.
+func (o *ops) close() {
 	if o == nil {
-		return nil
+		return
 	}
 	o.cancel()
 	o.wg.Wait()
-	return o.trail.Close()
 }
 
 // modeGauge is hookbridge_vendor_mode{vendor, mode}: 1 for each vendor's mode, 0 for the others.
@@ -271,20 +289,31 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 // alerter logs each alert, counts it, and publishes it on {topic_prefix}/_alerts from a goroutine
-// of its own, so that a slow broker never holds a webhook request.
+// of its own, so that a slow broker never holds a webhook request. Alerts carry the vendor's
+// contacts: their role and channel, never their name.
 type alerter struct {
 	log   zerolog.Logger
 	m     *metrics.Metrics
 	ha    hamqtt.Conn // nil: alerts are logged and counted only
 	topic string
-	queue chan anomaly.Alert
+	queue chan queuedAlert
+	// contacts are each vendor's, as alerts carry them; fixed after startOps.
+	contacts   map[string][]alertContact
+	lifeAlerts *prometheus.CounterVec
 	// detected records when an alert was raised, and alerted when it reached people (published
 	// for Home Assistant, or logged when there is no Home Assistant side): an incident's
-	// "detected" and "alerted" moments.
+	// "detected" and "alerted" moments. Anomaly alerts only.
 	detected, alerted func(vendor string, at time.Time)
 }
 
-// raise is the detector's Alert callback.
+// queuedAlert is an alert waiting to be published; sent, when set, is told when it was.
+type queuedAlert struct {
+	vendor  string
+	payload []byte
+	sent    func(vendor string, at time.Time)
+}
+
+// raise is the anomaly detector's Alert callback.
 func (al *alerter) raise(x anomaly.Alert) {
 	al.detected(x.Vendor, x.Time)
 	al.m.Alert(x.Vendor, string(x.Kind), string(x.Action))
@@ -295,39 +324,79 @@ func (al *alerter) raise(x anomaly.Alert) {
 	ev.Str("component", "anomaly").Str("vendor", x.Vendor).Str("kind", string(x.Kind)).
 		Str("action", string(x.Action)).Int("count", x.Count).Float64("threshold", x.Threshold).
 		Str("window", x.Window).Msg("anomaly: " + x.Reason())
+	payload, err := json.Marshal(struct {
+		anomaly.Alert
+		Contacts []alertContact `json:"contacts,omitempty"`
+	}{x, al.contacts[x.Vendor]})
+	if err != nil {
+		return
+	}
+	al.enqueue(queuedAlert{vendor: x.Vendor, payload: payload, sent: al.alerted})
+}
+
+// lifecycle is the tracker's alert callback: silence, a recovery, a secret due for rotation.
+func (al *alerter) lifecycle(x lifecycleAlert) {
+	al.lifeAlerts.WithLabelValues(x.Vendor, x.Kind, x.Action).Inc()
+	ev := al.log.Warn()
+	if x.Action == actionRecovered {
+		ev = al.log.Info()
+	}
+	ev = ev.Str("component", "lifecycle").Str("vendor", x.Vendor).Str("kind", x.Kind).Str("action", x.Action)
+	switch x.Kind {
+	case kindSilence:
+		msg := "silence: no event accepted for " + x.ExpectEvery + " (expect_every)"
+		if x.Action == actionRecovered {
+			msg = "silence ended: an event was accepted"
+			ev = ev.Float64("silent_seconds", x.SilentSeconds)
+		}
+		ev.Msg(msg)
+	case kindRotationDue:
+		ev.Str("secret", x.Secret).Int("secret_age_days", *x.SecretAgeDays).Str("rotate_after", x.RotateAfter).
+			Msg("rotation due: the vendor's newest secret is older than rotate_after; rotate it")
+	}
+	payload, err := json.Marshal(x)
+	if err != nil {
+		return
+	}
+	al.enqueue(queuedAlert{vendor: x.Vendor, payload: payload})
+}
+
+// enqueue queues an alert for Home Assistant, or, with no Home Assistant side, counts it as
+// delivered now (it was logged).
+func (al *alerter) enqueue(q queuedAlert) {
 	if al.ha == nil {
-		al.alerted(x.Vendor, time.Now())
+		if q.sent != nil {
+			q.sent(q.vendor, time.Now())
+		}
 		return
 	}
 	select {
-	case al.queue <- x:
+	case al.queue <- q:
 	default:
-		al.log.Warn().Str("component", "anomaly").Str("vendor", x.Vendor).Msg("alert not published: too many alerts queued")
+		al.log.Warn().Str("component", "anomaly").Str("vendor", q.vendor).Msg("alert not published: too many alerts queued")
 	}
 }
 
 // run publishes queued alerts until ctx ends, then what is still queued.
 func (al *alerter) run(ctx context.Context) {
-	publish := func(x anomaly.Alert) {
-		payload, err := json.Marshal(x)
-		if err != nil {
+	publish := func(q queuedAlert) {
+		if err := al.ha.Publish(al.topic, q.payload, false); err != nil {
+			al.log.Warn().Err(err).Str("component", "anomaly").Str("vendor", q.vendor).Msg("alert not published")
 			return
 		}
-		if err := al.ha.Publish(al.topic, payload, false); err != nil {
-			al.log.Warn().Err(err).Str("component", "anomaly").Str("vendor", x.Vendor).Msg("alert not published")
-			return
+		if q.sent != nil {
+			q.sent(q.vendor, time.Now())
 		}
-		al.alerted(x.Vendor, time.Now())
 	}
 	for {
 		select {
-		case x := <-al.queue:
-			publish(x)
+		case q := <-al.queue:
+			publish(q)
 		case <-ctx.Done():
 			for {
 				select {
-				case x := <-al.queue:
-					publish(x)
+				case q := <-al.queue:
+					publish(q)
 				default:
 					return
 				}

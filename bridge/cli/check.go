@@ -66,7 +66,7 @@ func check(e *env, f *flags) error {
 		printOptionProblems(stdout, f.options, err)
 		failed = true
 	} else if err := vendor.Check(cfgs, cat); err != nil {
-		printOptionProblems(stdout, f.options, options.VendorError(err))
+		printOptionProblems(stdout, f.options, o.VendorError(err))
 		failed = true
 	}
 	if o.Broker != options.BrokerEmbedded {

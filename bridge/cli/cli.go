@@ -48,7 +48,7 @@ type command struct {
 
 // commands are the subcommands, in the order the usage lists them.
 func commands() []*command {
-	return []*command{serveCommand, checkCommand, sendCommand, verifyCommand, draftCommand, inventoryCommand, auditCommand, benchCommand, versionCommand}
+	return []*command{serveCommand, checkCommand, sendCommand, verifyCommand, draftCommand, inventoryCommand, auditCommand, offboardCommand, benchCommand, versionCommand}
 }
 
 // Run executes one command line and returns the process exit code.

@@ -164,6 +164,7 @@ func printInventory(w io.Writer, inv []admin.VendorInfo) {
 			}
 			fmt.Fprintln(w)
 		}
+		printLifecycle(w, v, when)
 		for _, fl := range v.Flows {
 			extra := fmt.Sprintf("qos %d", fl.QoS)
 			if fl.Retain {
@@ -184,6 +185,86 @@ func printInventory(w io.Writer, inv []admin.VendorInfo) {
 				dropped = strings.Join(fl.Dropped, ", ") + ", and anything undeclared"
 			}
 			fmt.Fprintf(w, "      dropped: %s\n", dropped)
+		}
+	}
+}
+
+// printLifecycle writes a vendor's contacts, secrets (by digest: age, last use, ready to remove),
+// silence, incidents, offboarding and who sees which field.
+func printLifecycle(w io.Writer, v admin.VendorInfo, when func(time.Time) string) {
+	whenp := func(t *time.Time) string {
+		if t == nil {
+			return "never"
+		}
+		return when(*t)
+	}
+	if o := v.Offboarded; o != nil {
+		fmt.Fprintf(w, "  OFFBOARDED %s by %s\n", when(o.At), o.By)
+	}
+	for _, c := range v.Contacts {
+		backup := ""
+		if c.Backup != "" {
+			backup = ", backup " + c.Backup
+		}
+		fmt.Fprintf(w, "  contact %s: %s, %s%s\n", c.Role, c.Name, c.Channel, backup)
+	}
+	if a := v.Activity; a != nil {
+		line := "  last accepted " + whenp(a.LastAccepted)
+		if a.ExpectEvery != "" {
+			line += ", expected every " + a.ExpectEvery
+		}
+		if a.Silent {
+			line += ", SILENT since " + whenp(a.SilentSince)
+		}
+		fmt.Fprintln(w, line)
+		if a.RotationDue {
+			fmt.Fprintf(w, "  ROTATION DUE: the newest secret is older than rotate_after %s\n", a.RotateAfter)
+		}
+	}
+	for _, sc := range v.Secrets {
+		note := ""
+		switch {
+		case sc.ReadyToRemove:
+			note = fmt.Sprintf(", READY TO REMOVE (unused for %s since a newer secret took over)", (time.Duration(sc.ReadyForSeconds) * time.Second).String())
+		case sc.RotationDue:
+			note = ", rotation due"
+		case sc.Newest:
+			note = ", newest"
+		}
+		fmt.Fprintf(w, "  secret %s (%s): first seen %s, %d days old, last verified %s%s\n", sc.Digest, sc.Key, when(sc.FirstSeen), sc.AgeDays, whenp(sc.LastVerified), note)
+	}
+	for i, inc := range v.Incidents {
+		if i == 3 {
+			fmt.Fprintf(w, "  ... %d older incidents (hookbridge inventory --json)\n", len(v.Incidents)-i)
+			break
+		}
+		state := "closed"
+		if inc.Open {
+			state = "OPEN"
+		}
+		ack := "not acknowledged"
+		if inc.TimeToAcknowledgeSeconds != nil {
+			ack = fmt.Sprintf("acknowledged after %gs", *inc.TimeToAcknowledgeSeconds)
+		}
+		fmt.Fprintf(w, "  incident %s (%s): detected %s, contained after %gs, %s\n", state, inc.Cause, when(inc.Detected.At), inc.TimeToContainSeconds, ack)
+	}
+	if df := v.DataFlow; df != nil {
+		for _, f := range df.Fields {
+			if f.Treatment == admin.FieldDropped {
+				continue
+			}
+			readers := strings.Join(f.Readers, " ")
+			if readers == "" {
+				readers = "no device account"
+			}
+			ha := "not Home Assistant"
+			if f.HomeAssistant {
+				ha = "Home Assistant too"
+			}
+			fmt.Fprintf(w, "  field %s: %s, read by %s, %s\n", f.Field, f.Treatment, readers, ha)
+		}
+		for _, n := range df.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 	}
 }

@@ -32,6 +32,7 @@ const (
 	ByMQTT       = "mqtt"
 	ByOption     = "option"
 	ByAnomaly    = "anomaly"
+	ByCLI        = "cli" // the command line, while the bridge is stopped (offboarding)
 )
 
 // State is one vendor's state and how it came to be.
@@ -232,6 +233,19 @@ func (sw *Switches) Lift(vendor, by string) error {
 		}
 		s.Mode, s.By, s.Reason = Enabled, by, ""
 		return s, nil
+	})
+}
+
+// Retire turns a vendor off for good, for offboarding: disabled with reason, or left quarantined
+// (it is off either way). Unlike Disable it opens no incident, since nothing went wrong, and it
+// leaves an open one as it is. A later Enable (or the option turned on) takes the vendor on again.
+func (sw *Switches) Retire(vendor, by, reason string) error {
+	return sw.update(vendor, func(vs *vendorState, now time.Time) (bool, []Milestone, error) {
+		if vs.Mode == Quarantined || (vs.Mode == Disabled && vs.Reason == reason) {
+			return false, nil, nil
+		}
+		vs.State.Mode, vs.State.By, vs.State.Reason, vs.State.Since = Disabled, by, reason, now
+		return true, nil, nil
 	})
 }
 

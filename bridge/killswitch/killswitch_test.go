@@ -413,3 +413,42 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestRetire turns a vendor off without opening an incident, keeps a quarantine, and a later
+// Enable takes the vendor on again.
+func TestRetire(t *testing.T) {
+	on := map[string]bool{"a": true, "q": true}
+	sw := New(on, on, nil, nil)
+	var changes []State
+	sw.Watch(func(_ string, s State) { changes = append(changes, s) })
+	if err := sw.Retire("a", ByAPI, "offboarded"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := sw.Get("a"); st.Mode != Disabled || st.By != ByAPI || st.Reason != "offboarded" {
+		t.Errorf("state after Retire = %+v, want disabled by api, offboarded", st)
+	}
+	if tl, _ := sw.Timeline("a", time.Now()); len(tl) != 0 {
+		t.Errorf("Retire opened an incident: %+v", tl)
+	}
+	if len(changes) != 1 {
+		t.Errorf("watchers told of %d changes, want 1", len(changes))
+	}
+	if err := sw.Retire("a", ByAPI, "offboarded"); err != nil || len(changes) != 1 {
+		t.Errorf("Retire again = %v, %d changes; want nothing new", err, len(changes))
+	}
+	if err := sw.Quarantine("q", "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Retire("q", ByCLI, "offboarded"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := sw.Get("q"); st.Mode != Quarantined {
+		t.Errorf("Retire of a quarantined vendor = %+v, want it left quarantined", st)
+	}
+	if err := sw.Enable("a", ByAPI); err != nil || !sw.Open("a") {
+		t.Errorf("Enable after Retire = %v, open %v; want on again", err, sw.Open("a"))
+	}
+	if err := sw.Retire("nobody", ByAPI, "x"); !errors.Is(err, ErrUnknownVendor) {
+		t.Errorf("Retire(unknown) = %v, want ErrUnknownVendor", err)
+	}
+}

@@ -36,6 +36,10 @@ type Policy struct {
 	Schema        string      `yaml:"schema"`
 	Routes        []Route     `yaml:"routes"`
 	Anomaly       Anomaly     `yaml:"anomaly"`
+	// RotateAfter, ExpectEvery and Contacts are the lifecycle keys (lifecycle.go).
+	RotateAfter Period    `yaml:"rotate_after" json:",omitzero"`
+	ExpectEvery Period    `yaml:"expect_every" json:",omitzero"`
+	Contacts    []Contact `yaml:"contacts" json:",omitzero"`
 
 	// File is where the policy came from, for messages.
 	File string `yaml:"-"`
@@ -287,6 +291,7 @@ func Parse(file string, data []byte) (*Policy, []Problem) {
 	checkEventSection(p, doc, add)
 	checkIntake(p, doc, add)
 	checkAnswer(p, doc, add)
+	checkLifecycle(p, doc, add)
 	// Learn mode needs neither a schema nor routes; live and shadow mode need both, which
 	// vendor.Check enforces where it knows the vendor's mode.
 	if p.Schema == "" {

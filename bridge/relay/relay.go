@@ -29,6 +29,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -534,4 +536,43 @@ func decode(b []byte) (route.Message, error) {
 		Retain:  b[1]&1 != 0,
 		QoS:     (b[1] >> 1) & 3,
 	}, nil
+}
+
+// Forget deletes, durably, the queued messages on topics under prefix (which ends with "/"), for
+// offboarding a vendor, and returns how many. A batch being sent at that moment may still carry
+// one of them.
+func (r *Relay) Forget(prefix string) (int, error) {
+	keys, err := ForgetStored(r.opts.Store, r.opts.Queue, prefix)
+	if err != nil {
+		return 0, err
+	}
+	// A deleted record the drainer has not seen on disk yet must not hold the ones behind it
+	// until SettleTimeout.
+	r.mu.Lock()
+	r.pending = slices.DeleteFunc(r.pending, func(p staged) bool {
+		return slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, p.key) })
+	})
+	r.mu.Unlock()
+	r.queued.Add(-int64(len(keys)))
+	r.log.Info().Str("topic", prefix+"#").Int("messages", len(keys)).Msg("queued messages for Home Assistant's broker forgotten")
+	return len(keys), nil
+}
+
+// ForgetStored deletes a queue's records on topics under prefix from a store, whether or not a
+// relay runs on it (offboarding while stopped), and returns their keys.
+func ForgetStored(st *store.Store, queue, prefix string) ([][]byte, error) {
+	if !strings.HasSuffix(prefix, "/") {
+		return nil, fmt.Errorf("relay: forget topics: prefix %q must end with /", prefix)
+	}
+	if queue == "" {
+		queue = DefaultQueue
+	}
+	keys, err := st.DeleteQueued(queue, func(rec []byte) bool {
+		m, err := decode(rec)
+		return err == nil && strings.HasPrefix(m.Topic, prefix)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: forget topics: %w", err)
+	}
+	return keys, nil
 }

@@ -367,3 +367,43 @@ func metric(t *testing.T, r *relay.Relay, name, reason string) float64 {
 	t.Fatalf("metric %s{%s} not gathered", name, reason)
 	return 0
 }
+
+// TestForget deletes a vendor's queued messages while Home Assistant's broker is away: once it is
+// back, the others go out in order, without waiting for the deleted ones to reach the disk (the
+// settle timeout is longer than the test waits), and none of the vendor's.
+func TestForget(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	up := newFakeUplink(false)
+	r := newRelay(t, relay.Options{Store: st, Uplink: up, SettleTimeout: time.Minute})
+	var want []route.Message
+	for i := range 6 {
+		topic := fmt.Sprintf("hb/acme/locks/%d/state", i)
+		if i%2 == 1 {
+			topic = fmt.Sprintf("hb/other/meter/%d", i)
+			want = append(want, route.Message{Topic: topic})
+		}
+		if err := event(st, r, fmt.Sprint("ev", i), topic, "{}", true, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := event(st, r, "ev-2", "hb/acme-two/x", "{}", false, 1); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, route.Message{Topic: "hb/acme-two/x"})
+	n, err := r.Forget("hb/acme/")
+	if err != nil || n != 3 {
+		t.Fatalf("Forget(hb/acme/) = %d, %v, want 3", n, err)
+	}
+	if got := queueLen(t, st); got != 4 {
+		t.Errorf("queue holds %d after Forget, want 4", got)
+	}
+	if _, err := r.Forget("hb/acme"); err == nil {
+		t.Errorf("Forget(hb/acme) = nil error, want one: it would take hb/acme-two too")
+	}
+	up.setUp(true)
+	waitFor(t, 5*time.Second, "4 messages", func() bool { return len(up.messages()) >= 4 })
+	waitFor(t, 5*time.Second, "an empty queue", func() bool { return queueLen(t, st) == 0 })
+	if got := topics(up.messages()); got != topics(want) {
+		t.Errorf("forwarded %s, want %s", got, topics(want))
+	}
+}

@@ -96,8 +96,9 @@ func (v *basic) Verify(r *Request) (Result, error) {
 	}
 	got := sha256.Sum256(raw[i+1:])
 	clear(raw)
-	if !anyEqual(got[:], v.digests) {
+	which := whichEqual(got[:], v.digests)
+	if which < 0 {
 		return Result{}, fmt.Errorf("%w: the password does not match", ErrBadSignature)
 	}
-	return Result{}, nil
+	return Result{Key: which}, nil
 }

@@ -98,10 +98,11 @@ func (v *pathToken) Verify(r *Request) (Result, error) {
 		return Result{}, fmt.Errorf("%w: no token in the path", ErrBadSignature)
 	}
 	got := sha256.Sum256([]byte(r.Rest))
-	if !anyEqual(got[:], v.digests) {
+	which := whichEqual(got[:], v.digests)
+	if which < 0 {
 		return Result{}, fmt.Errorf("%w: the path token does not match", ErrBadSignature)
 	}
-	return Result{}, nil // a token signs nothing: the id, if any, comes from the body
+	return Result{Key: which}, nil // a token signs nothing: the id, if any, comes from the body
 }
 
 // pathReader is a Method whose credential is the path after /hooks/{vendor}/.

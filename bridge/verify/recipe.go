@@ -492,7 +492,7 @@ func (v *recipeVerifier) judge(r *Request, tr *trace) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{ID: in.id}, nil
+	return Result{ID: in.id, Key: v.keys[which].index}, nil
 }
 
 // match returns the index of the first key under which a candidate verifies, or -1. Every key
@@ -506,9 +506,11 @@ func (v *recipeVerifier) match(in *signedInput, cands [][]byte) int {
 			h := v.macs[i].Get().(hash.Hash)
 			h.Reset()
 			rc.writeSigned(h, in)
-			if anyEqual(h.Sum(buf[:0]), cands) && found < 0 {
-				found = i
+			eq := 0
+			if anyEqual(h.Sum(buf[:0]), cands) {
+				eq = 1
 			}
+			found = firstMatch(found, i, eq)
 			v.macs[i].Put(h)
 		}
 		return found
@@ -525,9 +527,11 @@ func (v *recipeVerifier) match(in *signedInput, cands [][]byte) int {
 	}
 	for i, k := range v.keys {
 		for _, c := range cands {
-			if rc.alg.verify(k.Public, msg, digest, c) && found < 0 {
-				found = i
+			eq := 0
+			if rc.alg.verify(k.Public, msg, digest, c) {
+				eq = 1
 			}
+			found = firstMatch(found, i, eq)
 		}
 	}
 	return found

@@ -204,3 +204,49 @@ func TestEverySchemeRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestResultKey checks, for each registered scheme that makes its own secrets, that a verifier
+// built with three secrets says which one verified a request: the place of the secret it was
+// signed with, whichever that is.
+func TestResultKey(t *testing.T) {
+	for _, name := range verify.Schemes() {
+		t.Run(name, func(t *testing.T) {
+			a, err := verify.CompileAuth(name, 0, nil)
+			if err != nil {
+				t.Skipf("needs parameters: %v", err)
+			}
+			var secrets []string
+			for range 3 {
+				s, err := a.NewSecret()
+				if errors.Is(err, verify.ErrCannotGenerate) {
+					t.Skip("the sender makes the secret")
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				secrets = append(secrets, s)
+			}
+			v, err := verify.New(a, secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []int{2, 0, 1} {
+				secret := secrets[want]
+				m := &verify.Message{URL: "https://hooks.example.net/hooks/x", Body: body, ID: "evt_1", Time: epoch}
+				if err := (verify.Signer{Auth: a, Secret: secret}).SignMessage(m); err != nil {
+					t.Fatalf("SignMessage = %v", err)
+				}
+				h := http.Header{}
+				for k, val := range m.Header {
+					h.Set(k, val)
+				}
+				path, _, _ := strings.Cut(m.URL, "?")
+				rest := strings.TrimPrefix(strings.TrimPrefix(path, "https://hooks.example.net/hooks/x"), "/")
+				res, err := v.Verify(&verify.Request{Method: "POST", Header: h, Body: body, URL: m.URL, Rest: rest, Now: epoch.Add(time.Second)})
+				if err != nil || res.Key != want {
+					t.Errorf("Verify(signed with secrets[%d]) = %+v, %v, want Key %d", want, res, err, want)
+				}
+			}
+		})
+	}
+}

@@ -10,7 +10,7 @@
 package verify
 
 import (
-	"crypto/hmac"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -69,6 +69,11 @@ type Result struct {
 	// travels outside the signature (GitHub's X-GitHub-Delivery, a policy's id_header) is never
 	// returned: whoever captured a request could resend it with a new one.
 	ID string
+	// Key is the place, in the secrets the verifier was built with, of the secret that verified
+	// the request (0 for the first): how the secrets' last use is told apart. It is found without
+	// stopping at the first match, so the time a verification takes says nothing about it, and
+	// it never reaches the sender.
+	Key int
 }
 
 // Verifier authenticates one request.
@@ -226,12 +231,22 @@ func decodeBase64(s string) ([]byte, error) {
 
 // anyEqual reports whether sum equals one of the candidates. Every candidate is compared, in
 // constant time, without stopping at a match.
-func anyEqual(sum []byte, candidates [][]byte) bool {
-	ok := false
-	for _, c := range candidates {
-		if hmac.Equal(sum, c) {
-			ok = true
-		}
+func anyEqual(sum []byte, candidates [][]byte) bool { return whichEqual(sum, candidates) >= 0 }
+
+// whichEqual returns the index of the first candidate equal to sum, or -1. Every candidate is
+// compared in constant time, and the index is kept without a branch on the outcome: how long it
+// takes says nothing about which candidate, if any, matched.
+func whichEqual(sum []byte, candidates [][]byte) int {
+	found := -1
+	for i, c := range candidates {
+		found = firstMatch(found, i, subtle.ConstantTimeCompare(sum, c))
 	}
-	return ok
+	return found
+}
+
+// firstMatch returns i when eq is 1 and nothing matched before (found is -1), else found; in
+// constant time.
+func firstMatch(found, i, eq int) int {
+	take := eq & subtle.ConstantTimeEq(int32(found), -1)
+	return subtle.ConstantTimeSelect(take, i, found)
 }

@@ -1,0 +1,331 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hookbridge/hookbridge/addon/admin"
+	"github.com/hookbridge/hookbridge/addon/hamqtt"
+	"github.com/hookbridge/hookbridge/addon/options"
+	"github.com/hookbridge/hookbridge/bridge/audit"
+	"github.com/hookbridge/hookbridge/bridge/killswitch"
+	"github.com/hookbridge/hookbridge/bridge/relay"
+	"github.com/hookbridge/hookbridge/bridge/store"
+)
+
+// Offboarding disengages from a vendor: its webhooks are refused from then on (the kill switch,
+// retired: no incident), and what Hookbridge holds of it is deleted: its retained and queued
+// messages on the embedded broker (topics under {topic_prefix}/{vendor}/), what the relay still
+// holds for Home Assistant's broker, its Home Assistant entities (Hookbridge's per-vendor ones and
+// those its routes declare), its replay records, what is known of its secrets and last events, and
+// what learn mode recorded. One audit record says what was removed, with counts; the store keeps
+// the same report, so that a restart announces nothing of the vendor again while it stays in the
+// options. Turning it on again (enable, or its option) takes it on anew.
+
+// OffboardedReason is the kill switch's reason for an offboarded vendor.
+const OffboardedReason = "offboarded"
+
+// WhatOffboarded is the audit record's what.
+const WhatOffboarded = "offboarded"
+
+// ErrNotConfigured reports a vendor the options do not configure.
+var ErrNotConfigured = errors.New("vendor not configured")
+
+// offboarded holds the vendors offboarded and not taken on again, with their reports.
+type offboarded struct {
+	st  *store.Store
+	log zerolog.Logger
+	mu  sync.Mutex // guards m
+	m   map[string]*admin.Offboarding
+	run sync.Mutex // one offboarding at a time
+}
+
+// loadOffboarded reads the vendors offboarded. One the options turned on since (a person took it
+// on again) is forgotten.
+func loadOffboarded(st *store.Store, sw *killswitch.Switches, log zerolog.Logger) (*offboarded, error) {
+	ob := &offboarded{st: st, log: log.With().Str("component", "offboard").Logger(), m: map[string]*admin.Offboarding{}}
+	recs, err := st.Offboarded()
+	if err != nil {
+		return nil, fmt.Errorf("read the offboarded vendors: %w", err)
+	}
+	for name, data := range recs {
+		var rep admin.Offboarding
+		if json.Unmarshal(data, &rep) != nil {
+			rep = admin.Offboarding{Vendor: name}
+		}
+		if state, ok := sw.Get(name); ok && state.Mode == killswitch.Enabled {
+			ob.takenOnLocked(name)
+			continue
+		}
+		ob.m[name] = &rep
+		if _, ok := sw.Get(name); ok {
+			ob.log.Warn().Str("vendor", name).Msg("this vendor was offboarded and is still in the options: nothing of it is announced; remove it from the options, or enable it to take it on again")
+		}
+	}
+	return ob, nil
+}
+
+// names returns the offboarded vendors.
+func (ob *offboarded) names() map[string]bool {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	out := map[string]bool{}
+	for name := range ob.m {
+		out[name] = true
+	}
+	return out
+}
+
+// get returns a vendor's report, nil when it is not offboarded.
+func (ob *offboarded) get(name string) *admin.Offboarding {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	return ob.m[name]
+}
+
+// takenOn forgets that a vendor was offboarded: it was turned on again.
+func (ob *offboarded) takenOn(name string) {
+	if ob == nil {
+		return
+	}
+	ob.mu.Lock()
+	_, was := ob.m[name]
+	delete(ob.m, name)
+	ob.mu.Unlock()
+	if was {
+		ob.takenOnLocked(name)
+	}
+}
+
+func (ob *offboarded) takenOnLocked(name string) {
+	if err := ob.st.DeleteOffboarded(name); err != nil {
+		ob.log.Error().Err(err).Str("vendor", name).Msg("could not forget that the vendor was offboarded")
+		return
+	}
+	ob.log.Info().Str("vendor", name).Msg("an offboarded vendor was turned on again: it is taken on anew (its Home Assistant entities return at the next start)")
+}
+
+// appLifecycle is what the admin listener shows of the vendors' lifecycle: the tracker's, and
+// the offboardings.
+type appLifecycle struct{ a *App }
+
+func (l appLifecycle) Secrets(v string) []admin.SecretInfo { return l.a.tracker.Secrets(v) }
+func (l appLifecycle) Activity(v string) *admin.Activity   { return l.a.tracker.Activity(v) }
+func (l appLifecycle) Offboarded(v string) *admin.Offboarding {
+	return l.a.offboard.get(v)
+}
+
+// switchOpen reports whether a vendor's webhooks are taken, and since when.
+func (a *App) switchOpen(vendor string) (bool, time.Time) {
+	st, ok := a.switches.Get(vendor)
+	return ok && st.Mode == killswitch.Enabled, st.Since
+}
+
+// Offboard offboards a configured vendor on behalf of by (killswitch.ByAPI, ...), and returns
+// what it removed. Each step is done even when one before failed, and doing it again finishes
+// what failed; the error joins the failures.
+func (a *App) Offboard(name, by string) (*admin.Offboarding, error) {
+	if _, ok := a.vendors[name]; !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotConfigured, name)
+	}
+	a.offboard.run.Lock()
+	defer a.offboard.run.Unlock()
+	rep := &admin.Offboarding{Vendor: name, At: time.Now().UTC(), By: by, Removed: map[string]int{}}
+	var errs []error
+	step := func(what string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	// Refused from now on; and nothing of it saved again by the lifecycle or learn mode.
+	step("kill switch", a.switches.Retire(name, by, OffboardedReason))
+	a.tracker.retire(name)
+	a.learning.forget(name)
+
+	prefix := a.opts.TopicPrefix + "/" + name + "/"
+	if a.broker != nil {
+		r, q, err := a.broker.Forget(prefix)
+		rep.Removed["retained_messages"], rep.Removed["queued_messages"] = r, q
+		step("broker", err)
+	} else {
+		rep.Notes = append(rep.Notes, "events go to the "+a.opts.Broker+" broker: the messages it keeps under "+prefix+"# are its own to delete")
+	}
+	keys, err := relay.ForgetStored(a.store, relay.DefaultQueue, prefix)
+	rep.Removed["relay_messages"] = len(keys)
+	step("relay", err)
+	if a.ents != nil {
+		n, err := a.ents.RemoveVendor(name)
+		rep.Removed["route_devices"] = n
+		step("route entities", err)
+	} else {
+		n, err := a.store.DeleteEntityTopics(name)
+		rep.Removed["route_devices"] = n
+		step("route entities", err)
+	}
+	if a.disc != nil {
+		rep.Removed["hookbridge_entities"] = a.disc.RemoveVendor(name)
+	}
+	f, err := a.store.ForgetVendor(name)
+	addForgotten(rep, f)
+	step("store", err)
+	return rep, errors.Join(append(errs, a.offboard.record(rep, a.trail))...)
+}
+
+// addForgotten adds the store's counts to a report.
+func addForgotten(rep *admin.Offboarding, f store.Forgotten) {
+	rep.Removed["replay_records"] = f.Replay
+	rep.Removed["secret_records"] = f.Secrets
+	rep.Removed["activity_records"] = f.Activity
+	rep.Removed["learnt_structures"] = f.Learnt
+}
+
+// record keeps the report (store) and writes the one audit record saying what was removed.
+func (ob *offboarded) record(rep *admin.Offboarding, trail *audit.Log) error {
+	data, _ := json.Marshal(rep)
+	var errs []error
+	if err := ob.st.PutOffboarded(rep.Vendor, data); err != nil {
+		errs = append(errs, fmt.Errorf("record the offboarding: %w", err))
+	}
+	ob.mu.Lock()
+	ob.m[rep.Vendor] = rep
+	ob.mu.Unlock()
+	if trail != nil {
+		err := trail.Note(audit.Action{Time: rep.At, Kind: audit.KindAdmin, Vendor: rep.Vendor, By: rep.By, What: WhatOffboarded,
+			Detail: removedText(rep)})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("audit record: %w", err))
+		}
+	}
+	ob.log.Info().Str("vendor", rep.Vendor).Str("by", rep.By).Str("removed", removedText(rep)).Msg("vendor offboarded")
+	return errors.Join(errs...)
+}
+
+// removedText says what a report removed: "removed 2 retained_messages, 0 queued_messages, ...",
+// in a fixed order.
+func removedText(rep *admin.Offboarding) string {
+	keys := make([]string, 0, len(rep.Removed))
+	for k := range rep.Removed {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", rep.Removed[k], k))
+	}
+	return "removed " + strings.Join(parts, ", ")
+}
+
+// OfflineOffboard offboards a vendor while the bridge is stopped (`hookbridge offboard`): the
+// same deletions in the state file, on behalf of killswitch.ByCLI. The Home Assistant entities'
+// retained configs are cleared by the next start, which announces nothing of an offboarded vendor.
+// A running bridge holds the state file's lock: ask its admin API instead.
+func OfflineOffboard(o *options.Options, dataDir, name string) (*admin.Offboarding, error) {
+	found := false
+	for _, v := range o.Vendors {
+		found = found || v.Name == name
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: %s", ErrNotConfigured, name)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "hookbridge.db")); err != nil {
+		return nil, fmt.Errorf("no state file in %s: %w", dataDir, err)
+	}
+	st, err := store.Open(dataDir, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	cfgs, err := o.VendorConfigs()
+	if err != nil {
+		return nil, err
+	}
+	// The kill switch as a start would build it, with the stored states.
+	stored, err := st.States()
+	if err != nil {
+		return nil, err
+	}
+	on, can := map[string]bool{}, map[string]bool{}
+	for _, c := range cfgs {
+		on[c.Name], can[c.Name] = c.Enabled, len(c.Secrets) > 0
+	}
+	sw := killswitch.New(on, can, stored, st)
+	rep := &admin.Offboarding{Vendor: name, At: time.Now().UTC(), By: killswitch.ByCLI, Removed: map[string]int{}}
+	var errs []error
+	step := func(what string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	step("kill switch", sw.Retire(name, killswitch.ByCLI, OffboardedReason))
+	prefix := o.TopicPrefix + "/" + name + "/"
+	if o.Broker == options.BrokerEmbedded {
+		r, q, err := st.ForgetTopics(prefix)
+		rep.Removed["retained_messages"], rep.Removed["queued_messages"] = r, q
+		step("broker", err)
+	} else {
+		rep.Notes = append(rep.Notes, "events go to the "+o.Broker+" broker: the messages it keeps under "+prefix+"# are its own to delete")
+	}
+	keys, err := relay.ForgetStored(st, relay.DefaultQueue, prefix)
+	rep.Removed["relay_messages"] = len(keys)
+	step("relay", err)
+	n, err := st.DeleteEntityTopics(name)
+	rep.Removed["route_devices"] = n
+	step("route entities", err)
+	if o.HAMQTT != options.HAMQTTOff {
+		rep.Notes = append(rep.Notes, "the vendor's Home Assistant entities are removed at the next start")
+	}
+	f, err := st.ForgetVendor(name)
+	addForgotten(rep, f)
+	step("store", err)
+
+	keysA, _, err := audit.LoadOrCreateKeys(dataDir)
+	var trail *audit.Log
+	if err == nil {
+		trail, err = audit.OpenLog(filepath.Join(dataDir, "audit"), keysA)
+	}
+	step("audit trail", err)
+	ob := &offboarded{st: st, log: zerolog.Nop(), m: map[string]*admin.Offboarding{}}
+	errs = append(errs, ob.record(rep, trail))
+	if trail != nil {
+		step("audit trail", trail.Close())
+	}
+	return rep, errors.Join(errs...)
+}
+
+// audience returns who can read the published topics, as this start resolved ha_mqtt and
+// bridge_topics.
+func audience(o *options.Options, plan hamqtt.Plan) admin.Audience {
+	aud := admin.Audience{Broker: o.Broker, HA: string(plan.HA), Bridged: plan.Filters}
+	for _, acc := range accounts(o) {
+		aud.Accounts = append(aud.Accounts, admin.Account{Name: acc.Username, Read: acc.Read})
+	}
+	return aud
+}
+
+// offlineAudience is audience from the options alone: ha_mqtt auto with the embedded broker stays
+// unresolved (it depends on what the Supervisor offers at start).
+func offlineAudience(o *options.Options) admin.Audience {
+	p := hamqtt.Plan{HA: hamqtt.Target(o.HAMQTT)}
+	switch {
+	case o.Broker != options.BrokerEmbedded && (o.HAMQTT == options.HAMQTTAuto || (o.HAMQTT == options.HAMQTTSupervisor && o.Broker == options.BrokerSupervisor)):
+		p.HA = hamqtt.Events
+	case o.Broker == options.BrokerEmbedded:
+		for _, f := range o.BridgeTopics {
+			p.Filters = append(p.Filters, o.TopicPrefix+"/"+f)
+		}
+	}
+	aud := audience(o, p)
+	if o.Broker == options.BrokerEmbedded && o.HAMQTT == options.HAMQTTAuto {
+		aud.HA = admin.AudienceHAAuto
+	}
+	return aud
+}
