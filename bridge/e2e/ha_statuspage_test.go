@@ -90,9 +90,9 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Helper()
 		var v vendorDOM
 		b.eval(fmt.Sprintf(`(() => { const s = document.querySelector('#vendor-%[1]s');
-			const btn = s.querySelector('form button');
-			return {State: s.querySelector('.state').dataset.state, Button: btn.textContent.trim(),
-				Action: s.querySelector('form').getAttribute('action'), Text: s.innerText}; })()`, vendor), &v)
+			const f = s.querySelector('form:not([data-form])');
+			return {State: s.querySelector('.state').dataset.state, Button: f.querySelector('button').textContent.trim(),
+				Action: f.getAttribute('action'), Text: s.innerText}; })()`, vendor), &v)
 		return v
 	}
 	location := func() string {
@@ -119,7 +119,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 
 	// Disable by clicking.
-	b.click(`#vendor-acme-locks form button`)
+	b.click(`#vendor-acme-locks form:not([data-form]) button`)
 	if loc := location(); !strings.HasPrefix(loc, proxy.prefix+"/?done=disable&vendor=acme-locks") {
 		t.Fatalf("after the click the page is %q, want the status page under the ingress path", loc)
 	}
@@ -132,8 +132,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	if !strings.Contains(notice, "acme-locks is disabled") {
 		t.Errorf("notice = %q", notice)
 	}
-	if st, _ := ta.Switches().Get("acme-locks"); st.Mode != killswitch.Disabled || st.By != killswitch.ByAPI {
-		t.Fatalf("switch = %+v, want disabled by api", st)
+	if st, _ := ta.Switches().Get("acme-locks"); st.Mode != killswitch.Disabled || st.By != killswitch.ByStatusPage {
+		t.Fatalf("switch = %+v, want disabled by status_page", st)
 	}
 	if s := event(); s != http.StatusServiceUnavailable {
 		t.Fatalf("event while disabled on the page = %d, want 503", s)
@@ -146,7 +146,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	t.Logf("screenshot of the status page after disabling acme-locks: %s", shot)
 
 	// Enable again.
-	b.click(`#vendor-acme-locks form button`)
+	b.click(`#vendor-acme-locks form:not([data-form]) button`)
 	if v = read("acme-locks"); v.State != "enabled" || v.Button != "Disable" {
 		t.Fatalf("acme-locks after Enable = %+v", v)
 	}
@@ -166,7 +166,12 @@ func TestStatusPageInChromium(t *testing.T) {
 	quarantined, _ := filepath.Abs(filepath.Join("artifacts", "status-page-quarantined.png"))
 	b.screenshot(quarantined)
 	t.Logf("screenshot with a quarantined vendor: %s", quarantined)
-	b.click(`#vendor-gridwise-energy form button`)
+	// A person acknowledges it first: the quarantine stays, the timeline says who and when.
+	b.click(`#vendor-gridwise-energy form[data-form=acknowledge] button`)
+	if v = read("gridwise-energy"); v.State != "quarantined" || !strings.Contains(v.Text, "acknowledged") || !strings.Contains(v.Text, "by status_page") {
+		t.Fatalf("gridwise-energy after Acknowledge = %+v, want still quarantined, acknowledged by status_page", v)
+	}
+	b.click(`#vendor-gridwise-energy form:not([data-form]) button`)
 	if v = read("gridwise-energy"); v.State != "enabled" {
 		t.Fatalf("gridwise-energy after Lift = %+v", v)
 	}
@@ -188,8 +193,8 @@ func TestStatusPageInChromium(t *testing.T) {
 			posts++
 		}
 	}
-	if posts != 3 {
-		t.Errorf("%d form posts through ingress, want 3: %v", posts, proxy.requests())
+	if posts != 4 {
+		t.Errorf("%d form posts through ingress, want 4: %v", posts, proxy.requests())
 	}
 	for _, l := range b.logEntries() {
 		if strings.Contains(l, "Content Security Policy") || strings.Contains(l, "Refused") || strings.Contains(l, "exception") {
