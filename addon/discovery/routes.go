@@ -792,10 +792,20 @@ func entityConfig(c map[string]any, pe policy.Entity, r *entityRoute, topic stri
 	has := func(f string) string { return "'" + f + "' in value_json" }
 	get := func(f string) string { return "value_json['" + f + "']" }
 	guard := func(f, body string) string { return "{% if " + has(f) + " %}" + body + "{% endif %}" }
+	// A field the sender sent as null renders Home Assistant's "None", which a numeric sensor and
+	// a binary sensor take as unknown. Other sensors would show it as text, or (an enum) refuse
+	// it: for them null renders nothing, which leaves the state as it was.
+	orNone := func(f, body string) string {
+		return "{% if " + get(f) + " is none %}None{% else %}" + body + "{% endif %}"
+	}
 	switch pe.Component {
 	case policy.ComponentSensor:
 		c["state_topic"] = topic
-		c["value_template"] = guard(pe.Field, "{{ "+get(pe.Field)+" }}")
+		body := "{{ " + get(pe.Field) + " }}"
+		if len(pe.Options) > 0 || (pe.Unit == "" && pe.StateClass == "" && !policy.NumericSensorClass(pe.DeviceClass)) {
+			body = "{% if " + get(pe.Field) + " is not none %}" + body + "{% endif %}"
+		}
+		c["value_template"] = guard(pe.Field, body)
 		if pe.Unit != "" {
 			c["unit_of_measurement"] = pe.Unit
 		}
@@ -810,7 +820,7 @@ func entityConfig(c map[string]any, pe policy.Entity, r *entityRoute, topic stri
 		if len(pe.On) == 0 {
 			// A JSON boolean renders as Python's True/False; tojson gives true/false, and any
 			// other value matches neither payload and is ignored.
-			c["value_template"] = guard(pe.Field, "{{ "+get(pe.Field)+" | tojson }}")
+			c["value_template"] = guard(pe.Field, orNone(pe.Field, "{{ "+get(pe.Field)+" | tojson }}"))
 			c["payload_on"], c["payload_off"] = "true", "false"
 			break
 		}
@@ -819,7 +829,7 @@ func entityConfig(c map[string]any, pe policy.Entity, r *entityRoute, topic stri
 		if len(pe.Off) > 0 {
 			body = "{% if " + v + " in " + literals(pe.On) + " %}ON{% elif " + v + " in " + literals(pe.Off) + " %}OFF{% endif %}"
 		}
-		c["value_template"] = guard(pe.Field, body)
+		c["value_template"] = guard(pe.Field, orNone(pe.Field, body))
 		c["payload_on"], c["payload_off"] = On, Off
 	case policy.ComponentEvent:
 		// Home Assistant wants a JSON object with event_type; the route's fields become the

@@ -348,9 +348,9 @@ func TestRouteEntityConfigs(t *testing.T) {
 		{"Battery", map[string]any{"component": "sensor", "state_topic": lockA, "device_class": "battery", "unit_of_measurement": "%", "state_class": "measurement",
 			"value_template": "{% if 'battery' in value_json %}{{ value_json['battery'] }}{% endif %}", "qos": 1.0}},
 		{"Unlocked", map[string]any{"component": "binary_sensor", "device_class": "lock", "payload_on": "ON", "payload_off": "OFF",
-			"value_template": "{% if 'state' in value_json %}{% if (value_json['state'] | string) in ['unlocked'] %}ON{% elif (value_json['state'] | string) in ['locked'] %}OFF{% endif %}{% endif %}"}},
+			"value_template": "{% if 'state' in value_json %}{% if value_json['state'] is none %}None{% else %}{% if (value_json['state'] | string) in ['unlocked'] %}ON{% elif (value_json['state'] | string) in ['locked'] %}OFF{% endif %}{% endif %}{% endif %}"}},
 		{"Open", map[string]any{"component": "binary_sensor", "payload_on": "true", "payload_off": "false",
-			"value_template": "{% if 'items' in value_json %}{{ value_json['items'] | tojson }}{% endif %}"}},
+			"value_template": "{% if 'items' in value_json %}{% if value_json['items'] is none %}None{% else %}{{ value_json['items'] | tojson }}{% endif %}{% endif %}"}},
 		{"Changed", map[string]any{"component": "event", "event_types": []any{"changed"},
 			"value_template": "{% if 'state' in value_json %}{{ dict(value_json, event_type='changed') | tojson }}{% endif %}"}},
 		{"Kind", map[string]any{"component": "event", "device_class": "button", "state_topic": "hookbridge/acme-locks/activity",
@@ -648,7 +648,14 @@ func TestRouteEntityTemplatesRender(t *testing.T) {
 	if python == "" {
 		t.Fatal("needs a python3 with jinja2 (apt-get install -y python3-jinja2; scripts/test installs it)")
 	}
-	p, _ := policy.Parse("acme-locks.yaml", []byte(entityRoutes))
+	// Two more entities on the lock's state: an enum sensor and a binary sensor with only on.
+	changed := "      - {field: state, component: event, name: Changed, event_types: [changed]}\n"
+	more := changed + "      - {field: state, component: sensor, name: State, device_class: enum, options: [locked, unlocked]}\n" +
+		"      - {field: state, component: binary_sensor, name: Locked, on: [locked]}\n"
+	p, probs := policy.Parse("acme-locks.yaml", []byte(strings.Replace(entityRoutes, changed, more, 1)))
+	if len(probs) > 0 || !strings.Contains(entityRoutes, changed) {
+		t.Fatalf("policy: %v", probs)
+	}
 	ents, err := NewRouteEntities(RouteEntitiesConfig{Prefix: "hookbridge", Known: newMemKnown(),
 		Vendors: []RouteVendor{{Name: "acme-locks", Routes: p.Routes}}})
 	if err != nil {
@@ -677,10 +684,18 @@ func TestRouteEntityTemplatesRender(t *testing.T) {
 		{"Unlocked", `{"state":"locked"}`, "OFF"},
 		{"Unlocked", `{"state":"jammed"}`, ""}, // in neither list: unchanged
 		{"Unlocked", `{"battery":3}`, ""},
+		{"Unlocked", `{"state":null}`, "None"}, // unknown
+		{"Locked", `{"state":"locked"}`, "ON"},
+		{"Locked", `{"state":"jammed"}`, "OFF"},
+		{"Locked", `{"state":null}`, "None"}, // unknown, not OFF
+		{"State", `{"state":"locked"}`, "locked"},
+		{"State", `{"state":null}`, ""}, // an enum refuses "None": unchanged
+		{"State", `{}`, ""},
 		{"Open", `{"items":true}`, "true"}, // payload_on
 		{"Open", `{"items":false}`, "false"},
 		{"Open", `{"items":"true"}`, `"true"`}, // a string matches neither payload
 		{"Open", `{}`, ""},
+		{"Open", `{"items":null}`, "None"}, // unknown, where "null" matched neither payload
 		{"Changed", `{"device":"tokA","state":"locked"}`, `{"device": "tokA", "state": "locked", "event_type": "changed"}`},
 		{"Changed", `{"device":"tokA"}`, ""},
 		{"Kind", `{"kind":"lock.jammed","at":1}`, `{"kind": "lock.jammed", "at": 1, "event_type": "lock.jammed"}`},

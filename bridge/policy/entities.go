@@ -511,6 +511,13 @@ type sensorClass struct {
 	StateClasses []string
 }
 
+// NumericSensorClass reports whether a sensor of device class dc holds a number, so that Home
+// Assistant expects a numeric state of it (and takes "None" as unknown).
+func NumericSensorClass(dc string) bool {
+	c, ok := sensorClasses[dc]
+	return ok && c.Unit != unitForbidden
+}
+
 // StateClasses are the sensor state classes.
 var StateClasses = []string{"measurement", "measurement_angle", "total", "total_increasing"}
 
