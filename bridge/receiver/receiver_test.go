@@ -19,7 +19,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/catalog"
 	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/pipeline"
@@ -99,7 +98,26 @@ type served struct {
 	rc      *receiver.Receiver
 	vendors vendor.Vendors
 	pub     *recorder
-	logs    *bridgetest.LogBuffer
+	logs    *syncBuffer
+}
+
+// syncBuffer is a log destination for concurrent writers. (bridgetest.LogBuffer is one, but
+// bridgetest imports the Home Assistant side, which no pipeline package may, its tests included.)
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // loadCatalog loads the built-in policies and schemas next to the test's own: policies by vendor
@@ -151,7 +169,7 @@ func serve(t *testing.T, cat *catalog.Catalog, cfgs []vendor.Config, cfg receive
 		on[c.Name] = true
 	}
 	pub := &recorder{st: st}
-	logs := &bridgetest.LogBuffer{}
+	logs := &syncBuffer{}
 	cfg.Vendors, cfg.Switches, cfg.Pipeline = vendors, killswitch.New(on, on, nil, nil), pipeline.New(ps, st, pub)
 	cfg.Log = zerolog.New(logs)
 	rc := receiver.New(cfg)
