@@ -104,7 +104,7 @@ func NewServer(h http.Handler) *http.Server {
 // state-changing request must not come from another origin's page (403).
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.IngressOnly && !a.fromIngressProxy(r.RemoteAddr) && !Allowed(r.RemoteAddr) {
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "only Home Assistant ingress may use this listener"})
+		WriteJSON(w, http.StatusForbidden, map[string]string{"error": "only Home Assistant ingress may use this listener"})
 		return
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -114,7 +114,7 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.cfg.Log.Warn().Str("host", clip(r.Host)).Str("remote", r.RemoteAddr).Int("held_back", held).
 				Msg("refused a request for a host name this listener does not answer to (DNS rebinding?); at most one line a minute")
 		}
-		writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": "misdirected request: this listener does not answer to that host name"})
+		WriteJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": "misdirected request: this listener does not answer to that host name"})
 		return
 	}
 	if stateChanging(r) && a.crossSite(r) {
@@ -123,7 +123,7 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Str("remote", r.RemoteAddr).Int("held_back", held).
 				Msg("refused a state-changing request from another origin's page; at most one line a minute")
 		}
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
+		WriteJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
 		return
 	}
 	a.mux.ServeHTTP(w, r)
@@ -163,7 +163,7 @@ func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	body["ok"], body["broker_connected"], body["version"] = true, a.brokerConnected(), a.cfg.Version
-	writeJSON(w, http.StatusOK, body)
+	WriteJSON(w, http.StatusOK, body)
 }
 
 func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -172,7 +172,7 @@ func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ok, "broker_connected": ok})
+	WriteJSON(w, status, map[string]any{"ready": ok, "broker_connected": ok})
 }
 
 func (a *Admin) brokerConnected() bool {
@@ -180,16 +180,16 @@ func (a *Admin) brokerConnected() bool {
 }
 
 func (a *Admin) listVendors(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.Inventory())
+	WriteJSON(w, http.StatusOK, a.Inventory())
 }
 
 func (a *Admin) getVendor(w http.ResponseWriter, r *http.Request) {
 	vi, ok := a.VendorInfo(r.PathValue("name"))
 	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
 		return
 	}
-	writeJSON(w, http.StatusOK, vi)
+	WriteJSON(w, http.StatusOK, vi)
 }
 
 func (a *Admin) switchVendor(w http.ResponseWriter, r *http.Request) {
@@ -197,21 +197,21 @@ func (a *Admin) switchVendor(w http.ResponseWriter, r *http.Request) {
 	out, err := a.setSwitch(name, r.PathValue("action"), "disabled through the admin API", killswitch.ByAPI)
 	switch out {
 	case switchUnknownVendor:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
 		return
 	case switchUnknownAction:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown action: use disable, enable or lift"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "unknown action: use disable, enable or lift"})
 		return
 	case switchQuarantined, switchNoSecret, switchNotQuarantined:
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		WriteJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
 	case switchFailed:
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not change state"})
+		WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not change state"})
 		return
 	}
 	a.cfg.Log.Info().Str("vendor", name).Str("action", strings.ToLower(r.PathValue("action"))).Msg("kill switch changed")
 	vi, _ := a.VendorInfo(name)
-	writeJSON(w, http.StatusOK, vi)
+	WriteJSON(w, http.StatusOK, vi)
 }
 
 // switchOutcome is what setSwitch did; the admin API and the status page each answer it their way.
@@ -259,7 +259,9 @@ func (a *Admin) setSwitch(name, action, reason, by string) (switchOutcome, error
 	return switchFailed, err
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON answers with v as indented JSON and status, as every admin API answer is written; the
+// routes the composition root adds to the admin listener answer through it too.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)

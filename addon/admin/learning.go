@@ -101,18 +101,18 @@ func (a *Admin) learnt(name string) (Learnt, bool, error) {
 func (a *Admin) getLearnt(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if _, ok := a.cfg.Vendors[name]; !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
 		return
 	}
 	l, ok, err := a.learnt(name)
 	switch {
 	case err != nil:
 		a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("learnt structure")
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not read what was learnt; see the log"})
+		WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not read what was learnt; see the log"})
 	case !ok:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "nothing learnt yet: set the vendor's mode to learn and let it send events"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "nothing learnt yet: set the vendor's mode to learn and let it send events"})
 	default:
-		writeJSON(w, http.StatusOK, l)
+		WriteJSON(w, http.StatusOK, l)
 	}
 }
 
@@ -121,26 +121,26 @@ func (a *Admin) getLearnt(w http.ResponseWriter, r *http.Request) {
 func (a *Admin) getDraft(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if _, ok := a.cfg.Vendors[name]; !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "unknown vendor"})
 		return
 	}
 	file := r.URL.Query().Get("file")
 	if file != "" && file != "policy" && file != "schema" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "file must be policy or schema"})
+		WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "file must be policy or schema"})
 		return
 	}
 	if a.cfg.Learning == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": draft.ErrNothingLearnt.Error()})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": draft.ErrNothingLearnt.Error()})
 		return
 	}
 	d, err := a.cfg.Learning.Draft(name)
 	switch {
 	case errors.Is(err, draft.ErrNothingLearnt):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "nothing learnt yet: set the vendor's mode to learn and let it send events"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "nothing learnt yet: set the vendor's mode to learn and let it send events"})
 		return
 	case err != nil:
 		a.cfg.Log.Error().Err(err).Str("vendor", name).Msg("draft")
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not draft; see the log"})
+		WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not draft; see the log"})
 		return
 	}
 	switch file {
@@ -155,7 +155,7 @@ func (a *Admin) getDraft(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		w.Write(d.Schema)
 	default:
-		writeJSON(w, http.StatusOK, NewDraftAnswer(d))
+		WriteJSON(w, http.StatusOK, NewDraftAnswer(d))
 	}
 }
 

@@ -59,7 +59,7 @@ func (a *Admin) listSessions(w http.ResponseWriter, r *http.Request) {
 	if sessions == nil {
 		sessions = []Session{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"device": user, "sessions": sessions})
+	WriteJSON(w, http.StatusOK, map[string]any{"device": user, "sessions": sessions})
 }
 
 // dropAllSessions serves DELETE /api/devices/{username}/sessions: every session of the account.
@@ -74,7 +74,7 @@ func (a *Admin) dropAllSessions(w http.ResponseWriter, r *http.Request) {
 func (a *Admin) dropOneSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("client_id")
 	if id == "" {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no client id"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no client id"})
 		return
 	}
 	a.dropSessions(w, r.PathValue("username"), id, false)
@@ -107,7 +107,7 @@ func (a *Admin) dropSessions(w http.ResponseWriter, user, clientID string, all b
 			a.cfg.Log.Error().Err(err).Str("device", user).Msg("could not write an audit record")
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"dropped": n})
+	WriteJSON(w, http.StatusOK, map[string]int{"dropped": n})
 }
 
 // sessionsError answers a session route's error: 503 without the embedded broker, 404 for an
@@ -115,11 +115,11 @@ func (a *Admin) dropSessions(w http.ResponseWriter, user, clientID string, all b
 func (a *Admin) sessionsError(w http.ResponseWriter, user string, err error) {
 	switch {
 	case errors.Is(err, errNoBroker):
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": errNoBroker.Error()})
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": errNoBroker.Error()})
 	case errors.Is(err, ErrUnknownDevice):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": ErrUnknownDevice.Error()})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": ErrUnknownDevice.Error()})
 	default:
 		a.cfg.Log.Error().Err(err).Str("device", user).Msg("device sessions")
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not read or change the device's sessions"})
+		WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not read or change the device's sessions"})
 	}
 }

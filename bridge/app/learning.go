@@ -38,8 +38,7 @@ type learning struct {
 
 	saveMu sync.Mutex        // serializes saves; guards saved
 	saved  map[string]uint64 // each recorder's generation when it was saved last
-	stop   chan struct{}
-	done   chan struct{} // closed when the saver has returned
+	saver  background
 }
 
 // newLearning builds a recorder for each vendor in learn mode and merges what the store keeps
@@ -89,20 +88,18 @@ func (l *learning) start() {
 	if len(l.recs) == 0 {
 		return
 	}
-	l.stop, l.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(l.done)
+	l.saver.run(func(stop <-chan struct{}) {
 		t := time.NewTicker(l.every)
 		defer t.Stop()
 		for {
 			select {
-			case <-l.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				l.save()
 			}
 		}
-	}()
+	})
 }
 
 // close stops the saver and saves once more; it runs after the partner listener stopped and
@@ -111,11 +108,7 @@ func (l *learning) close() {
 	if l == nil {
 		return
 	}
-	if l.stop != nil {
-		close(l.stop)
-		<-l.done
-		l.stop = nil
-	}
+	l.saver.halt()
 	l.save()
 }
 

@@ -152,7 +152,7 @@ func lifecycleRoutes(adm *admin.Admin, a *App, trail *audit.Log, log zerolog.Log
 			writeError(w, http.StatusInternalServerError, "could not read the audit trail")
 			return
 		}
-		writeJSONBody(w, http.StatusOK, rep)
+		admin.WriteJSON(w, http.StatusOK, rep)
 	}))
 	timeline := func(w http.ResponseWriter, status int, name string) {
 		tl, ok := sw.Timeline(name, time.Now())
@@ -160,7 +160,7 @@ func lifecycleRoutes(adm *admin.Admin, a *App, trail *audit.Log, log zerolog.Log
 			writeError(w, http.StatusNotFound, "unknown vendor")
 			return
 		}
-		writeJSONBody(w, status, map[string]any{"vendor": name, "incidents": tl})
+		admin.WriteJSON(w, status, map[string]any{"vendor": name, "incidents": tl})
 	}
 	adm.Handle("GET /api/vendors/{name}/timeline", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		timeline(w, http.StatusOK, r.PathValue("name"))
@@ -190,15 +190,7 @@ func lifecycleRoutes(adm *admin.Admin, a *App, trail *audit.Log, log zerolog.Log
 			log.Error().Err(err).Str("vendor", name).Msg("offboard")
 			writeError(w, http.StatusInternalServerError, "offboarding did not finish (see the log); asking again finishes it")
 		default:
-			writeJSONBody(w, http.StatusOK, rep)
+			admin.WriteJSON(w, http.StatusOK, rep)
 		}
 	}))
-}
-
-func writeJSONBody(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

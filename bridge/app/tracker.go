@@ -55,8 +55,7 @@ type tracker struct {
 	watchers []func(vendor string)
 	saveMu   sync.Mutex // serializes saves
 	poke     chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
+	loops    background
 }
 
 // vendorTrack is one vendor's lifecycle.
@@ -325,9 +324,7 @@ func (t *tracker) Observe(o *outcome.Outcome) {
 // start runs the checker (every checkEvery, and when poked) and the saver (every
 // SaveLifecycleEvery) until close.
 func (t *tracker) start() {
-	t.stop, t.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(t.done)
+	t.loops.run(func(stop <-chan struct{}) {
 		check := time.NewTicker(checkEvery)
 		save := time.NewTicker(SaveLifecycleEvery)
 		defer check.Stop()
@@ -335,7 +332,7 @@ func (t *tracker) start() {
 		t.check()
 		for {
 			select {
-			case <-t.stop:
+			case <-stop:
 				return
 			case <-check.C:
 				t.check()
@@ -345,7 +342,7 @@ func (t *tracker) start() {
 				t.save()
 			}
 		}
-	}()
+	})
 }
 
 // close stops the loops and saves once more; it runs after the partner listener stopped and
@@ -354,11 +351,7 @@ func (t *tracker) close() {
 	if t == nil {
 		return
 	}
-	if t.stop != nil {
-		close(t.stop)
-		<-t.done
-		t.stop = nil
-	}
+	t.loops.halt()
 	t.save()
 }
 

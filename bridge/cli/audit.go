@@ -82,12 +82,9 @@ func auditExport(ctx context.Context, e *env, f *flags, af auditFilter, offline 
 				_, err := io.Copy(out, resp.Body)
 				return err
 			}
-			var body struct {
-				Error string `json:"error"`
-			}
-			_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&body)
+			msg := apiError(io.LimitReader(resp.Body, 4<<10))
 			if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusNotFound {
-				return fmt.Errorf("admin API: %s", body.Error)
+				return fmt.Errorf("admin API: %s", msg)
 			}
 			fmt.Fprintf(stderr, "hookbridge audit export: admin API answered %s; reading the state file instead\n", resp.Status)
 		}
@@ -115,17 +112,13 @@ var errVerify = errors.New("the audit trail failed verification")
 func auditVerify(ctx context.Context, e *env, f *flags, offline, asJSON bool) error {
 	var rep *audit.Report
 	if !offline {
-		resp, err := adminGet(ctx, f, "/api/audit/verify")
-		if err == nil {
-			defer resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				rep = &audit.Report{}
-				if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(rep); err != nil {
-					return fmt.Errorf("admin API: %w", err)
-				}
-			} else {
-				fmt.Fprintf(e.stderr, "hookbridge audit verify: admin API answered %s; reading the files instead\n", resp.Status)
-			}
+		var r audit.Report
+		ok, err := fromServer(ctx, e, f, "audit verify", "/api/audit/verify", &r)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rep = &r
 		}
 	}
 	if rep == nil {

@@ -110,14 +110,11 @@ func draftFromServer(ctx context.Context, f *flags, name string) (*serverDraft, 
 	defer resp.Body.Close()
 	body := io.LimitReader(resp.Body, 16<<20)
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
+		msg := apiError(body)
+		if msg == "" {
+			msg = resp.Status
 		}
-		_ = json.NewDecoder(body).Decode(&e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return nil, fmt.Errorf("the running bridge at %s answered: %s", dialable(f.adminAddr), e.Error)
+		return nil, fmt.Errorf("the running bridge at %s answered: %s", dialable(f.adminAddr), msg)
 	}
 	var a admin.DraftAnswer
 	if err := json.NewDecoder(body).Decode(&a); err != nil {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -42,16 +40,8 @@ var inventoryCommand = &command{
 func inventory(ctx context.Context, e *env, f *flags, asJSON, offline bool) error {
 	var inv []admin.VendorInfo
 	if !offline {
-		resp, err := adminGet(ctx, f, "/api/vendors")
-		if err == nil {
-			defer resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&inv); err != nil {
-					return fmt.Errorf("admin API: %w", err)
-				}
-			} else {
-				fmt.Fprintf(e.stderr, "hookbridge inventory: admin API answered %s; reading the files instead\n", resp.Status)
-			}
+		if _, err := fromServer(ctx, e, f, "inventory", "/api/vendors", &inv); err != nil {
+			return err
 		}
 	}
 	if inv == nil {
@@ -67,23 +57,6 @@ func inventory(ctx context.Context, e *env, f *flags, asJSON, offline bool) erro
 	}
 	printInventory(e.stdout, inv)
 	return nil
-}
-
-// adminGet sends a GET to the admin listener of a server running with these flags. An error means
-// no server answered.
-func adminGet(ctx context.Context, f *flags, path string) (*http.Response, error) {
-	u := url.URL{Scheme: "http", Host: dialable(f.adminAddr), Path: path}
-	if p, q, ok := strings.Cut(path, "?"); ok {
-		u.Path, u.RawQuery = p, q
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	return (&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		Proxy:                 nil, // the admin listener is local; never go through a proxy
-		ResponseHeaderTimeout: 10 * time.Second,
-	}}).Do(req)
 }
 
 // offlineInventory builds the inventory from the files, as the server would at start.

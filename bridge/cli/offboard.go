@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/hookbridge/hookbridge/addon/admin"
@@ -89,12 +89,8 @@ func runOffboard(ctx context.Context, e *env, f *flags, name string, asJSON, off
 
 // offboardOnServer asks a running bridge to offboard; nil, nil when none answers.
 func offboardOnServer(ctx context.Context, f *flags, name string) (*admin.Offboarding, error) {
-	u := url.URL{Scheme: "http", Host: dialable(f.adminAddr), Path: "/api/vendors/" + name + "/offboard"}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := (&http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
+	// Offboarding deletes as it goes: the answer may take longer than a GET's.
+	resp, err := adminRequest(ctx, f, http.MethodPost, "/api/vendors/"+name+"/offboard", 60*time.Second, 0)
 	if err != nil {
 		return nil, nil // no server: work on the files
 	}
@@ -110,9 +106,5 @@ func offboardOnServer(ctx context.Context, f *flags, name string) (*admin.Offboa
 	case http.StatusNotFound:
 		return nil, errUnknownVendor
 	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e)
-	return nil, fmt.Errorf("admin API answered %s: %s", resp.Status, e.Error)
+	return nil, fmt.Errorf("admin API answered %s: %s", resp.Status, apiError(bytes.NewReader(body)))
 }

@@ -250,30 +250,14 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("202 added %d replay records, want 1", grew)
 		}
 		for _, m := range msgs {
-			if !strings.HasPrefix(m.TopicName, bridgetest.TopicPrefix+"/"+vendor+"/") {
-				t.Fatalf("a request to %s published on %q", vendor, m.TopicName)
-			}
-			hostileCheckTopic(t, m.TopicName)
-			var fields map[string]any
-			if err := json.Unmarshal(m.Payload, &fields); err != nil {
-				t.Fatalf("payload %q on %s is not a JSON object", m.Payload, m.TopicName)
-			}
-			for _, name := range []string{"device", "actor", "camera", "meter"} {
-				if v, ok := fields[name]; ok {
-					if tok, _ := v.(string); !hostileTokenRE.MatchString(tok) {
-						t.Fatalf("pseudonymized field %s = %v on %s, want a token", name, v, m.TopicName)
-					}
-				}
-			}
+			hostileCheckPublished(t, vendor, m, []string{"device", "actor", "camera", "meter"})
 		}
 
 		// The log of this request.
 		log := logs.Take()
 		for _, v := range append(made, secrets...) {
-			for _, form := range hostileForms(v) {
-				if len(v) >= 6 && strings.Contains(log, form) {
-					t.Fatalf("the log holds a secret, signature or event id (%s): %q", hostileClip(v), log)
-				}
+			if len(v) >= 6 && hostileHolds(log, v) {
+				t.Fatalf("the log holds a secret, signature or event id (%s): %q", hostileClip(v), log)
 			}
 		}
 	})

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mochi-mqtt/server/v2/packets"
+
 	"github.com/hookbridge/hookbridge/addon/options"
 	"github.com/hookbridge/hookbridge/bridge/bridgetest"
 	"github.com/hookbridge/hookbridge/bridge/catalog"
@@ -169,23 +171,43 @@ func hostileScanLog(t *testing.T, stop func(), logs func() string, forbidden fun
 	values := forbidden()
 	t.Logf("log canary: %d values searched for in %d bytes of log", len(values), len(text))
 	for v, what := range values {
-		for _, form := range hostileForms(v) {
-			if strings.Contains(text, form) {
-				t.Errorf("log canary: the log holds %s (%s)", what, hostileClip(v))
-				break
-			}
+		if hostileHolds(text, v) {
+			t.Errorf("log canary: the log holds %s (%s)", what, hostileClip(v))
 		}
 	}
 }
 
-// hostileForms returns v and its JSON string encoding (without quotes) when that differs.
-func hostileForms(v string) []string {
-	forms := []string{v}
-	b, _ := json.Marshal(v)
-	if s := string(b[1 : len(b)-1]); s != v {
-		forms = append(forms, s)
+// hostileHolds reports whether text holds v as it is, or as it looks inside a JSON string.
+func hostileHolds(text, v string) bool {
+	if strings.Contains(text, v) {
+		return true
 	}
-	return forms
+	b, _ := json.Marshal(v)
+	s := string(b[1 : len(b)-1])
+	return s != v && strings.Contains(text, s)
+}
+
+// hostileCheckPublished checks a message that a request to vendor published: on one of the
+// vendor's topics, a topic that can match nothing else, and a JSON object whose pseudonymized
+// fields (those of tokens it has) hold tokens. It returns the message's fields.
+func hostileCheckPublished(t *testing.T, vendor string, m packets.Packet, tokens []string) map[string]any {
+	t.Helper()
+	if !strings.HasPrefix(m.TopicName, bridgetest.TopicPrefix+"/"+vendor+"/") {
+		t.Fatalf("a request to %s published on %q", vendor, m.TopicName)
+	}
+	hostileCheckTopic(t, m.TopicName)
+	var fields map[string]any
+	if err := json.Unmarshal(m.Payload, &fields); err != nil {
+		t.Fatalf("payload %q on %s is not a JSON object", m.Payload, m.TopicName)
+	}
+	for _, name := range tokens {
+		if v, ok := fields[name]; ok {
+			if tok, _ := v.(string); !hostileTokenRE.MatchString(tok) {
+				t.Fatalf("pseudonymized field %s = %v on %s, want a token", name, v, m.TopicName)
+			}
+		}
+	}
+	return fields
 }
 
 // hostileClip shortens a value for a failure message.

@@ -676,11 +676,8 @@ func (h *hostileEnv) checkAnswer(t *testing.T, c hostileCase, req bridgetest.Raw
 		if len(v) < 6 {
 			continue
 		}
-		for _, form := range hostileForms(v) {
-			if strings.Contains(r.Raw, form) {
-				t.Errorf("the answer echoes a value of the request or a secret (%s): %q", hostileClip(v), hostileClip(r.Raw))
-				break
-			}
+		if hostileHolds(r.Raw, v) {
+			t.Errorf("the answer echoes a value of the request or a secret (%s): %q", hostileClip(v), hostileClip(r.Raw))
 		}
 	}
 }

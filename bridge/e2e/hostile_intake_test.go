@@ -67,15 +67,7 @@ func hostileIntakeLaunch(tb testing.TB, mutate func(*options.Options)) *hostileE
 	o.PublicURL = intakePublicURL
 	o.MaxBodyKB = hostileIntakeMaxBodyKB
 	acme := o.Vendors[0] // acme-locks, for the marker events
-	o.Vendors = []options.Vendor{acme}
-	for name, secret := range intakeSecrets {
-		v := options.VendorDefaults()
-		v.Name, v.Secrets, v.RatePerMinute = name, []string{secret}, 100_000
-		if name == "intake-station" {
-			v.Secrets = append(v.Secrets, intakeStationToken2)
-		}
-		o.Vendors = append(o.Vendors, v)
-	}
+	o.Vendors = append([]options.Vendor{acme}, intakeVendors()...)
 	if mutate != nil {
 		mutate(o)
 	}

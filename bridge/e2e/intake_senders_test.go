@@ -57,18 +57,25 @@ func startIntake(t *testing.T) *bridgetest.Process {
 	o.LogLevel = "debug"
 	o.PublicURL = intakePublicURL
 	o.MaxBodyKB = 64
-	o.Vendors = nil
+	o.Vendors = intakeVendors()
+	p := bridgetest.NewProcessCatalog(t, o, intakeCatalog(t, "policies"), intakeCatalog(t, "schemas"))
+	p.Start()
+	return p
+}
+
+// intakeVendors are the options of the intake vendors, each on its secret, intake-station on a
+// second token too.
+func intakeVendors() []options.Vendor {
+	var out []options.Vendor
 	for name, secret := range intakeSecrets {
 		v := options.VendorDefaults()
 		v.Name, v.Secrets, v.RatePerMinute = name, []string{secret}, 100_000
 		if name == "intake-station" {
 			v.Secrets = append(v.Secrets, intakeStationToken2)
 		}
-		o.Vendors = append(o.Vendors, v)
+		out = append(out, v)
 	}
-	p := bridgetest.NewProcessCatalog(t, o, intakeCatalog(t, "policies"), intakeCatalog(t, "schemas"))
-	p.Start()
-	return p
+	return out
 }
 
 func intakeCatalog(t testing.TB, dir string) string {

@@ -63,20 +63,7 @@ func govPolicies(t *testing.T, extra string) string {
 // fresh secret (or the secrets mutate gives it), logging at info.
 func startGov(t *testing.T, extra string, mutate func(*options.Options)) *lifeProc {
 	t.Helper()
-	o := bridgetest.DefaultOptions()
-	o.LogLevel = "info"
-	lp := &lifeProc{secret: bridgetest.NewSecret(t)}
-	for i := range o.Vendors {
-		if o.Vendors[i].Name == "acme-locks" {
-			o.Vendors[i].Secrets = []string{lp.secret}
-		}
-	}
-	if mutate != nil {
-		mutate(o)
-	}
-	lp.Process = bridgetest.NewProcessPolicies(t, o, govPolicies(t, extra))
-	v, _ := lp.Catalog.Vendor("acme-locks")
-	lp.signer = verify.Signer{Auth: v.Policy.Auth, Secret: lp.secret}
+	lp := newLifeProc(t, govPolicies(t, extra), mutate)
 	lp.Start()
 	return lp
 }

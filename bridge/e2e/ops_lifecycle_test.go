@@ -33,6 +33,18 @@ type lifeProc struct {
 
 func startLifeProc(t *testing.T, mutate func(*options.Options), before func(dataDir string)) *lifeProc {
 	t.Helper()
+	lp := newLifeProc(t, bridgetest.TestPolicies(t), mutate)
+	if before != nil {
+		before(lp.Dir)
+	}
+	lp.Start()
+	return lp
+}
+
+// newLifeProc makes the real binary, not started, with the policies in policies over the built-in
+// ones, acme-locks on a fresh secret (or the secrets mutate gives it), logging at info.
+func newLifeProc(t *testing.T, policies string, mutate func(*options.Options)) *lifeProc {
+	t.Helper()
 	o := bridgetest.DefaultOptions()
 	o.LogLevel = "info"
 	lp := &lifeProc{secret: bridgetest.NewSecret(t)}
@@ -44,13 +56,9 @@ func startLifeProc(t *testing.T, mutate func(*options.Options), before func(data
 	if mutate != nil {
 		mutate(o)
 	}
-	lp.Process = bridgetest.NewProcess(t, o)
+	lp.Process = bridgetest.NewProcessPolicies(t, o, policies)
 	v, _ := lp.Catalog.Vendor("acme-locks")
 	lp.signer = verify.Signer{Auth: v.Policy.Auth, Secret: lp.secret}
-	if before != nil {
-		before(lp.Dir)
-	}
-	lp.Start()
 	return lp
 }
 

@@ -13,26 +13,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/hookbridge/hookbridge/bridge/catalog"
-	"github.com/hookbridge/hookbridge/bridge/killswitch"
 	"github.com/hookbridge/hookbridge/bridge/outcome"
-	"github.com/hookbridge/hookbridge/bridge/pipeline"
-	"github.com/hookbridge/hookbridge/bridge/pseudo"
 	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/hookbridge/hookbridge/bridge/receiver"
 	"github.com/hookbridge/hookbridge/bridge/route"
-	"github.com/hookbridge/hookbridge/bridge/store"
 	"github.com/hookbridge/hookbridge/bridge/vendor"
 )
 
@@ -172,69 +162,32 @@ func (o *observed) take() []outcome.Outcome {
 	return out
 }
 
+// intakeHarness serves the intake vendors and acme-locks.
 type intakeHarness struct {
-	t    *testing.T
-	url  string
-	addr string
-	pub  *recorder
-	logs *syncBuffer
-	obs  *observed
+	t *testing.T
+	served
+	obs *observed
 }
 
 func startIntake(t *testing.T) *intakeHarness {
 	t.Helper()
-	pdir, sdir := t.TempDir(), t.TempDir()
+	policies, schemas := map[string]string{}, map[string]string{}
 	for name, body := range intakePolicies {
-		if err := os.WriteFile(filepath.Join(pdir, name+".yaml"), []byte("vendor: "+name+"\n"+intakeHead+body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		policies[name] = "vendor: " + name + "\n" + intakeHead + body
 	}
 	for name, doc := range intakeSchemas {
-		if err := os.MkdirAll(filepath.Join(sdir, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(sdir, name, "v1.json"), []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		schemas[name+"/v1.json"] = doc
 	}
-	cat, _, err := catalog.Load(catalog.Sources{Builtin: os.DirFS("../.."), PolicyDir: pdir, SchemaDir: sdir})
-	if err != nil {
-		t.Fatalf("catalog.Load: %v", err)
-	}
+	cat := loadCatalog(t, policies, schemas)
 	var cfgs []vendor.Config
-	on := map[string]bool{}
 	for name, s := range intakeSecrets {
 		cfgs = append(cfgs, vendor.Config{Name: name, Enabled: true, Secrets: s, RatePerMinute: 100_000})
-		on[name] = true
 	}
 	cfgs = append(cfgs, vendor.Config{Name: "acme-locks", Enabled: true, Secrets: []string{secrets["acme-locks"]}, RatePerMinute: 100_000})
-	on["acme-locks"] = true
-	ps, err := pseudo.New([]byte("receiver-test-pseudonym-key-0123"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vendors, err := vendor.Compile("hookbridge", cfgs, cat, ps)
-	if err != nil {
-		t.Fatalf("vendor.Compile: %v", err)
-	}
-	st, err := store.Open(t.TempDir(), store.Options{NoSync: true, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	pub := &recorder{st: st}
-	logs := &syncBuffer{}
 	obs := &observed{}
-	rc := receiver.New(receiver.Config{
-		Vendors: vendors, Switches: killswitch.New(on, on, nil, nil), Pipeline: pipeline.New(ps, st, pub),
-		MaxBody: 64 << 10, Sources: ratelimit.NewSources(100_000, 10_000), Log: zerolog.New(logs).Level(zerolog.TraceLevel),
-		Observers: []receiver.Observer{obs},
-	})
-	srv := httptest.NewUnstartedServer(rc)
-	srv.Config = receiver.NewServer(rc)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &intakeHarness{t: t, url: srv.URL, addr: srv.Listener.Addr().String(), pub: pub, logs: logs, obs: obs}
+	return &intakeHarness{t: t, obs: obs, served: serve(t, cat, cfgs, receiver.Config{
+		MaxBody: 64 << 10, Sources: ratelimit.NewSources(100_000, 10_000), Observers: []receiver.Observer{obs},
+	})}
 }
 
 // reply is an answer as a sender sees it.

@@ -90,7 +90,19 @@ func (r *recorder) messages() []route.Message {
 	return append([]route.Message(nil), r.msgs...)
 }
 
-// syncBuffer is a log destination for concurrent writers.
+// served is the real receiver with a real pipeline (catalog, verifiers, schema, routes,
+// pseudonyms, replay store) behind a real listener on 127.0.0.1: what both harnesses run.
+type served struct {
+	url     string
+	addr    string // the listener's address, for raw requests
+	rc      *receiver.Receiver
+	vendors vendor.Vendors
+	pub     *recorder
+	logs    *syncBuffer
+}
+
+// syncBuffer is a log destination for concurrent writers. (bridgetest.LogBuffer is one, but
+// bridgetest imports the Home Assistant side, which no pipeline package may, its tests included.)
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -108,15 +120,70 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// harness is the real receiver with a real pipeline (catalog, verifiers, schema, routes,
-// pseudonyms, replay store) behind a real listener on 127.0.0.1.
+// loadCatalog loads the built-in policies and schemas next to the test's own: policies by vendor
+// name, schemas by their path under the schema directory (VENDOR/v1.json).
+func loadCatalog(t *testing.T, policies, schemas map[string]string) *catalog.Catalog {
+	t.Helper()
+	pdir, sdir := t.TempDir(), t.TempDir()
+	for name, body := range policies {
+		if err := os.WriteFile(filepath.Join(pdir, name+".yaml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for path, doc := range schemas {
+		path = filepath.Join(sdir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat, _, err := catalog.Load(catalog.Sources{Builtin: os.DirFS("../.."), PolicyDir: pdir, SchemaDir: sdir})
+	if err != nil {
+		t.Fatalf("catalog.Load: %v", err)
+	}
+	return cat
+}
+
+// serve compiles the vendors, each switched on, and serves them on 127.0.0.1 with a real
+// receiver, pipeline, pseudonyms and store. cfg gives the receiver's limits and observers;
+// serve fills in the vendors, the switches, the pipeline and the log.
+func serve(t *testing.T, cat *catalog.Catalog, cfgs []vendor.Config, cfg receiver.Config) served {
+	t.Helper()
+	ps, err := pseudo.New([]byte("receiver-test-pseudonym-key-0123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendors, err := vendor.Compile("hookbridge", cfgs, cat, ps)
+	if err != nil {
+		t.Fatalf("vendor.Compile: %v", err)
+	}
+	st, err := store.Open(t.TempDir(), store.Options{NoSync: true, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	on := map[string]bool{}
+	for _, c := range cfgs {
+		on[c.Name] = true
+	}
+	pub := &recorder{st: st}
+	logs := &syncBuffer{}
+	cfg.Vendors, cfg.Switches, cfg.Pipeline = vendors, killswitch.New(on, on, nil, nil), pipeline.New(ps, st, pub)
+	cfg.Log = zerolog.New(logs)
+	rc := receiver.New(cfg)
+	srv := httptest.NewUnstartedServer(rc)
+	srv.Config = receiver.NewServer(rc)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return served{url: srv.URL, addr: srv.Listener.Addr().String(), rc: rc, vendors: vendors, pub: pub, logs: logs}
+}
+
+// harness serves testPolicies and the built-in vendors.
 type harness struct {
-	t       *testing.T
-	url     string
-	rc      *receiver.Receiver
-	vendors vendor.Vendors
-	pub     *recorder
-	logs    *syncBuffer
+	t *testing.T
+	served
 }
 
 // settings are what a harness runs with: the receiver's limits and the vendors' settings.
@@ -128,60 +195,22 @@ type settings struct {
 
 func start(t *testing.T, mutate func(o *settings)) *harness {
 	t.Helper()
-	pdir := t.TempDir()
+	policies := map[string]string{}
 	for name, body := range testPolicies {
-		if err := os.WriteFile(filepath.Join(pdir, name+".yaml"), []byte(policyFile(name, body)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		policies[name] = policyFile(name, body)
 	}
-	sdir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(sdir, "loose"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(sdir, "loose", "v1.json"), []byte(looseSchema), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cat, _, err := catalog.Load(catalog.Sources{Builtin: os.DirFS("../.."), PolicyDir: pdir, SchemaDir: sdir})
-	if err != nil {
-		t.Fatalf("catalog.Load: %v", err)
-	}
+	cat := loadCatalog(t, policies, map[string]string{"loose/v1.json": looseSchema})
 	o := settings{MaxBodyKB: 64, SourceRatePerMinute: 100_000}
-	on := map[string]bool{}
 	for _, name := range []string{"acme-locks", "gridwise-energy", "porchlight-cams", "hdr-bearer", "hdr-hmac", "resign-stripe", "num-id"} {
 		o.Vendors = append(o.Vendors, vendor.Config{Name: name, Enabled: true, Secrets: []string{secrets[name]}, RatePerMinute: 100_000})
-		on[name] = true
 	}
 	if mutate != nil {
 		mutate(&o)
 	}
-	ps, err := pseudo.New([]byte("receiver-test-pseudonym-key-0123"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vendors, err := vendor.Compile("hookbridge", o.Vendors, cat, ps)
-	if err != nil {
-		t.Fatalf("vendor.Compile: %v", err)
-	}
-	st, err := store.Open(t.TempDir(), store.Options{NoSync: true, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	pub := &recorder{st: st}
-	logs := &syncBuffer{}
-	rc := receiver.New(receiver.Config{
-		Vendors:  vendors,
-		Switches: killswitch.New(on, on, nil, nil),
-		Pipeline: pipeline.New(ps, st, pub),
-		MaxBody:  int64(o.MaxBodyKB) << 10,
-		Sources:  ratelimit.NewSources(o.SourceRatePerMinute, 10_000),
-		Log:      zerolog.New(logs),
-	})
-	srv := httptest.NewUnstartedServer(rc)
-	srv.Config = receiver.NewServer(rc)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &harness{t: t, url: srv.URL, rc: rc, vendors: vendors, pub: pub, logs: logs}
+	return &harness{t: t, served: serve(t, cat, o.Vendors, receiver.Config{
+		MaxBody: int64(o.MaxBodyKB) << 10,
+		Sources: ratelimit.NewSources(o.SourceRatePerMinute, 10_000),
+	})}
 }
 
 // from returns a client whose requests come from a loopback address of its own: a source.

@@ -15,17 +15,8 @@ import (
 // JSON Schema check and the count of fields the schema does not declare.
 func BenchmarkValidate(b *testing.B) {
 	set := schema.NewSet()
-	schemas, err := filepath.Glob("../../schemas/*/*.json")
-	if err != nil || len(schemas) == 0 {
-		b.Fatalf("schemas: %v (%d files)", err, len(schemas))
-	}
-	for _, f := range schemas {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rel, _ := filepath.Rel("../../schemas", f)
-		set.Add(filepath.ToSlash(rel), data)
+	for _, s := range sampleSchemas(b) {
+		set.Add(s.name, s.data)
 	}
 	payloads, _ := filepath.Glob("../../testdata/payloads/*.json")
 	for _, f := range payloads {
@@ -64,14 +55,7 @@ func BenchmarkValidate(b *testing.B) {
 // weather schema, and the same with validation, as the pipeline would run them.
 func BenchmarkCoerce(b *testing.B) {
 	sc := compileOne(b, weatherSchema)
-	body, err := os.ReadFile("../payload/testdata/senders/ecowitt-wh2650.form")
-	if err != nil {
-		b.Fatal(err)
-	}
-	doc, err := payload.ParseForm(body, payload.DefaultLimits)
-	if err != nil {
-		b.Fatal(err)
-	}
+	body, doc := ecowitt(b)
 	b.Run("coerce", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -102,17 +86,8 @@ func BenchmarkCoerce(b *testing.B) {
 
 // BenchmarkCompile measures compiling the sample schemas, the typing plan included.
 func BenchmarkCompile(b *testing.B) {
-	schemas, err := filepath.Glob("../../schemas/*/*.json")
-	if err != nil || len(schemas) == 0 {
-		b.Fatalf("schemas: %v (%d files)", err, len(schemas))
-	}
-	for _, f := range schemas {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rel, _ := filepath.Rel("../../schemas", f)
-		name := filepath.ToSlash(rel)
+	for _, s := range sampleSchemas(b) {
+		name, data := s.name, s.data
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -124,4 +99,29 @@ func BenchmarkCompile(b *testing.B) {
 			}
 		})
 	}
+}
+
+// sampleSchema is one of the sample schemas under schemas/, named by its path there.
+type sampleSchema struct {
+	name string
+	data []byte
+}
+
+// sampleSchemas reads the sample schemas, in the order of their paths.
+func sampleSchemas(b *testing.B) []sampleSchema {
+	b.Helper()
+	files, err := filepath.Glob("../../schemas/*/*.json")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("schemas: %v (%d files)", err, len(files))
+	}
+	out := make([]sampleSchema, 0, len(files))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rel, _ := filepath.Rel("../../schemas", f)
+		out = append(out, sampleSchema{name: filepath.ToSlash(rel), data: data})
+	}
+	return out
 }

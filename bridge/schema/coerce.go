@@ -138,18 +138,43 @@ type coercion struct {
 
 // planner builds a coercion from a schema document.
 type planner struct {
-	root      any
-	refs      bool                 // local references can be followed (no nested "$id" moves their base)
-	objs      map[string]*objTypes // object schemas by reference, built
-	objBusy   map[string]bool      // references being built as object schemas: a cycle
-	valueBusy map[string]bool      // references being read by valueTypes: a cycle
-	refTypes  map[string]uint8     // valueTypes of references, read
-	steps     int
+	root     any
+	refs     bool               // local references can be followed (no nested "$id" moves their base)
+	objs     refMemo[*objTypes] // object schemas by reference
+	refTypes refMemo[uint8]     // valueTypes of references
+	steps    int
+}
+
+// refMemo is what one walk of the planner made of each local reference it followed, and which
+// references it is inside now: following one of those again is a cycle.
+type refMemo[T any] struct {
+	done map[string]T
+	busy map[string]bool
+}
+
+func newRefMemo[T any]() refMemo[T] {
+	return refMemo[T]{done: map[string]T{}, busy: map[string]bool{}}
+}
+
+// follow returns walk of the schema ref points at, walked once and remembered. It returns
+// fallback, remembering nothing, when ref cannot be followed or is already being walked.
+func (m refMemo[T]) follow(p *planner, ref string, fallback T, walk func(target any) T) T {
+	if v, ok := m.done[ref]; ok {
+		return v
+	}
+	target, ok := p.resolve(ref)
+	if !ok || m.busy[ref] {
+		return fallback
+	}
+	m.busy[ref] = true
+	v := walk(target)
+	delete(m.busy, ref)
+	m.done[ref] = v
+	return v
 }
 
 func compileCoercion(doc any) *coercion {
-	p := &planner{root: doc, refs: !nestedID(doc, 0), objs: map[string]*objTypes{},
-		objBusy: map[string]bool{}, valueBusy: map[string]bool{}, refTypes: map[string]uint8{}}
+	p := &planner{root: doc, refs: !nestedID(doc, 0), objs: newRefMemo[*objTypes](), refTypes: newRefMemo[uint8]()}
 	root := p.object(doc, 0)
 	if p.steps > maxCompileSteps {
 		root = unconstrained
@@ -270,18 +295,7 @@ func (p *planner) object(s any, depth int) *objTypes {
 }
 
 func (p *planner) objectRef(ref string, depth int) *objTypes {
-	if o, ok := p.objs[ref]; ok {
-		return o
-	}
-	target, ok := p.resolve(ref)
-	if !ok || p.objBusy[ref] {
-		return unconstrained
-	}
-	p.objBusy[ref] = true
-	o := p.object(target, depth+1)
-	delete(p.objBusy, ref)
-	p.objs[ref] = o
-	return o
+	return p.objs.follow(p, ref, unconstrained, func(target any) *objTypes { return p.object(target, depth+1) })
 }
 
 func (p *planner) resolve(ref string) (any, bool) {
@@ -359,18 +373,7 @@ func (p *planner) valueTypes(s any, depth int) uint8 {
 }
 
 func (p *planner) refValueTypes(ref string, depth int) uint8 {
-	if t, ok := p.refTypes[ref]; ok {
-		return t
-	}
-	target, ok := p.resolve(ref)
-	if !ok || p.valueBusy[ref] {
-		return allTypes
-	}
-	p.valueBusy[ref] = true
-	t := p.valueTypes(target, depth+1)
-	delete(p.valueBusy, ref)
-	p.refTypes[ref] = t
-	return t
+	return p.refTypes.follow(p, ref, allTypes, func(target any) uint8 { return p.valueTypes(target, depth+1) })
 }
 
 // typeBitsOf returns the bits of a "type" name. A number may be an integer too.

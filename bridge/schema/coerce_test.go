@@ -75,18 +75,22 @@ func form(t testing.TB, body string) map[string]any {
 	return doc
 }
 
+// ecowitt returns the documented Ecowitt capture, and that parsed as the form it is: every
+// value text.
+func ecowitt(tb testing.TB) (body []byte, doc map[string]any) {
+	tb.Helper()
+	body, err := os.ReadFile("../payload/testdata/senders/ecowitt-wh2650.form")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return body, form(tb, string(body))
+}
+
 // TestCoerceEcowitt types the documented capture: the text fields stay text, the readings become
 // numbers, and the document then validates, which it does not as text.
 func TestCoerceEcowitt(t *testing.T) {
 	sc := compileOne(t, weatherSchema)
-	body, err := os.ReadFile("../payload/testdata/senders/ecowitt-wh2650.form")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := payload.ParseForm(body, payload.DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, doc := ecowitt(t)
 	if err := sc.Validate(doc); err == nil {
 		t.Fatal("Validate(ecowitt as text) = nil, want an error (else this test proves nothing)")
 	}
@@ -437,14 +441,7 @@ func TestCoerceAllocs(t *testing.T) {
 		t.Skip("allocation counts differ under the race detector")
 	}
 	sc := compileOne(t, weatherSchema)
-	body, err := os.ReadFile("../payload/testdata/senders/ecowitt-wh2650.form")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := payload.ParseForm(body, payload.DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, doc := ecowitt(t)
 	clone := testing.AllocsPerRun(100, func() { _ = maps.Clone(doc) })
 	n := testing.AllocsPerRun(100, func() {
 		d := maps.Clone(doc)

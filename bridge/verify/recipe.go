@@ -515,16 +515,7 @@ func (v *recipeVerifier) match(in *signedInput, cands [][]byte) int {
 		}
 		return found
 	}
-	var msg, digest []byte
-	if rc.alg.hash != nil {
-		d := rc.alg.hash()
-		rc.writeSigned(d, in)
-		digest = d.Sum(nil)
-	} else {
-		var b bytes.Buffer
-		rc.writeSigned(&b, in)
-		msg = b.Bytes()
-	}
+	msg, digest := rc.signedMessage(in)
 	for i, k := range v.keys {
 		for _, c := range cands {
 			eq := 0
@@ -769,17 +760,21 @@ func (rc *recipeMethod) signature(secret string, in *signedInput) ([]byte, error
 	if err := rc.alg.checkKey(priv.Public()); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCannotSign, err)
 	}
-	var msg, digest []byte
+	msg, digest := rc.signedMessage(in)
+	return rc.alg.sign(priv, msg, digest)
+}
+
+// signedMessage returns what a public-key algorithm signs for in: the digest of the signed
+// bytes when the algorithm hashes them first, else the bytes themselves.
+func (rc *recipeMethod) signedMessage(in *signedInput) (msg, digest []byte) {
 	if rc.alg.hash != nil {
 		d := rc.alg.hash()
 		rc.writeSigned(d, in)
-		digest = d.Sum(nil)
-	} else {
-		var b bytes.Buffer
-		rc.writeSigned(&b, in)
-		msg = b.Bytes()
+		return nil, d.Sum(nil)
 	}
-	return rc.alg.sign(priv, msg, digest)
+	var b bytes.Buffer
+	rc.writeSigned(&b, in)
+	return b.Bytes(), nil
 }
 
 func (rc *recipeMethod) encode(sig []byte) string {

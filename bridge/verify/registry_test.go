@@ -181,18 +181,7 @@ func TestEverySchemeRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m := &verify.Message{URL: "https://hooks.example.net/hooks/x", Body: body, ID: "evt_1", Time: epoch}
-			if err := (verify.Signer{Auth: a, Secret: secret}).SignMessage(m); err != nil {
-				t.Fatalf("SignMessage = %v", err)
-			}
-			h := http.Header{}
-			for k, val := range m.Header {
-				h.Set(k, val)
-			}
-			// A path token is in the URL the signer gives the sender: the path after /hooks/x/.
-			path, _, _ := strings.Cut(m.URL, "?")
-			rest := strings.TrimPrefix(strings.TrimPrefix(path, "https://hooks.example.net/hooks/x"), "/")
-			req := &verify.Request{Method: "POST", Header: h, Body: body, URL: m.URL, Rest: rest, Now: epoch.Add(time.Second)}
+			req := signedRequest(t, a, secret)
 			if _, err := v.Verify(req); err != nil {
 				t.Fatalf("Verify(signed) = %v, want nil", err)
 			}
@@ -232,21 +221,50 @@ func TestResultKey(t *testing.T) {
 			}
 			for _, want := range []int{2, 0, 1} {
 				secret := secrets[want]
-				m := &verify.Message{URL: "https://hooks.example.net/hooks/x", Body: body, ID: "evt_1", Time: epoch}
-				if err := (verify.Signer{Auth: a, Secret: secret}).SignMessage(m); err != nil {
-					t.Fatalf("SignMessage = %v", err)
-				}
-				h := http.Header{}
-				for k, val := range m.Header {
-					h.Set(k, val)
-				}
-				path, _, _ := strings.Cut(m.URL, "?")
-				rest := strings.TrimPrefix(strings.TrimPrefix(path, "https://hooks.example.net/hooks/x"), "/")
-				res, err := v.Verify(&verify.Request{Method: "POST", Header: h, Body: body, URL: m.URL, Rest: rest, Now: epoch.Add(time.Second)})
+				res, err := v.Verify(signedRequest(t, a, secret))
 				if err != nil || res.Key != want {
 					t.Errorf("Verify(signed with secrets[%d]) = %+v, %v, want Key %d", want, res, err, want)
 				}
 			}
 		})
+	}
+}
+
+// signedRequest signs body with secret as the sender of a's scheme would, for the URL
+// https://hooks.example.net/hooks/x, and returns the request as it arrives a second later: the
+// headers the signer set, and the path after /hooks/x/ as its rest (a path token is in the URL
+// the signer gives the sender).
+func signedRequest(t *testing.T, a verify.Auth, secret string) *verify.Request {
+	t.Helper()
+	m := &verify.Message{URL: "https://hooks.example.net/hooks/x", Body: body, ID: "evt_1", Time: epoch}
+	if err := (verify.Signer{Auth: a, Secret: secret}).SignMessage(m); err != nil {
+		t.Fatalf("SignMessage = %v", err)
+	}
+	h := http.Header{}
+	for k, val := range m.Header {
+		h.Set(k, val)
+	}
+	path, _, _ := strings.Cut(m.URL, "?")
+	rest := strings.TrimPrefix(strings.TrimPrefix(path, "https://hooks.example.net/hooks/x"), "/")
+	return &verify.Request{Method: "POST", Header: h, Body: body, URL: m.URL, Rest: rest, Now: epoch.Add(time.Second)}
+}
+
+// secretCase is a secret and whether a scheme's CheckSecret takes it.
+type secretCase struct {
+	secret string
+	ok     bool
+}
+
+// checkSecrets checks a's CheckSecret against each case, and that no refusal repeats the secret.
+func checkSecrets(t *testing.T, a verify.Auth, cases []secretCase) {
+	t.Helper()
+	for _, tt := range cases {
+		err := a.CheckSecret(tt.secret)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckSecret(%q) = %v, want ok=%v", tt.secret, err, tt.ok)
+		}
+		if err != nil && strings.Contains(err.Error(), tt.secret) {
+			t.Errorf("CheckSecret(%q) error %q holds the secret", tt.secret, err)
+		}
 	}
 }
