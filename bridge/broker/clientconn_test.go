@@ -76,7 +76,7 @@ func subscribeAgain(c *rawmqtt.Conn, filter string, qos byte, stop <-chan struct
 			return
 		default:
 		}
-		if c.Write(rawmqtt.SubscribePacket(rawmqtt.V311, uint16(i%60000+1), qos, filter)) != nil {
+		if c.Write(rawmqtt.SubscribePacket(c.Version(), uint16(i%60000+1), qos, filter)) != nil {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -99,6 +99,8 @@ func TestSlowReaderNeverBlocks(t *testing.T) {
 		// once when cut is false.
 		load func(t *testing.T, b *Broker, i int) error
 		cut  bool
+		// version is the slow reader's MQTT version (3.1.1 when zero).
+		version byte
 	}{
 		{
 			name: "retained publishes while it subscribes again and again at QoS 0",
@@ -118,8 +120,11 @@ func TestSlowReaderNeverBlocks(t *testing.T) {
 			cut: true,
 		},
 		{
-			name: "the operator drops its session",
-			opts: Options{DeviceLimits: Limits{SendQueue: 256 << 20}},
+			// An MQTT 5 client: the broker tells it why in a DISCONNECT, a write (to 3.1.1 it
+			// just closes the connection).
+			name:    "the operator drops its session",
+			version: rawmqtt.V5,
+			opts:    Options{DeviceLimits: Limits{SendQueue: 256 << 20}},
 			load: func(t *testing.T, b *Broker, _ int) error {
 				if n, err := b.DropSessions(devUser, "slow"); err != nil || n != 1 {
 					return fmt.Errorf("DropSessions = %d, %v; want 1, nil", n, err)
@@ -141,7 +146,7 @@ func TestSlowReaderNeverBlocks(t *testing.T) {
 			b := newTestBroker(t, tc.opts)
 			seedRetained(t, b, "r", 300, 200)
 			c := dialRaw(t, b.Addr(), nil)
-			if ack, err := c.Connect(rawmqtt.Options{ClientID: "slow", Username: devUser, Password: devPass, Clean: true}); err != nil || ack.ReasonCode != 0 {
+			if ack, err := c.Connect(rawmqtt.Options{Version: tc.version, ClientID: "slow", Username: devUser, Password: devPass, Clean: true}); err != nil || ack.ReasonCode != 0 {
 				t.Fatalf("login: %v, CONNACK 0x%02x", err, ack.ReasonCode)
 			}
 			stop := make(chan struct{})
@@ -154,14 +159,18 @@ func TestSlowReaderNeverBlocks(t *testing.T) {
 				go subscribeAgain(c, "p/v/+", 0, stop)
 			}
 			if !tc.cut {
-				// Its socket full, what the broker sends it is held now, unread.
-				checkFor(t, 10*time.Second, func() error {
-					if b.Stats().SendQueued == 0 {
-						return fmt.Errorf("nothing queued for the slow reader yet")
-					}
-					return nil
-				})
+				// Once its socket is full, what the broker sends it is held, unread. (With writes
+				// that block, nothing is ever queued: the resubscribing goes on for 2s, enough to
+				// fill the socket many times over, and the load blocks.)
+				end := time.Now().Add(2 * time.Second)
+				queued := b.Stats().SendQueued
+				for ; queued == 0 && time.Now().Before(end); queued = b.Stats().SendQueued {
+					time.Sleep(10 * time.Millisecond)
+				}
 				within(t, 2*time.Second, "load", func() error { return tc.load(t, b, 0) })
+				if queued == 0 {
+					t.Error("nothing was queued for the slow reader: the test did not fill its socket")
+				}
 				if n := b.Stats().SlowClientsCut; n != 0 {
 					t.Errorf("Stats().SlowClientsCut = %d, want 0 (the bound is out of reach)", n)
 				}
