@@ -95,6 +95,8 @@ func startOps(c opsConfig) (*ops, error) {
 			func() float64 { return float64(b.Stats().Dropped) })
 		m.GaugeFunc("hookbridge_mqtt_pending_logins", "Connections to the embedded broker that have not sent their CONNECT yet.",
 			func() float64 { return float64(b.Stats().PendingLogins) })
+		m.GaugeFunc("hookbridge_mqtt_send_queued_bytes", "Bytes the embedded broker holds for clients that have not read them yet.",
+			func() float64 { return float64(b.Stats().SendQueued) })
 		// The device-side bounds (DOCS.md, "Security model and its limits"): what each refused.
 		for _, c := range []struct {
 			name, help string
@@ -112,6 +114,7 @@ func startOps(c opsConfig) (*ops, error) {
 			{"logins_busy", "CONNECTs refused because the broker held its maximum of clients.", func(s broker.Stats) int64 { return s.LoginsBusy }},
 			{"unsubscribes_refused", "UNSUBSCRIBE packets refused whole past the filters-per-packet bound.", func(s broker.Stats) int64 { return s.UnsubscribesRefused }},
 			{"retained_refused", "Retained messages refused past an account's retained bounds.", func(s broker.Stats) int64 { return s.RetainedRefused }},
+			{"slow_clients_cut", "Connections closed because their client did not read what the broker sent it.", func(s broker.Stats) int64 { return s.SlowClientsCut }},
 			{"qos2_refused", "QoS 2 PUBLISHes refused because their session held its maximum of messages awaiting acknowledgement.", func(s broker.Stats) int64 { return s.QoS2Refused }},
 		} {
 			m.CounterFunc("hookbridge_mqtt_"+c.name+"_total", c.help, func() float64 { return float64(c.get(b.Stats())) })

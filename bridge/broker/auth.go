@@ -126,6 +126,9 @@ type authHook struct {
 	sessions map[string]map[*mqtt.Client]struct{}
 	seeded   bool
 
+	// deviceLimits are the bounds of an account without write rules, with defaults filled.
+	deviceLimits Limits
+
 	planMu sync.Mutex                          // guards plans
 	plans  map[*mqtt.Client]map[uint16]ackPlan // SUBSCRIBEs and UNSUBSCRIBEs cut, by packet id
 }
@@ -137,6 +140,7 @@ func newAuthHook(opts Options, clients *mqtt.Clients, count *counters, limit *lo
 		sessions: map[string]map[*mqtt.Client]struct{}{}, plans: map[*mqtt.Client]map[uint16]ackPlan{}}
 	device := opts.DeviceLimits.withDefaults(DefaultDeviceLimits, opts.SessionExpiry)
 	writer := opts.WriterLimits.withDefaults(DefaultWriterLimits, opts.SessionExpiry)
+	h.deviceLimits = device
 	for _, a := range opts.Accounts {
 		class := device
 		if len(a.Write) > 0 {
@@ -160,7 +164,8 @@ func (h *authHook) ID() string { return "hookbridge-auth" }
 func (h *authHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill,
-		mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnDisconnect:
+		mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnDisconnect,
+		mqtt.OnSessionEstablished:
 		return true
 	}
 	return false
@@ -254,19 +259,33 @@ func refuse(cl *mqtt.Client, name string, v5 packets.Code, v3 byte, err error) e
 // and so are the client ids of the broker's own inline clients (OnConnect leaves them unrenamed).
 // A session that belongs to another account is refused too, as a second line behind the session
 // ids: mochi would hand the new client that session's subscriptions and queued messages, which
-// the ACL never saw, and cut off its owner.
+// the ACL never saw, and cut off its owner. An accepted client's connection gets its account's
+// Limits.SendQueue.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if reservedID(cl.ID) {
 		return false
 	}
-	if h.authenticate(pk) == nil {
+	a := h.authenticate(pk)
+	if a == nil {
 		h.count.loginsRefused.Add(1)
 		return false
 	}
 	if old, ok := h.clients.Get(cl.ID); ok && !bytes.Equal(old.Properties.Username, pk.Connect.Username) {
 		return false
 	}
+	if c, ok := cl.Net.Conn.(*clientConn); ok {
+		c.setAccount(a.name, h.refs.of(cl.ID), a.limits.SendQueue)
+	}
 	return true
+}
+
+// OnSessionEstablished starts bounding what the client's connection queues (see clientConn):
+// mochi calls it once it has resent what a resumed session had unacknowledged, and before it
+// reads the client's first packet.
+func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if c, ok := cl.Net.Conn.(*clientConn); ok {
+		c.established()
+	}
 }
 
 // OnACLCheck is called with a subscription filter on SUBSCRIBE and with a topic name when a message

@@ -47,6 +47,13 @@ type Options struct {
 	MaxPending          int
 	MaxPendingPerSource int
 	ConnectTimeout      time.Duration
+	// SendTimeout is how long a client may take nothing of what the broker has queued for it
+	// before its connection is closed (see clientConn; Limits.SendQueue bounds how much may be
+	// queued). A reader that takes some of it in each period keeps its connection. Default 30s.
+	SendTimeout time.Duration
+
+	// sendBuffer, when set, is each client connection's SO_SNDBUF; tests only (see sendPolicy).
+	sendBuffer int
 }
 
 // Broker is the embedded broker.
@@ -93,6 +100,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.ConnectTimeout == 0 {
 		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.SendTimeout <= 0 {
+		opts.SendTimeout = 30 * time.Second
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClients = opts.MaxClients
@@ -180,7 +190,8 @@ func (b *Broker) Start(addr string) error {
 		ln.Close()
 		return err
 	}
-	b.gate = newGate(ln, b.opts, b.count, b.limit)
+	send := &sendPolicy{limit: b.auth.deviceLimits.SendQueue, stall: b.opts.SendTimeout, buffer: b.opts.sendBuffer, count: b.count, logs: b.limit, log: b.log}
+	b.gate = newGate(ln, b.opts, b.count, b.limit, send)
 	if err := b.srv.AddListener(b.gate); err != nil {
 		ln.Close()
 		return err

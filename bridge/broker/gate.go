@@ -24,7 +24,8 @@ const maxConnectSize = 16 << 10
 // sets no deadline for the CONNECT; a cap on such connections, closing new ones when full, let
 // 256 idle sockets lock every device out. The gate instead reads each connection's CONNECT itself,
 // on one goroutine and a few hundred bytes per connection, with a deadline, and hands mochi only
-// connections that sent a whole CONNECT (replaying its bytes).
+// connections that sent a whole CONNECT (replaying its bytes), each wrapped so that mochi's writes
+// to it never block (see clientConn).
 //
 // Connections that have not sent their CONNECT yet are pending. When MaxPending of them are held,
 // a new connection sheds the oldest pending one, and one source address holds at most
@@ -40,6 +41,7 @@ type gate struct {
 	maxConnect   int
 	count        *counters
 	limit        *logLimiter
+	send         *sendPolicy // of the connections it hands mochi
 	log          zerolog.Logger
 	wg           sync.WaitGroup // the goroutines of pending connections
 	acceptWait   time.Duration  // backoff after an accept error; Serve's goroutine only
@@ -63,14 +65,14 @@ type pendingLogin struct {
 
 var _ listeners.Listener = (*gate)(nil)
 
-func newGate(ln net.Listener, opts Options, count *counters, limit *logLimiter) *gate {
+func newGate(ln net.Listener, opts Options, count *counters, limit *logLimiter, send *sendPolicy) *gate {
 	maxConnect := maxConnectSize
 	if int(opts.MaxPacketSize) < maxConnect {
 		maxConnect = int(opts.MaxPacketSize)
 	}
 	return &gate{ln: ln, id: "tcp", timeout: opts.ConnectTimeout, maxPending: opts.MaxPending,
 		perSource: min(opts.MaxPendingPerSource, opts.MaxPending), maxConnect: maxConnect,
-		count: count, limit: limit, log: opts.Log.With().Str("component", "mqtt").Logger(),
+		count: count, limit: limit, send: send, log: opts.Log.With().Str("component", "mqtt").Logger(),
 		bySource: map[string]*list.List{}}
 }
 
@@ -204,12 +206,14 @@ func (g *gate) login(p *pendingLogin, buf []byte, establish listeners.EstablishF
 		}
 		return
 	}
+	_ = p.conn.SetDeadline(time.Time{}) // admit's, for the CONNECT; mochi sets its own
 	g.serve(p.conn, connect, establish)
 }
 
-// serve hands a connection whose CONNECT the gate read (and buf holds) to mochi.
+// serve hands a connection whose CONNECT the gate read (and buf holds) to mochi, as a clientConn:
+// its writes never block mochi.
 func (g *gate) serve(c net.Conn, buf []byte, establish listeners.EstablishFn) {
-	err := establish(g.id, &replayConn{Conn: c, buf: buf})
+	err := establish(g.id, newClientConn(c, buf, g.send))
 	g.logEstablish(c, err)
 }
 
@@ -283,24 +287,6 @@ func readConnect(c net.Conn, buf []byte, max int) ([]byte, error) {
 			return nil, err
 		}
 	}
-}
-
-// replayConn is a connection whose first bytes were read already: Read returns them first.
-type replayConn struct {
-	net.Conn
-	buf []byte
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.buf) > 0 {
-		n := copy(p, c.buf)
-		c.buf = c.buf[n:]
-		if len(c.buf) == 0 {
-			c.buf = nil
-		}
-		return n, nil
-	}
-	return c.Conn.Read(p)
 }
 
 // Close stops accepting, closes the pending connections, has mochi close its clients, and waits

@@ -41,6 +41,11 @@ type Limits struct {
 	RetainedMessages    int
 	RetainedBytes       int64
 	RetainedMessageSize int
+	// SendQueue bounds the bytes the broker holds for one of the account's connections because
+	// its client's socket did not take them at once (see clientConn). A write that would pass it
+	// closes the connection: a client that reads nothing cannot hold up publishing, nor make
+	// the broker keep more than this for it.
+	SendQueue int
 }
 
 // Default limits. A device (an account without write rules) is one panel, tablet or
@@ -59,11 +64,21 @@ type Limits struct {
 // messages allowed raised the binary's RSS by 31 to 42 MiB (TestDeviceWriterRetainedBounded),
 // under the 60 MB issue 12 allowed one account's attack. A device cannot publish, so its
 // retained bounds never come into play.
+//
+// SendQueue must hold a burst an honest client takes a moment to read, beyond what its socket
+// buffers hold: the largest is the retained messages of all its subscriptions at once, when it
+// subscribes again after a reconnect. A lock state is some 150 to 250 bytes on the wire, so a
+// device's 1 MiB holds 4,000 or more of them (the crash test's device re-subscribes to 2,000),
+// about what mochi's outbound queue of 5,120 packets held of them before; a hostile device
+// account can make the broker hold 32 sessions' worth, 32 MiB. Home Assistant reads every
+// retained message under the prefix and its own discovery (up to RetainedBytes): 16 MiB. Only
+// a connection whose client falls behind holds any of it. What a resumed session had queued while
+// offline (MaxInflight messages at most, resent at once on reconnect) is not counted against it.
 var (
 	DefaultDeviceLimits = Limits{Sessions: 32, PersistentSessions: 8, Subscriptions: 256, Filters: 32, SessionExpiry: 24 * time.Hour,
-		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10}
+		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10, SendQueue: 1 << 20}
 	DefaultWriterLimits = Limits{Sessions: 64, PersistentSessions: 16, Subscriptions: 10_000, Filters: 1_000, // SessionExpiry: Options.SessionExpiry
-		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10}
+		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10, SendQueue: 16 << 20}
 )
 
 // withDefaults fills l's zero fields from d, and bounds the expiry by max.
@@ -91,6 +106,9 @@ func (l Limits) withDefaults(d Limits, max time.Duration) Limits {
 	}
 	if l.RetainedMessageSize <= 0 {
 		l.RetainedMessageSize = d.RetainedMessageSize
+	}
+	if l.SendQueue <= 0 {
+		l.SendQueue = d.SendQueue
 	}
 	if l.SessionExpiry <= 0 || l.SessionExpiry > max {
 		l.SessionExpiry = max

@@ -19,6 +19,14 @@ import (
 // retained Will from OnWill to OnWillSent (mochi's sendLWT calls both around retaining it, on the
 // disconnecting client's goroutine). A delayed Will is retained later from mochi's event loop with
 // no hook before it, so OnConnect drops the delay of a retained Will: it is published at once.
+//
+// A subscription's hold spans more than the retained scan it protects: the SUBACK's write, which
+// mochi makes between the two with no hook in between, and the queueing of each retained message.
+// That once let a client that stopped reading its socket keep the guard for as long as its
+// connection lasted (its SUBACK's write blocked), and with it every retained publish. Client
+// writes no longer wait for the peer (see clientConn), so the hold is bounded by the broker's
+// own work; narrowing it to the scan would need the SUBACK's OnPacketSent paired with
+// OnPacketProcessed, which a failed SUBACK write leaves unpaired, for no gain.
 type retainGuard struct {
 	mqtt.HookBase
 	mu sync.RWMutex

@@ -24,6 +24,9 @@ type counters struct {
 	loginTimeouts   atomic.Int64
 	loginsMalformed atomic.Int64
 	loginsBusy      atomic.Int64
+
+	slowCut    atomic.Int64
+	sendQueued atomic.Int64
 }
 
 // Stats are the broker's counters.
@@ -68,6 +71,13 @@ type Stats struct {
 	LoginTimeouts   int64
 	LoginsMalformed int64
 	LoginsBusy      int64
+
+	// SlowClientsCut counts connections closed because their client did not read what the broker
+	// sent it: its queue would have passed Limits.SendQueue, or it took nothing for SendTimeout.
+	SlowClientsCut int64
+	// SendQueued is how many bytes the broker holds now for connections whose client has not
+	// taken them yet (see Limits.SendQueue).
+	SendQueued int64
 }
 
 // Stats returns the broker's counters.
@@ -95,6 +105,9 @@ func (b *Broker) Stats() Stats {
 		LoginTimeouts:   b.count.loginTimeouts.Load(),
 		LoginsMalformed: b.count.loginsMalformed.Load(),
 		LoginsBusy:      b.count.loginsBusy.Load(),
+
+		SlowClientsCut: b.count.slowCut.Load(),
+		SendQueued:     b.count.sendQueued.Load(),
 	}
 	if b.gate != nil {
 		s.PendingLogins = int64(b.gate.pendingCount())

@@ -21,8 +21,7 @@
 //     DNS rebinding, replay keys and rate budgets), against the real binary with options and
 //     policies 0.1.0 accepts too, so that HOOKBRIDGE_BINARY=/path/to/hookbridge-0.1.0 runs them
 //     against that release (where each fails). device_beyond: other ways a client could make
-//     the broker publish or hold resources; its TestKnown* tests show open problems and run only
-//     with HOOKBRIDGE_KNOWN_ISSUES=1.
+//     the broker publish, hold resources or stall publishing (a device that stops reading).
 //   - senders_sign: each real sender's signature (the named recipes and a policy's own recipe)
 //     against the real binary, with the test catalog testdata/catalog/senders; public_url as the
 //     only source of a signed URL; `hookbridge send` playing every sender.

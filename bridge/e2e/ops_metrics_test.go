@@ -120,6 +120,7 @@ func TestOpsMetrics(t *testing.T) {
 		`hookbridge_messages_published_total{vendor="acme-locks"}`,
 		`hookbridge_vendor_state{state="enabled",vendor="acme-locks"}`,
 		"hookbridge_replay_records", "hookbridge_mqtt_clients", "hookbridge_mqtt_subscriptions",
+		"hookbridge_mqtt_send_queued_bytes", "hookbridge_mqtt_slow_clients_cut_total",
 	} {
 		if !slices.Contains(series2, want) {
 			t.Errorf("metrics lack series %s", want)
@@ -140,6 +141,7 @@ func TestOpsMetrics(t *testing.T) {
 		{"hookbridge_replay_records", accepted, accepted},
 		{"hookbridge_mqtt_clients", 1, 100},
 		{"hookbridge_mqtt_subscriptions", 1, 100},
+		{"hookbridge_mqtt_slow_clients_cut_total", 0, 0}, // its subscriber reads
 	} {
 		got := -1.0
 		for _, line := range strings.Split(body2, "\n") {
