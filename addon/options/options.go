@@ -50,7 +50,7 @@ type Options struct {
 	// PublicURL is the URL vendors are given, e.g. https://hooks.example.net, for the senders
 	// that sign the URL they post to (Twilio, Square). Behind a proxy it is the only correct
 	// source: Host and X-Forwarded-* are never trusted for it. Empty means not set.
-	PublicURL     string   `json:"public_url"`
+	PublicURL     string   `json:"public_url,omitempty"`
 	RetentionDays int      `json:"retention_days"`
 	PseudonymKey  string   `json:"pseudonym_key"`
 	HAMQTT        string   `json:"ha_mqtt"`

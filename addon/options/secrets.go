@@ -87,7 +87,7 @@ type vendorJSON struct {
 	Secrets        []string `json:"secrets,omitempty"`
 	AllowedCIDRs   []string `json:"allowed_cidrs"`
 	RatePerMinute  int      `json:"rate_per_minute"`
-	Mode           string   `json:"mode"`
+	Mode           string   `json:"mode,omitempty"`
 }
 
 // MarshalJSON writes the vendor in the shape its secrets came in: secret and previous_secret,
