@@ -133,29 +133,26 @@ func Entities(t Topics, version string, vendors []Vendor) []Entity {
 			"icon":            "mdi:test-tube",
 			"entity_category": "diagnostic",
 		})
-		if v.HasSecret {
-			add("binary_sensor", KindRotation, "secret rotation due", map[string]any{
+		// A problem sensor: on while the status's flag is true, with attrs as its attributes.
+		problem := func(kind, name, flag, icon, attrs string) {
+			add("binary_sensor", kind, name, map[string]any{
 				"device_class":             "problem",
 				"state_topic":              status,
-				"value_template":           "{{ 'ON' if value_json.rotation_due | default(false) else 'OFF' }}",
+				"value_template":           "{{ 'ON' if value_json." + flag + " | default(false) else 'OFF' }}",
 				"payload_on":               "ON",
 				"payload_off":              "OFF",
-				"icon":                     "mdi:key-alert-outline",
+				"icon":                     icon,
 				"json_attributes_topic":    status,
-				"json_attributes_template": "{{ {'secret_age_days': value_json.secret_age_days} | tojson }}",
+				"json_attributes_template": "{{ " + attrs + " | tojson }}",
 			})
 		}
+		if v.HasSecret {
+			problem(KindRotation, "secret rotation due", "rotation_due", "mdi:key-alert-outline",
+				"{'secret_age_days': value_json.secret_age_days}")
+		}
 		if v.ExpectsEvents {
-			add("binary_sensor", KindSilence, "silent", map[string]any{
-				"device_class":             "problem",
-				"state_topic":              status,
-				"value_template":           "{{ 'ON' if value_json.silent | default(false) else 'OFF' }}",
-				"payload_on":               "ON",
-				"payload_off":              "OFF",
-				"icon":                     "mdi:timer-sand-empty",
-				"json_attributes_topic":    status,
-				"json_attributes_template": "{{ {'last_accepted': value_json.last_accepted, 'silent_since': value_json.silent_since} | tojson }}",
-			})
+			problem(KindSilence, "silent", "silent", "mdi:timer-sand-empty",
+				"{'last_accepted': value_json.last_accepted, 'silent_since': value_json.silent_since}")
 		}
 	}
 	// Anomaly alerts are momentary and not retained: an event entity, whose event type is the

@@ -481,6 +481,21 @@ func freshTopics(t *testing.T, lp *lifeProc, id, filter string) []string {
 // without its queued messages, its Home Assistant entities are removed (empty retained configs),
 // its webhooks get 503, one audit record says what was removed, and a restart brings nothing back.
 // Then `hookbridge offboard` on the stopped bridge does the same for gridwise-energy.
+// sendOffboardEvents sends two acme-locks events and one gridwise-energy tariff, each with its
+// own id (tag keeps the tests' ids apart), and wants each accepted.
+func sendOffboardEvents(t *testing.T, lp *lifeProc, tag string) {
+	t.Helper()
+	for i := range 2 {
+		if got := lp.send(t, fmt.Sprintf("evt_gov_%s_%d_%d", tag, time.Now().UnixNano(), i), false); got != http.StatusAccepted {
+			t.Fatalf("acme webhook = %d", got)
+		}
+	}
+	tariff := bridgetest.ReadTestdata(t, "payloads/gridwise-energy-tariff.json")
+	if got := lp.sendAs(t, "gridwise-energy", bridgetest.GridwiseSecret, "evt_gov_"+tag+"_tariff", tariff); got != http.StatusAccepted {
+		t.Fatalf("gridwise webhook = %d", got)
+	}
+}
+
 func TestGovernanceOffboard(t *testing.T) {
 	lp := startLifeProc(t, nil, nil)
 	ha := haWatch(t, lp, "gov-offboard-ha", "homeassistant/+/hookbridge/+/config")
@@ -492,15 +507,7 @@ func TestGovernanceOffboard(t *testing.T) {
 		t.Fatalf("panel subscribe = 0x%02x", code)
 	}
 	panel.Client.Disconnect(100)
-	for i := range 2 {
-		if got := lp.send(t, fmt.Sprintf("evt_gov_off_%d_%d", time.Now().UnixNano(), i), false); got != http.StatusAccepted {
-			t.Fatalf("acme webhook = %d", got)
-		}
-	}
-	tariff := bridgetest.ReadTestdata(t, "payloads/gridwise-energy-tariff.json")
-	if got := lp.sendAs(t, "gridwise-energy", bridgetest.GridwiseSecret, "evt_gov_tariff", tariff); got != http.StatusAccepted {
-		t.Fatalf("gridwise webhook = %d", got)
-	}
+	sendOffboardEvents(t, lp, "off")
 	ha.WaitFor("acme-locks' route entities", 10*time.Second, func(m []bridgetest.Message) bool {
 		return bridgetest.Contains(m, "acme-locks_health") && bridgetest.Contains(m, "hookbridge/acme-locks/locks/")
 	})
@@ -591,7 +598,8 @@ func TestGovernanceOffboard(t *testing.T) {
 	if got := freshTopics(t, lp, "gov-fresh-4", "hookbridge/+/#"); len(got) != 0 {
 		t.Errorf("retained after the command line's offboarding = %v, want nothing", got)
 	}
-	if got := lp.sendAs(t, "gridwise-energy", bridgetest.GridwiseSecret, "evt_gov_tariff_2", tariff); got != http.StatusServiceUnavailable {
+	if got := lp.sendAs(t, "gridwise-energy", bridgetest.GridwiseSecret, "evt_gov_tariff_2",
+		bridgetest.ReadTestdata(t, "payloads/gridwise-energy-tariff.json")); got != http.StatusServiceUnavailable {
 		t.Errorf("gridwise webhook after offboarding = %d, want 503", got)
 	}
 	code, out, errOut = opsRun(t, "audit", "verify", "--admin-addr", lp.AdminAddr, "--data", lp.Dir)
@@ -619,15 +627,7 @@ func TestGovernanceOffboardRelay(t *testing.T) {
 		return slices.ContainsFunc(m, func(x mosquittotest.Message) bool { return strings.Contains(x.Topic, "acme-locks_health") })
 	})
 	b.Stop()
-	for i := range 2 {
-		if got := lp.send(t, fmt.Sprintf("evt_gov_relay_%d_%d", time.Now().UnixNano(), i), false); got != http.StatusAccepted {
-			t.Fatalf("acme webhook = %d", got)
-		}
-	}
-	tariff := bridgetest.ReadTestdata(t, "payloads/gridwise-energy-tariff.json")
-	if got := lp.sendAs(t, "gridwise-energy", bridgetest.GridwiseSecret, "evt_gov_relay_tariff", tariff); got != http.StatusAccepted {
-		t.Fatalf("gridwise webhook = %d", got)
-	}
+	sendOffboardEvents(t, lp, "relay")
 	bridgetest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if n := queued(); n != 3 {
 			return fmt.Errorf("relay queue holds %g, want 3", n)
