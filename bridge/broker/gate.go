@@ -5,10 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/ratelimit"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
@@ -131,10 +133,7 @@ func (g *gate) Serve(establish listeners.EstablishFn) {
 // admit registers a new pending connection, shedding the oldest pending one of its source, or
 // of all, when either is full. It returns nil once the gate is closed.
 func (g *gate) admit(c net.Conn) *pendingLogin {
-	source := c.RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(source); err == nil {
-		source = host
-	}
+	source := sourceOf(c.RemoteAddr())
 	_ = c.SetDeadline(time.Now().Add(g.timeout))
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -327,4 +326,20 @@ func (g *gate) logEstablish(c net.Conn, err error) {
 	default:
 		g.log.Debug().Str("remote", c.RemoteAddr().String()).Err(err).Msg("connection ended")
 	}
+}
+
+// sourceOf is the source a pending connection counts against: its IP address, or, for IPv6, its
+// /64 (one host usually holds a whole /64, and could otherwise open 512 pending connections from
+// each of its addresses).
+func sourceOf(a net.Addr) string {
+	s := a.String()
+	host, _, err := net.SplitHostPort(s)
+	if err != nil {
+		return s
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	return ratelimit.SourceKey(ip).String()
 }

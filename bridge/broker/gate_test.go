@@ -231,3 +231,25 @@ func TestLoginGateMemory(t *testing.T) {
 		t.Errorf("heap grew by %d KiB for 1,500 pending connections, want under 16 KiB each", grow>>10)
 	}
 }
+
+// TestSourceOf groups pending connections by IPv4 address and by IPv6 /64: a host holding a /64
+// must not get 512 pending connections from each of its addresses.
+func TestSourceOf(t *testing.T) {
+	tests := []struct{ addr, want string }{
+		{"192.0.2.7:1883", "192.0.2.7"},
+		{"[::ffff:192.0.2.7]:1883", "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa::1]:40000", "2001:db8:1:2::"},
+		{"[2001:db8:1:2:ffff:ffff:ffff:ffff]:40001", "2001:db8:1:2::"},
+		{"[2001:db8:1:3::1]:40000", "2001:db8:1:3::"},
+		{"[::1]:5", "::"},
+	}
+	for _, tt := range tests {
+		ap, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sourceOf(ap); got != tt.want {
+			t.Errorf("sourceOf(%s) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+}

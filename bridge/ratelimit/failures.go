@@ -88,7 +88,7 @@ func NewFailures(lim FailureLimits) *Failures {
 // BudgetVendorFailures) and the wait. It takes nothing: only Fail spends. A source that never
 // failed, or that verified since it last failed, is refused by nothing but its own failure budget.
 func (f *Failures) Allow(vendor *rate.Limiter, src netip.Addr, now time.Time) error {
-	src = sourceKey(src)
+	src = SourceKey(src)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e := f.sources[src]
@@ -110,7 +110,7 @@ func (f *Failures) Allow(vendor *rate.Limiter, src netip.Addr, now time.Time) er
 // Fail records that a request from src, for the vendor whose failure bucket is vendor (nil for
 // none), failed authentication or could not be read.
 func (f *Failures) Fail(vendor *rate.Limiter, src netip.Addr, now time.Time) {
-	src = sourceKey(src)
+	src = SourceKey(src)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e := f.sources[src]
@@ -131,7 +131,7 @@ func (f *Failures) Fail(vendor *rate.Limiter, src netip.Addr, now time.Time) {
 // Verified records that a request from src passed authentication: the source is no longer suspect
 // to a flooded vendor. Its own failure budget refills only with time.
 func (f *Failures) Verified(src netip.Addr) {
-	src = sourceKey(src)
+	src = SourceKey(src)
 	f.mu.Lock()
 	if e := f.sources[src]; e != nil {
 		e.verified = true

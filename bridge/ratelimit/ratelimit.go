@@ -86,7 +86,7 @@ func (s *Sources) PerMinute() int { return s.perMinute }
 
 // Allow takes one token for a source.
 func (s *Sources) Allow(a netip.Addr, now time.Time) (bool, time.Duration) {
-	a = sourceKey(a)
+	a = SourceKey(a)
 	s.mu.Lock()
 	e := s.entries[a]
 	if e == nil {
@@ -101,8 +101,9 @@ func (s *Sources) Allow(a netip.Addr, now time.Time) (bool, time.Duration) {
 	return Allow(e.lim, now)
 }
 
-// sourceKey is the key of an address in the source tables: IPv4 as is, IPv6 by its /64.
-func sourceKey(a netip.Addr) netip.Addr {
+// SourceKey is the key of an address in tables per source: IPv4 as is, IPv6 by its /64, the
+// block one host usually holds whole.
+func SourceKey(a netip.Addr) netip.Addr {
 	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)
