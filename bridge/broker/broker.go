@@ -160,8 +160,14 @@ func New(opts Options) (*Broker, error) {
 	if err := srv.AddHook(b.guard, nil); err != nil {
 		return nil, err
 	}
+	// Before the store: it stores each queued message's number, which this hook assigns.
+	order := newResendOrder()
+	if err := srv.AddHook(order, nil); err != nil {
+		return nil, err
+	}
 	if opts.Store != nil {
 		b.hook = opts.Store.Hook()
+		b.hook.SetSequencer(order)
 		if err := srv.AddHook(b.hook, nil); err != nil {
 			return nil, err
 		}

@@ -13,16 +13,29 @@ import (
 // storage.Message's JSON: one is written per persistent subscriber per event, and encoding/json's
 // reflection was a visible share of each webhook's CPU. Records that start with '{' are JSON
 // (mochi's own form) and are still read.
+//
+// Version 2 (inflight messages) appends the message's queue sequence (see Sequencer) to the
+// version 1 form; records without one (version 1, JSON) decode with sequence 0.
 
-const codecV1 = 1
+const (
+	codecV1 = 1
+	codecV2 = 2
+)
 
 var errCodec = errors.New("damaged message record")
 
 func encodeMessage(m *storage.Message) []byte { return appendMessage(nil, m) }
 
+// encodeInflight is encodeMessage with the message's queue sequence (version 2).
+func encodeInflight(m *storage.Message, seq uint64) []byte {
+	b := appendMessage(nil, m)
+	b[0] = codecV2
+	return binary.AppendUvarint(b, seq)
+}
+
 // sizeHint is roughly the encoded size of m, for sizing the buffer up front.
 func sizeHint(m *storage.Message) int {
-	return 64 + len(m.TopicName) + len(m.Payload) + len(m.Origin) + len(m.Client)
+	return 74 + len(m.TopicName) + len(m.Payload) + len(m.Origin) + len(m.Client)
 }
 
 // appendMessage appends m's binary form to dst, growing it by sizeHint(m) at most once up front.
@@ -117,19 +130,27 @@ func (r *reader) bytes() []byte {
 }
 
 func decodeMessage(data []byte, m *storage.Message) error {
+	_, err := decodeInflight(data, m)
+	return err
+}
+
+// decodeInflight decodes a message record of any version and returns its queue sequence, 0 when
+// it has none.
+func decodeInflight(data []byte, m *storage.Message) (uint64, error) {
 	if len(data) > 0 && data[0] == '{' {
-		return m.UnmarshalBinary(data)
+		return 0, m.UnmarshalBinary(data)
 	}
-	if len(data) < 6 || data[0] != codecV1 {
-		return errCodec
+	if len(data) < 6 || (data[0] != codecV1 && data[0] != codecV2) {
+		return 0, errCodec
 	}
+	v2 := data[0] == codecV2
 	r := &reader{b: data[1:]}
 	m.FixedHeader.Type = r.byte()
 	m.FixedHeader.Qos = r.byte()
 	f := r.byte()
 	m.FixedHeader.Dup, m.FixedHeader.Retain, m.Properties.PayloadFormatFlag = f&1 != 0, f&2 != 0, f&4 != 0
 	if len(r.b) < 2 {
-		return errCodec
+		return 0, errCodec
 	}
 	m.PacketID = binary.BigEndian.Uint16(r.b)
 	r.b = r.b[2:]
@@ -147,21 +168,25 @@ func decodeMessage(data []byte, m *storage.Message) error {
 	m.Properties.TopicAlias = uint16(r.uvarint())
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
-		return errCodec
+		return 0, errCodec
 	}
 	for i := uint64(0); i < n && !r.err; i++ {
 		m.Properties.SubscriptionIdentifier = append(m.Properties.SubscriptionIdentifier, int(r.varint()))
 	}
 	n = r.uvarint()
 	if n > uint64(len(r.b)) {
-		return errCodec
+		return 0, errCodec
 	}
 	for i := uint64(0); i < n && !r.err; i++ {
 		k, v := r.bytes(), r.bytes()
 		m.Properties.User = append(m.Properties.User, packets.UserProperty{Key: string(k), Val: string(v)})
 	}
-	if r.err || len(r.b) != 0 {
-		return errCodec
+	var seq uint64
+	if v2 {
+		seq = r.uvarint()
 	}
-	return nil
+	if r.err || len(r.b) != 0 {
+		return 0, errCodec
+	}
+	return seq, nil
 }

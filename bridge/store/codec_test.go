@@ -41,6 +41,7 @@ func TestMessageCodecRoundTrip(t *testing.T) {
 func FuzzDecodeMessage(f *testing.F) {
 	f.Add(encodeMessage(&storage.Message{TopicName: "t", Payload: []byte("p"), Properties: storage.MessageProperties{User: []packets.UserProperty{{Key: "k", Val: "v"}}}}))
 	f.Add([]byte{codecV1, 3, 1, 0, 0, 1, 0, 0})
+	f.Add(encodeInflight(&storage.Message{TopicName: "t", Payload: []byte("p")}, 1<<60))
 	// A damaged record is an error, never a panic or a huge allocation.
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m storage.Message
@@ -75,5 +76,38 @@ func TestRetainedValueLayout(t *testing.T) {
 	}
 	if seq := binary.BigEndian.Uint64(got); seq <= before || seq > s.seq.Load() {
 		t.Fatalf("retained seq = %d, want in (%d, %d]", seq, before, s.seq.Load())
+	}
+}
+
+// An inflight record carries its queue sequence (version 2); records written before it (version
+// 1, mochi's JSON) still decode, with sequence 0.
+func TestInflightCodecSeq(t *testing.T) {
+	m := storage.Message{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 9,
+		TopicName: "p/v/lock", Payload: []byte("1"), Client: "dev\x00panel", Created: 1764058443}
+	js, _ := m.MarshalBinary()
+	cases := []struct {
+		name string
+		data []byte
+		want uint64
+	}{
+		{"v2", encodeInflight(&m, 1<<62+3), 1<<62 + 3},
+		{"v2 zero", encodeInflight(&m, 0), 0},
+		{"v1", encodeMessage(&m), 0},
+		{"json", js, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got storage.Message
+			seq, err := decodeInflight(tc.data, &got)
+			if err != nil || seq != tc.want {
+				t.Fatalf("decodeInflight = %d, %v, want %d, nil", seq, err, tc.want)
+			}
+			if got.TopicName != m.TopicName || got.Created != m.Created || !bytes.Equal(got.Payload, m.Payload) {
+				t.Errorf("decodeInflight message = %+v, want %+v", got, m)
+			}
+		})
+	}
+	if err := decodeMessage(append(encodeInflight(&m, 7), 0), new(storage.Message)); err == nil {
+		t.Error("decodeMessage(v2 record + a trailing byte) = nil, want an error")
 	}
 }

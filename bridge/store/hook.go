@@ -2,7 +2,10 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -44,7 +47,23 @@ type Hook struct {
 
 	remapMu sync.Mutex
 	remap   map[*mqtt.Client]map[uint16]uint16 // substitute id -> the client's id
+
+	seqs Sequencer // set before the broker serves; nil stores sequence 0
 }
+
+// Sequencer keeps the order in which each session's inflight messages were queued: mochi orders
+// them by the second they were queued in, modulo 65,536, when it resends them. The hook stores
+// each message's sequence with it and hands the stored ones back when the broker restores them.
+type Sequencer interface {
+	// Seq returns the queue sequence of the session's message with packetID, 0 when unknown.
+	Seq(clientID string, packetID uint16) uint64
+	// Restore records the queue sequence of a message restored from the store.
+	Restore(clientID string, packetID uint16, seq uint64)
+}
+
+// SetSequencer makes the hook store each inflight message's queue sequence from s and restore
+// them into s. Call it before the broker starts serving.
+func (h *Hook) SetSequencer(s Sequencer) { h.seqs = s }
 
 // group is one event's staged records.
 type group struct {
@@ -358,7 +377,11 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, _ in
 	msg.Client = cl.ID
 	msg.Sent = sent
 	msg.PacketID = pk.PacketID
-	data := encodeMessage(&msg)
+	var seq uint64
+	if h.seqs != nil {
+		seq = h.seqs.Seq(cl.ID, pk.PacketID)
+	}
+	data := encodeInflight(&msg, seq)
 	h.write(EventToken(&pk), Op{Bucket: bucketInflight, Key: inflightKey(cl.ID, pk.PacketID), Value: data})
 }
 
@@ -483,21 +506,48 @@ func (h *Hook) StoredSubscriptions() ([]storage.Subscription, error) {
 	return out, err
 }
 
-// StoredInflightMessages returns the stored inflight messages, with their packet ids.
+// StoredInflightMessages returns the stored inflight messages, with their packet ids, and hands
+// their queue sequences to the Sequencer. Records stored without one (before 0.2) were all
+// queued before any with one; among themselves they are taken in the order of their time, then
+// packet id, and get sequences 1, 2, ... per session, below any sequence ever assigned.
 func (h *Hook) StoredInflightMessages() ([]storage.Message, error) {
 	var out []storage.Message
+	var legacy []int // indexes in out of records without a sequence
 	err := h.each(bucketInflight, func(k, v []byte) error {
 		var m storage.Message
-		if err := decodeMessage(v, &m); err != nil {
+		seq, err := decodeInflight(v, &m)
+		if err != nil {
 			return err
 		}
 		if len(k) >= 3 {
 			m.PacketID = binary.BigEndian.Uint16(k[len(k)-2:])
 		}
+		if h.seqs != nil {
+			if seq == 0 {
+				legacy = append(legacy, len(out))
+			} else {
+				h.seqs.Restore(m.Client, m.PacketID, seq)
+			}
+		}
 		out = append(out, m)
 		return nil
 	})
-	return out, err
+	if err != nil || len(legacy) == 0 {
+		return out, err
+	}
+	slices.SortFunc(legacy, func(a, b int) int {
+		x, y := &out[a], &out[b]
+		return cmp.Or(strings.Compare(x.Client, y.Client), cmp.Compare(x.Created, y.Created), cmp.Compare(x.PacketID, y.PacketID))
+	})
+	var seq uint64
+	for i, j := range legacy {
+		if i == 0 || out[j].Client != out[legacy[i-1]].Client {
+			seq = 0
+		}
+		seq++
+		h.seqs.Restore(out[j].Client, out[j].PacketID, seq)
+	}
+	return out, nil
 }
 
 // StoredRetainedMessages returns the stored retained messages.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.etcd.io/bbolt"
 )
@@ -117,5 +118,61 @@ func TestUnsubscribedDeletesOnlyStored(t *testing.T) {
 	subs, err := h.StoredSubscriptions()
 	if err != nil || len(subs) != 1 || subs[0].Filter != "a/2" {
 		t.Errorf("stored subscriptions = %+v, %v; want a/2 only", subs, err)
+	}
+}
+
+// seqLog is a Sequencer that records what it is handed back.
+type seqLog struct {
+	mu       sync.Mutex
+	seqs     map[string]uint64 // client + "/" + packet id -> sequence
+	restored map[string]uint64
+}
+
+func seqKey(id string, packetID uint16) string { return fmt.Sprintf("%s/%d", id, packetID) }
+
+func (l *seqLog) Seq(id string, packetID uint16) uint64 { return l.seqs[seqKey(id, packetID)] }
+
+func (l *seqLog) Restore(id string, packetID uint16, seq uint64) {
+	l.mu.Lock()
+	l.restored[seqKey(id, packetID)] = seq
+	l.mu.Unlock()
+}
+
+// Each inflight message is stored with its queue sequence and handed back with it; records
+// stored without one (before 0.2) get 1, 2, ... per session in the order of their time, then
+// packet id.
+func TestInflightSequencesStored(t *testing.T) {
+	s := openTest(t, Options{NoSync: true})
+	h := s.Hook()
+	l := &seqLog{seqs: map[string]uint64{"new/7": 5000, "new/2": 6000}, restored: map[string]uint64{}}
+	h.SetSequencer(l)
+	cl := &mqtt.Client{ID: "new"}
+	cl.Properties.ProtocolVersion = 4
+	for _, id := range []uint16{7, 2} {
+		h.OnQosPublish(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+			PacketID: id, TopicName: "p/v/x", Created: 100}, 100, 0)
+	}
+	// Records of before 0.2: packet ids out of time order, two in one second.
+	var ops []Op
+	for _, r := range []struct {
+		id      uint16
+		created int64
+	}{{1, 300}, {9, 200}, {4, 200}} {
+		m := storage.Message{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "p/v/x",
+			Client: "old", Created: r.created, PacketID: r.id}
+		ops = append(ops, Op{Bucket: bucketInflight, Key: inflightKey("old", r.id), Value: encodeMessage(&m)})
+	}
+	if err := s.Write(ops...); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := h.StoredInflightMessages()
+	if err != nil || len(msgs) != 5 {
+		t.Fatalf("StoredInflightMessages() = %d messages, %v, want 5, nil", len(msgs), err)
+	}
+	want := map[string]uint64{"new/7": 5000, "new/2": 6000, "old/4": 1, "old/9": 2, "old/1": 3}
+	for k, v := range want {
+		if got := l.restored[k]; got != v {
+			t.Errorf("restored sequence of %s = %d, want %d (all: %v)", k, got, v, l.restored)
+		}
 	}
 }
