@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // recipe: a policy states what its sender signs. See Recipe; DOCS.md "Writing a recipe for a
@@ -230,6 +231,8 @@ func compileRecipe(r Recipe, at string) (*recipeMethod, []KeyProblem) {
 			add("signature.list.pair", "is required: one to four printable characters")
 		case strings.Contains(l.Separator, l.Pair) || strings.Contains(l.Pair, l.Separator):
 			add("signature.list", "separator and pair must differ")
+		case strings.ContainsFunc(l.Separator, func(c rune) bool { return inValues(c, sig.Encoding, r.Timestamp) }):
+			add("signature.list.separator", "%q can appear in a %s signature or a timestamp: use a character neither has, such as , or ;", l.Separator, sig.Encoding)
 		}
 		if len(l.Keys) == 0 {
 			add("signature.list.keys", "is required: the keys whose values are signatures")
@@ -255,6 +258,11 @@ func compileRecipe(r Recipe, at string) (*recipeMethod, []KeyProblem) {
 			add("timestamp.list_key", "needs signature.list")
 		case ts.ListKey != "" && rc.listKeys[ts.ListKey]:
 			add("timestamp.list_key", "is also a signature key")
+		case ts.ListKey != "" && !printable(ts.ListKey):
+			add("timestamp.list_key", "%q is not a usable key", ts.ListKey)
+		case ts.ListKey != "" && sig.List.Separator != "" && strings.Contains(ts.ListKey, sig.List.Separator),
+			ts.ListKey != "" && sig.List.Pair != "" && strings.Contains(ts.ListKey, sig.List.Pair):
+			add("timestamp.list_key", "%q holds the list's separator or pair", ts.ListKey)
 		}
 		if ts.Unit == "" {
 			ts.Unit = "seconds"
@@ -271,10 +279,45 @@ func compileRecipe(r Recipe, at string) (*recipeMethod, []KeyProblem) {
 		}
 		rc.idHeader = id.Header
 	}
+	// Each header carries one thing: a timestamp or id header that is also the signature's (HTTP
+	// names ignore case) would have to hold two values, and a template that signs the signature's
+	// header would sign itself.
+	named := []struct{ key, header string }{{"signature.header", sig.Header}}
+	if ts := r.Timestamp; ts != nil && ts.Header != "" {
+		named = append(named, struct{ key, header string }{"timestamp.header", ts.Header})
+	}
+	if r.ID != nil && r.ID.Header != "" {
+		named = append(named, struct{ key, header string }{"id.header", r.ID.Header})
+	}
+	for i, a := range named {
+		for _, b := range named[:i] {
+			if a.header != "" && strings.EqualFold(a.header, b.header) {
+				add(a.key, "is %s's header too: give each its own", b.key)
+			}
+		}
+	}
+	for _, p := range parts {
+		if p.kind == partHeader && sig.Header != "" && strings.EqualFold(p.text, sig.Header) {
+			add("signed", "signs the signature's own header %s", sig.Header)
+		}
+	}
 	if len(problems) > 0 {
 		return nil, problems
 	}
 	return rc, nil
+}
+
+// inValues reports whether c can appear in a signature of the encoding or in the recipe's
+// timestamp: a list separator must not, or the list could not be split.
+func inValues(c rune, encoding string, ts *TimestampSpec) bool {
+	if c < utf8.RuneSelf && (unicode.IsLetter(c) || unicode.IsDigit(c)) {
+		return true
+	}
+	extra := map[string]string{"base64": "+/=", "base64url": "-_="}[encoding]
+	if ts != nil && ts.Unit == "rfc3339" {
+		extra += "-:+.TZ"
+	}
+	return strings.ContainsRune(extra, c)
 }
 
 func contains(list []string, s string) bool {

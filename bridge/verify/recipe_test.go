@@ -43,6 +43,12 @@ var recipeProblemTests = []struct {
 	text string
 }{
 	{"no recipe", "scheme: recipe\n", 0, "auth.recipe: is required"},
+	{"timestamp in the signature's header", "scheme: recipe\nrecipe:\n  signed: \"{timestamp}.{body}\"\n  mac: hmac-sha256\n  signature: {header: X-Sig}\n  timestamp: {header: x-sig}\n", 0, "timestamp.header: is signature.header's header too"},
+	{"id in the timestamp's header", "scheme: recipe\nrecipe:\n  signed: \"{id}{timestamp}{body}\"\n  mac: hmac-sha256\n  signature: {header: X-Sig}\n  timestamp: {header: X-T}\n  id: {header: X-T}\n", 0, "id.header: is timestamp.header's header too"},
+	{"timestamp key holds the separator", "scheme: recipe\nrecipe:\n  signed: \"{timestamp}{body}\"\n  mac: hmac-sha256\n  signature:\n    header: X-S\n    list: {separator: \";\", pair: \"=\", keys: [v1]}\n  timestamp: {list_key: \"t;\"}\n", 0, "holds the list's separator or pair"},
+	{"separator in a hex signature", "scheme: recipe\nrecipe:\n  signed: \"{timestamp}{body}\"\n  mac: hmac-sha256\n  signature:\n    header: X-S\n    list: {separator: \"0\", pair: \"=\", keys: [v]}\n  timestamp: {list_key: t}\n", 0, "can appear in a hex signature or a timestamp"},
+	{"separator in a base64 signature", "scheme: recipe\nrecipe:\n  signed: \"{body}\"\n  mac: hmac-sha256\n  signature:\n    header: X-S\n    encoding: base64\n    list: {separator: \"/\", pair: \":\", keys: [v]}\n", 0, "can appear in a base64 signature"},
+	{"signs its own signature", "scheme: recipe\nrecipe:\n  signed: \"{header:x-sig}{body}\"\n  mac: hmac-sha256\n  signature: {header: X-Sig}\n", 0, "signs the signature's own header X-Sig"},
 	{"recipe not a mapping", "scheme: recipe\nrecipe: x\n", 2, "auth.recipe must be a mapping"},
 	{"unknown recipe key", "scheme: recipe\nrecipe:\n  signed: \"{body}\"\n  mac: hmac-sha256\n  sig: {header: X}\n", 5, `unknown key "sig" in auth.recipe`},
 	{"unknown signature key", "scheme: recipe\nrecipe:\n  signed: \"{body}\"\n  mac: hmac-sha256\n  signature:\n    header: X-S\n    format: hex\n", 7, `unknown key "format" in auth.recipe.signature`},
