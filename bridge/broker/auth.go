@@ -274,7 +274,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		return false
 	}
 	if c, ok := cl.Net.Conn.(*clientConn); ok {
-		c.setAccount(a.name, h.refs.of(cl.ID), a.limits.SendQueue)
+		c.setAccount(a.name, h.refs.of(cl.ID), a.limits.SendQueue, a.limits.SendBuffer)
 	}
 	return true
 }

@@ -115,8 +115,12 @@ func (c *clientConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadl
 // SetWriteDeadline does nothing, for the same reason.
 func (c *clientConn) SetWriteDeadline(time.Time) error { return nil }
 
-// setAccount gives the connection its account's bound, once the account is known.
-func (c *clientConn) setAccount(name, ref string, limit int) {
+// setAccount gives the connection its account's bounds, once the account is known: the queue's,
+// and the socket's send buffer (Limits.SendBuffer; unless the tests set one for all).
+func (c *clientConn) setAccount(name, ref string, limit, buffer int) {
+	if tc, ok := c.Conn.(*net.TCPConn); ok && buffer > 0 && c.send.buffer == 0 {
+		_ = tc.SetWriteBuffer(buffer)
+	}
 	c.mu.Lock()
 	c.account, c.ref, c.limit = name, ref, limit
 	c.mu.Unlock()

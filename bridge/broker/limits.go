@@ -46,6 +46,11 @@ type Limits struct {
 	// closes the connection: a client that reads nothing cannot hold up publishing, nor make
 	// the broker keep more than this for it.
 	SendQueue int
+	// SendBuffer, when positive, is the SO_SNDBUF of the account's connections, set at login:
+	// what the kernel may hold for one of them on top of SendQueue (Linux doubles it for its
+	// bookkeeping). Zero leaves the kernel's autotuning, which grows a connection's buffer to
+	// some 4 MiB.
+	SendBuffer int
 }
 
 // Default limits. A device (an account without write rules) is one panel, tablet or
@@ -74,9 +79,15 @@ type Limits struct {
 // retained message under the prefix and its own discovery (up to RetainedBytes): 16 MiB. Only
 // a connection whose client falls behind holds any of it. What a resumed session had queued while
 // offline (MaxInflight messages at most, resent at once on reconnect) is not counted against it.
+//
+// SendBuffer bounds the kernel's share: left to autotuning, a device connection that stops
+// reading could pin some 4 MiB of socket buffer besides its 1 MiB queue, 160 MiB for one device
+// account's 32 sessions. A device reads a few messages a minute; 128 KiB (256 KiB as Linux
+// counts it) takes a burst of 500 lock states before the queue holds any. Home Assistant's
+// connection keeps autotuning: it reads every message, fast.
 var (
 	DefaultDeviceLimits = Limits{Sessions: 32, PersistentSessions: 8, Subscriptions: 256, Filters: 32, SessionExpiry: 24 * time.Hour,
-		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10, SendQueue: 1 << 20}
+		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10, SendQueue: 1 << 20, SendBuffer: 128 << 10}
 	DefaultWriterLimits = Limits{Sessions: 64, PersistentSessions: 16, Subscriptions: 10_000, Filters: 1_000, // SessionExpiry: Options.SessionExpiry
 		RetainedMessages: 10_000, RetainedBytes: 16 << 20, RetainedMessageSize: 64 << 10, SendQueue: 16 << 20}
 )
@@ -109,6 +120,9 @@ func (l Limits) withDefaults(d Limits, max time.Duration) Limits {
 	}
 	if l.SendQueue <= 0 {
 		l.SendQueue = d.SendQueue
+	}
+	if l.SendBuffer <= 0 {
+		l.SendBuffer = d.SendBuffer
 	}
 	if l.SessionExpiry <= 0 || l.SessionExpiry > max {
 		l.SessionExpiry = max
