@@ -249,11 +249,7 @@ type ackPlan struct {
 func (h *authHook) setPlan(cl *mqtt.Client, id uint16, plan ackPlan) {
 	h.planMu.Lock()
 	defer h.planMu.Unlock()
-	m := h.plans[cl]
-	if m == nil {
-		m = map[uint16]ackPlan{}
-		h.plans[cl] = m
-	}
+	m := innerMap(h.plans, cl)
 	m[id] = plan
 }
 
@@ -496,4 +492,14 @@ func (b *Broker) sweepLoop(done <-chan struct{}, wg *sync.WaitGroup) {
 			b.sweepSessions(now)
 		}
 	}
+}
+
+// innerMap returns m[k], made and stored first if m has none.
+func innerMap[K, K2 comparable, V any](m map[K]map[K2]V, k K) map[K2]V {
+	in := m[k]
+	if in == nil {
+		in = map[K2]V{}
+		m[k] = in
+	}
+	return in
 }

@@ -61,11 +61,7 @@ func (o *resendOrder) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, 
 	}
 	fresh := pk.FixedHeader.Type == packets.Publish && !pk.FixedHeader.Dup
 	o.mu.Lock()
-	s := o.seqs[cl.ID]
-	if s == nil {
-		s = map[uint16]uint64{}
-		o.seqs[cl.ID] = s
-	}
+	s := innerMap(o.seqs, cl.ID)
 	if _, ok := s[pk.PacketID]; fresh || !ok {
 		o.next++
 		s[pk.PacketID] = o.next
@@ -123,11 +119,7 @@ func (o *resendOrder) Seq(clientID string, packetID uint16) uint64 {
 func (o *resendOrder) Restore(clientID string, packetID uint16, seq uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := o.seqs[clientID]
-	if s == nil {
-		s = map[uint16]uint64{}
-		o.seqs[clientID] = s
-	}
+	s := innerMap(o.seqs, clientID)
 	if _, ok := s[packetID]; !ok {
 		s[packetID] = seq
 	}
