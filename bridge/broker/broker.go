@@ -92,18 +92,12 @@ func New(opts Options) (*Broker, error) {
 	if opts.SessionExpiry == 0 {
 		opts.SessionExpiry = 7 * 24 * time.Hour
 	}
-	if opts.MaxPending <= 0 {
-		opts.MaxPending = 2048
-	}
-	if opts.MaxPendingPerSource <= 0 {
-		opts.MaxPendingPerSource = 512
-	}
+	orDefault(&opts.MaxPending, 2048)
+	orDefault(&opts.MaxPendingPerSource, 512)
 	if opts.ConnectTimeout == 0 {
 		opts.ConnectTimeout = 10 * time.Second
 	}
-	if opts.SendTimeout <= 0 {
-		opts.SendTimeout = 30 * time.Second
-	}
+	orDefault(&opts.SendTimeout, 30*time.Second)
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClients = opts.MaxClients
 	caps.MaximumPacketSize = opts.MaxPacketSize

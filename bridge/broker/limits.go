@@ -94,40 +94,27 @@ var (
 
 // withDefaults fills l's zero fields from d, and bounds the expiry by max.
 func (l Limits) withDefaults(d Limits, max time.Duration) Limits {
-	if l.Sessions <= 0 {
-		l.Sessions = d.Sessions
-	}
-	if l.PersistentSessions <= 0 {
-		l.PersistentSessions = d.PersistentSessions
-	}
-	if l.Subscriptions <= 0 {
-		l.Subscriptions = d.Subscriptions
-	}
-	if l.Filters <= 0 {
-		l.Filters = d.Filters
-	}
-	if l.SessionExpiry <= 0 {
-		l.SessionExpiry = d.SessionExpiry
-	}
-	if l.RetainedMessages <= 0 {
-		l.RetainedMessages = d.RetainedMessages
-	}
-	if l.RetainedBytes <= 0 {
-		l.RetainedBytes = d.RetainedBytes
-	}
-	if l.RetainedMessageSize <= 0 {
-		l.RetainedMessageSize = d.RetainedMessageSize
-	}
-	if l.SendQueue <= 0 {
-		l.SendQueue = d.SendQueue
-	}
-	if l.SendBuffer <= 0 {
-		l.SendBuffer = d.SendBuffer
-	}
+	orDefault(&l.Sessions, d.Sessions)
+	orDefault(&l.PersistentSessions, d.PersistentSessions)
+	orDefault(&l.Subscriptions, d.Subscriptions)
+	orDefault(&l.Filters, d.Filters)
+	orDefault(&l.SessionExpiry, d.SessionExpiry)
+	orDefault(&l.RetainedMessages, d.RetainedMessages)
+	orDefault(&l.RetainedBytes, d.RetainedBytes)
+	orDefault(&l.RetainedMessageSize, d.RetainedMessageSize)
+	orDefault(&l.SendQueue, d.SendQueue)
+	orDefault(&l.SendBuffer, d.SendBuffer)
 	if l.SessionExpiry <= 0 || l.SessionExpiry > max {
 		l.SessionExpiry = max
 	}
 	return l
+}
+
+// orDefault sets *v to d unless *v is positive.
+func orDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // ErrSessionQuota reports a CONNECT refused because its account holds Limits.Sessions sessions,
