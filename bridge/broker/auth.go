@@ -211,8 +211,7 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return refuse(cl, a.name, packets.ErrNotAuthorized, packets.Err3NotAuthorized.Code, ErrWillRefused)
 	}
 	if pk.Connect.WillFlag && pk.Connect.WillRetain {
-		w := packets.Packet{TopicName: pk.Connect.WillTopic, Payload: pk.Connect.WillPayload,
-			Properties: packets.Properties{User: pk.Connect.WillProperties.User}}
+		w := willPacket(cl.Properties.Will) // mochi's ParseConnect filled it from pk
 		if size := retainedSize(&w); size > int64(a.limits.RetainedMessageSize) {
 			cl.Properties.Will = mqtt.Will{}
 			h.count.retainedRefused.Add(1)

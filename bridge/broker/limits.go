@@ -154,12 +154,7 @@ func (h *authHook) checkSessions(cl *mqtt.Client, a *account) error {
 		}
 		return refuse(cl, a.name, packets.ErrQuotaExceeded, packets.Err3ServerUnavailable.Code, ErrSessionQuota)
 	}
-	set := h.sessions[a.name]
-	if set == nil {
-		set = map[*mqtt.Client]struct{}{}
-		h.sessions[a.name] = set
-	}
-	set[cl] = struct{}{}
+	innerMap(h.sessions, a.name)[cl] = struct{}{}
 	return nil
 }
 
@@ -190,10 +185,7 @@ func (h *authHook) seedLocked() {
 	}
 	for id, c := range h.clients.GetAll() {
 		if u, _, ok := splitSessionID(id); ok {
-			if h.sessions[u] == nil {
-				h.sessions[u] = map[*mqtt.Client]struct{}{}
-			}
-			h.sessions[u][c] = struct{}{}
+			innerMap(h.sessions, u)[c] = struct{}{}
 		}
 	}
 	h.seeded = true

@@ -10,12 +10,8 @@ import (
 // peek reads into b what the peer has sent already, without waiting: the socket is non-blocking
 // under Go's poller, so the read returns at once, with what there is or EAGAIN.
 func peek(c net.Conn, b []byte) int {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := rawConnOf(c)
+	if rc == nil {
 		return 0
 	}
 	n := 0
@@ -28,7 +24,7 @@ func peek(c net.Conn, b []byte) int {
 	return n
 }
 
-// rawConnOf returns c's raw connection for non-blocking writes, or nil.
+// rawConnOf returns c's raw connection, for non-blocking reads and writes, or nil.
 func rawConnOf(c net.Conn) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
