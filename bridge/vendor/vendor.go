@@ -226,7 +226,7 @@ func Compile(prefix string, cfgs []Config, cat *catalog.Catalog, ps *pseudo.Pseu
 			Limiter:     ratelimit.PerMinute(c.RatePerMinute),
 			FailLimiter: ratelimit.VendorFailures(c.RatePerMinute),
 			Enabled:     c.Enabled,
-			Mode:        mode(c.Mode),
+			Mode:        compiledMode(c.Mode),
 			URL:         VendorURL(c.PublicURL, c.Name),
 			IDPointer:   policy.SplitPointer(cv.Policy.Event.ID),
 			TypePointer: policy.SplitPointer(cv.Policy.Event.Type),
@@ -268,10 +268,8 @@ func RequestURL(vendorURL, rest, rawQuery string) string {
 	return u
 }
 
-// mode returns a checked mode, "" being live.
-func mode(m Mode) Mode {
-	if m == "" {
-		return ModeLive
-	}
-	return m
+// compiledMode is a vendor's mode once modeProblem passed it: ParseMode's, "" being live.
+func compiledMode(m Mode) Mode {
+	mode, _ := ParseMode(string(m))
+	return mode
 }
