@@ -293,6 +293,17 @@ func (p *Pipeline) parse(_ context.Context, ev *Event) error {
 	return nil
 }
 
+// Duplicates counts the request's events that were duplicates.
+func (ev *Event) Duplicates() int {
+	n := 0
+	for _, it := range ev.Items {
+		if it.Duplicate {
+			n++
+		}
+	}
+	return n
+}
+
 // isArray reports whether a JSON body is an array: its first byte past whitespace is '['.
 func isArray(body []byte) bool {
 	for _, c := range body {

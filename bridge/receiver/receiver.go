@@ -546,13 +546,7 @@ func (rc *Receiver) respond(w http.ResponseWriter, r *http.Request, out *Outcome
 	case reason == outcome.Ignored:
 		answer = map[string]string{"status": "ignored"}
 	case reason.Taken() && ev.Batch:
-		dups := 0
-		for _, it := range ev.Items {
-			if it.Duplicate {
-				dups++
-			}
-		}
-		answer = batchAnswer{Status: reason.Message(), Events: len(ev.Items), Duplicates: dups}
+		answer = batchAnswer{Status: reason.Message(), Events: len(ev.Items), Duplicates: ev.Duplicates()}
 	case reason == outcome.Accepted:
 		body["event"] = out.Token
 	}
@@ -590,16 +584,12 @@ func (rc *Receiver) log(out *Outcome, req *pipeline.Event, err error) {
 	}
 	if req != nil && req.Batch {
 		tokens := make([]string, 0, len(req.Items))
-		dups := 0
 		for _, it := range req.Items {
 			if it.Token != "" {
 				tokens = append(tokens, it.Token)
 			}
-			if it.Duplicate {
-				dups++
-			}
 		}
-		ev = ev.Strs("events", tokens).Int("duplicates", dups)
+		ev = ev.Strs("events", tokens).Int("duplicates", req.Duplicates())
 	}
 	if len(out.Topics) > 0 {
 		ev = ev.Strs("topics", out.Topics)
