@@ -602,16 +602,31 @@ func (p *Pipeline) publish(ctx context.Context, ev *Event) error {
 	start := time.Now()
 	defer func() { ev.PublishLatency = time.Since(start) }()
 	if !ev.Vendor.Mode.Publishes() {
-		return p.hold(ctx, ev)
+		// Shadow mode takes the new events the way publishing takes live ones, without
+		// publishing: their replay records (under the shadow key) are on disk when it returns, so
+		// a resend is a duplicate as it would be in live mode. The routed messages stay in the
+		// items for the audit trail: they say what live mode would have published.
+		return p.record(ev)
 	}
-	at := p.now()
+	return p.publisher.Publish(ctx, p.newEvents(ev)...)
+}
+
+// newEvents returns a request's new events for publishing or recording: each with its replay key
+// in the vendor's mode, and its messages when the mode publishes.
+func (p *Pipeline) newEvents(ev *Event) []*publish.Event {
+	at, mode := p.now(), ev.Vendor.Mode
 	evs := make([]*publish.Event, 0, len(ev.Items))
 	for _, it := range ev.Items {
-		if !it.Duplicate {
-			evs = append(evs, &publish.Event{Vendor: ev.Vendor.Name, Token: it.Token, Messages: it.Routed.Messages, At: at})
+		if it.Duplicate {
+			continue
 		}
+		e := &publish.Event{Vendor: ev.Vendor.Name, Token: ReplayKey(mode, it.Token), At: at}
+		if mode.Publishes() {
+			e.Messages = it.Routed.Messages
+		}
+		evs = append(evs, e)
 	}
-	return p.publisher.Publish(ctx, evs...)
+	return evs
 }
 
 // Replay key prefixes of the modes that publish nothing. A replay key with one of them is not
@@ -647,14 +662,6 @@ func (p *Pipeline) seen(mode vendor.Mode, token string) (bool, error) {
 	return p.ledger.Seen(ReplayKey(mode, token))
 }
 
-// hold takes a shadow-mode request's new events the way publishing takes live ones, without
-// publishing: their replay records (under the shadow key) are on disk when it returns, so a
-// resend is a duplicate as it would be in live mode. The routed messages stay in the items for
-// the audit trail: they say what live mode would have published.
-func (p *Pipeline) hold(_ context.Context, ev *Event) error {
-	return p.record(ev)
-}
-
 // learn records the structure of a learn-mode request's new events (never a value) once their
 // replay records are on disk: a resend is a duplicate and teaches nothing twice. It runs after the
 // signature check, so a request the vendor did not sign teaches nothing.
@@ -675,14 +682,7 @@ func (p *Pipeline) learn(_ context.Context, ev *Event) error {
 // record writes the replay records of a request's new events whose mode publishes nothing, in
 // one transaction.
 func (p *Pipeline) record(ev *Event) error {
-	at := p.now()
-	evs := make([]*publish.Event, 0, len(ev.Items))
-	for _, it := range ev.Items {
-		if !it.Duplicate {
-			evs = append(evs, &publish.Event{Vendor: ev.Vendor.Name, Token: ReplayKey(ev.Vendor.Mode, it.Token), At: at})
-		}
-	}
-	if err := p.ledger.Record(evs...); err != nil {
+	if err := p.ledger.Record(p.newEvents(ev)...); err != nil {
 		return &publish.UnavailableError{RetryAfter: 5 * time.Second, Err: fmt.Errorf("replay store: %w", err)}
 	}
 	return nil
