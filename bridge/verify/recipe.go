@@ -690,11 +690,8 @@ func parseTimestamp(s, unit string) (time.Time, bool) {
 		n, ok := parseUnix(s)
 		return time.Unix(n, 0), ok
 	case "milliseconds":
-		if s == "" || len(s) > 15 || strings.TrimLeft(s, "0123456789") != "" {
-			return time.Time{}, false
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		return time.UnixMilli(n), err == nil && n > 0
+		n, ok := parseDigits(s, 15)
+		return time.UnixMilli(n), ok
 	case "rfc3339":
 		if len(s) > 64 {
 			return time.Time{}, false

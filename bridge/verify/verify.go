@@ -211,8 +211,12 @@ func skew(later, earlier time.Time) string {
 }
 
 // parseUnix parses a decimal Unix time in seconds.
-func parseUnix(s string) (int64, bool) {
-	if s == "" || len(s) > 12 || strings.TrimLeft(s, "0123456789") != "" {
+func parseUnix(s string) (int64, bool) { return parseDigits(s, 12) }
+
+// parseDigits parses a positive decimal number of at most maxLen digits: no sign, space or other
+// character, so a timestamp has one spelling only.
+func parseDigits(s string, maxLen int) (int64, bool) {
+	if s == "" || len(s) > maxLen || strings.TrimLeft(s, "0123456789") != "" {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
