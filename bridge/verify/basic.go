@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -44,12 +43,7 @@ func (basicMethod) Key(secret string) (Key, error) {
 func (basicMethod) NewSecret() (string, error) { return rawSecret.generate() }
 
 func (basicMethod) Verifier(keys []Key, _ time.Duration) Verifier {
-	v := &basic{}
-	for _, k := range keys {
-		d := sha256.Sum256(k.MAC)
-		v.digests = append(v.digests, d[:])
-	}
-	return v
+	return &basic{digests: tokenDigests(keys)}
 }
 
 func (m basicMethod) Sign(secret string, msg *Message) error {
@@ -94,11 +88,7 @@ func (v *basic) Verify(r *Request) (Result, error) {
 		clear(raw)
 		return Result{}, fmt.Errorf("%w: Basic credentials without a password", ErrBadSignature)
 	}
-	got := sha256.Sum256(raw[i+1:])
+	res, err := matchToken(raw[i+1:], v.digests, "password")
 	clear(raw)
-	which := whichEqual(got[:], v.digests)
-	if which < 0 {
-		return Result{}, fmt.Errorf("%w: the password does not match", ErrBadSignature)
-	}
-	return Result{Key: which}, nil
+	return res, err
 }

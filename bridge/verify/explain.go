@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -102,7 +103,7 @@ func urlVariants(raw string) []string {
 	var out []string
 	add := func(v *url.URL) {
 		s := v.String()
-		if s != raw && !contains(out, s) {
+		if s != raw && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}

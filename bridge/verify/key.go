@@ -74,35 +74,29 @@ var whsecSecret = SecretFormat{
 }
 
 // base64Secret is a MAC key written in standard base64.
-var base64Secret = SecretFormat{
-	Name: "base64",
-	Parse: func(s string) (Key, error) {
-		k, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return Key{}, fmt.Errorf("%w: not base64", ErrNoSecret)
-		}
-		if len(k) < minSecretLen {
-			return Key{}, fmt.Errorf("%w: shorter than %d bytes", ErrNoSecret, MinSecretLen)
-		}
-		return Key{MAC: k}, nil
-	},
-	Generate: func() (string, error) { return randomText(32, base64.StdEncoding.EncodeToString) },
-}
+var base64Secret = encodedSecret("base64", base64.StdEncoding.DecodeString, base64.StdEncoding.EncodeToString)
 
 // hexSecret is a MAC key written in hex.
-var hexSecret = SecretFormat{
-	Name: "hex",
-	Parse: func(s string) (Key, error) {
-		k, err := hex.DecodeString(s)
-		if err != nil {
-			return Key{}, fmt.Errorf("%w: not hex", ErrNoSecret)
-		}
-		if len(k) < minSecretLen {
-			return Key{}, fmt.Errorf("%w: shorter than %d bytes", ErrNoSecret, MinSecretLen)
-		}
-		return Key{MAC: k}, nil
-	},
-	Generate: func() (string, error) { return randomText(32, hex.EncodeToString) },
+var hexSecret = encodedSecret("hex", hex.DecodeString, hex.EncodeToString)
+
+// encodedSecret returns the format of a MAC key written in the encoding called name, which also
+// names the format and the error for a secret that does not decode. A generated secret is 32
+// random bytes.
+func encodedSecret(name string, decode func(string) ([]byte, error), encode func([]byte) string) SecretFormat {
+	return SecretFormat{
+		Name: name,
+		Parse: func(s string) (Key, error) {
+			k, err := decode(s)
+			if err != nil {
+				return Key{}, fmt.Errorf("%w: not %s", ErrNoSecret, name)
+			}
+			if len(k) < minSecretLen {
+				return Key{}, fmt.Errorf("%w: shorter than %d bytes", ErrNoSecret, MinSecretLen)
+			}
+			return Key{MAC: k}, nil
+		},
+		Generate: func() (string, error) { return randomText(32, encode) },
+	}
 }
 
 func randomText(n int, enc func([]byte) string) (string, error) {

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -62,12 +61,7 @@ func (pathTokenMethod) NewSecret() (string, error)     { return pathTokenSecret.
 func (pathTokenMethod) ReadsPath() bool { return true }
 
 func (pathTokenMethod) Verifier(keys []Key, _ time.Duration) Verifier {
-	v := &pathToken{}
-	for _, k := range keys {
-		d := sha256.Sum256(k.MAC)
-		v.digests = append(v.digests, d[:])
-	}
-	return v
+	return &pathToken{digests: tokenDigests(keys)}
 }
 
 // Sign puts the token in the URL's path, after /hooks/{vendor}: m.URL becomes the URL the sender
@@ -97,12 +91,7 @@ func (v *pathToken) Verify(r *Request) (Result, error) {
 	if r.Rest == "" {
 		return Result{}, fmt.Errorf("%w: no token in the path", ErrBadSignature)
 	}
-	got := sha256.Sum256([]byte(r.Rest))
-	which := whichEqual(got[:], v.digests)
-	if which < 0 {
-		return Result{}, fmt.Errorf("%w: the path token does not match", ErrBadSignature)
-	}
-	return Result{Key: which}, nil // a token signs nothing: the id, if any, comes from the body
+	return matchToken([]byte(r.Rest), v.digests, "path token") // a token signs nothing: the id, if any, comes from the body
 }
 
 // pathReader is a Method whose credential is the path after /hooks/{vendor}/.

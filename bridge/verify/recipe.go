@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,7 +194,7 @@ func compileRecipe(r Recipe, at string) (*recipeMethod, []KeyProblem) {
 		switch {
 		case !ok:
 			add("key", "must be one of %s", strings.Join(secretFormatNames, ", "))
-		case !contains(alg.formats, r.Key):
+		case !slices.Contains(alg.formats, r.Key):
 			add("key", "%s does not fit mac %s (use %s)", r.Key, alg.name, strings.Join(alg.formats, " or "))
 		}
 		rc.format = f
@@ -213,7 +214,7 @@ func compileRecipe(r Recipe, at string) (*recipeMethod, []KeyProblem) {
 	if sig.Encoding == "" {
 		sig.Encoding = "hex"
 	}
-	if !contains(encodings, sig.Encoding) {
+	if !slices.Contains(encodings, sig.Encoding) {
 		add("signature.encoding", "must be one of %s", strings.Join(encodings, ", "))
 	}
 	rc.encoding, rc.prefix = sig.Encoding, sig.Prefix
@@ -267,7 +268,7 @@ func compileRecipe(r Recipe, at string) (*recipeMethod, []KeyProblem) {
 		if ts.Unit == "" {
 			ts.Unit = "seconds"
 		}
-		if !contains([]string{"seconds", "milliseconds", "rfc3339"}, ts.Unit) {
+		if !slices.Contains([]string{"seconds", "milliseconds", "rfc3339"}, ts.Unit) {
 			add("timestamp.unit", "must be seconds, milliseconds or rfc3339")
 		}
 		c := *ts
@@ -318,15 +319,6 @@ func inValues(c rune, encoding string, ts *TimestampSpec) bool {
 		extra += "-:+.TZ"
 	}
 	return strings.ContainsRune(extra, c)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (rc *recipeMethod) SignsTimestamp() bool { return rc.ts != nil }
@@ -690,11 +682,8 @@ func parseTimestamp(s, unit string) (time.Time, bool) {
 		n, ok := parseUnix(s)
 		return time.Unix(n, 0), ok
 	case "milliseconds":
-		if s == "" || len(s) > 15 || strings.TrimLeft(s, "0123456789") != "" {
-			return time.Time{}, false
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		return time.UnixMilli(n), err == nil && n > 0
+		n, ok := parseDigits(s, 15)
+		return time.UnixMilli(n), ok
 	case "rfc3339":
 		if len(s) > 64 {
 			return time.Time{}, false

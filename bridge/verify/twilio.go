@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -176,7 +177,7 @@ func twilioURLs(raw string) []string {
 	}
 	out := []string{raw}
 	for _, s := range []string{without.String(), with.String()} {
-		if !contains(out, s) {
+		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}

@@ -10,6 +10,7 @@
 package verify
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -210,8 +211,12 @@ func skew(later, earlier time.Time) string {
 }
 
 // parseUnix parses a decimal Unix time in seconds.
-func parseUnix(s string) (int64, bool) {
-	if s == "" || len(s) > 12 || strings.TrimLeft(s, "0123456789") != "" {
+func parseUnix(s string) (int64, bool) { return parseDigits(s, 12) }
+
+// parseDigits parses a positive decimal number of at most maxLen digits: no sign, space or other
+// character, so a timestamp has one spelling only.
+func parseDigits(s string, maxLen int) (int64, bool) {
+	if s == "" || len(s) > maxLen || strings.TrimLeft(s, "0123456789") != "" {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -242,6 +247,29 @@ func whichEqual(sum []byte, candidates [][]byte) int {
 		found = firstMatch(found, i, subtle.ConstantTimeCompare(sum, c))
 	}
 	return found
+}
+
+// tokenDigests returns the SHA-256 of each key's MAC, for the schemes whose credential is the
+// secret itself (bearer, basic, path-token): matchToken compares digests, so the comparison takes
+// the same time whatever the token's length.
+func tokenDigests(keys []Key) [][]byte {
+	var digests [][]byte
+	for _, k := range keys {
+		d := sha256.Sum256(k.MAC)
+		digests = append(digests, d[:])
+	}
+	return digests
+}
+
+// matchToken compares the SHA-256 of a token with the digests of tokenDigests and returns the
+// index of the key it matches; what names the token in the error ("token", "password").
+func matchToken(token []byte, digests [][]byte, what string) (Result, error) {
+	got := sha256.Sum256(token)
+	which := whichEqual(got[:], digests)
+	if which < 0 {
+		return Result{}, fmt.Errorf("%w: the %s does not match", ErrBadSignature, what)
+	}
+	return Result{Key: which}, nil
 }
 
 // firstMatch returns i when eq is 1 and nothing matched before (found is -1), else found; in
