@@ -2,14 +2,14 @@ package audit
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/hookbridge/hookbridge/bridge/keyfile"
 )
 
 // KeyFile is the name of the audit trail's master key in the data dir: 32 random bytes in hex,
@@ -61,16 +61,14 @@ func NewKeys(master []byte) (*Keys, error) {
 // one: verifying with a fresh key would only say that every record is forged.
 func LoadKeys(dataDir string) (*Keys, error) {
 	path := filepath.Join(dataDir, KeyFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	master, err := keyfile.Read(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("%w in %s", ErrNoKey, dataDir)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read audit key: %w", err)
-	}
-	master, err := hex.DecodeString(strings.TrimSpace(string(data)))
-	if err != nil || len(master) < 16 {
+	case errors.Is(err, keyfile.ErrDamaged):
 		return nil, fmt.Errorf("audit key %s is damaged; restore it from a backup", path)
+	case err != nil:
+		return nil, fmt.Errorf("read audit key: %w", err)
 	}
 	return NewKeys(master)
 }
@@ -82,19 +80,8 @@ func LoadOrCreateKeys(dataDir string) (k *Keys, created bool, err error) {
 	if !errors.Is(err, ErrNoKey) {
 		return k, false, err
 	}
-	master := make([]byte, keyLen)
-	if _, err := rand.Read(master); err != nil {
-		return nil, false, err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, false, fmt.Errorf("create data dir: %w", err)
-	}
-	path := filepath.Join(dataDir, KeyFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(hex.EncodeToString(master)+"\n"), 0o600); err != nil {
-		return nil, false, fmt.Errorf("write audit key: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	master, err := keyfile.Create(filepath.Join(dataDir, KeyFile), keyLen)
+	if err != nil {
 		return nil, false, fmt.Errorf("write audit key: %w", err)
 	}
 	k, err = NewKeys(master)

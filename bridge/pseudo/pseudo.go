@@ -5,7 +5,6 @@ package pseudo
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,8 +12,9 @@ import (
 	"hash"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
+
+	"github.com/hookbridge/hookbridge/bridge/keyfile"
 )
 
 // KeyLen is the length in bytes of a generated key.
@@ -79,29 +79,17 @@ func LoadOrCreateKey(configured, dir string) ([]byte, error) {
 		return []byte(configured), nil
 	}
 	path := filepath.Join(dir, "pseudonym.key")
-	data, err := os.ReadFile(path)
-	if err == nil {
-		k, err := hex.DecodeString(strings.TrimSpace(string(data)))
-		if err != nil || len(k) < 16 {
-			return nil, fmt.Errorf("pseudonym key %s is damaged; restore it from a backup (new tokens would not match old ones)", path)
-		}
+	k, err := keyfile.Read(path)
+	switch {
+	case err == nil:
 		return k, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
+	case errors.Is(err, keyfile.ErrDamaged):
+		return nil, fmt.Errorf("pseudonym key %s is damaged; restore it from a backup (new tokens would not match old ones)", path)
+	case !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("read pseudonym key: %w", err)
 	}
-	k := make([]byte, KeyLen)
-	if _, err := rand.Read(k); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("write pseudonym key: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	k, err = keyfile.Create(path, KeyLen)
+	if err != nil {
 		return nil, fmt.Errorf("write pseudonym key: %w", err)
 	}
 	return k, nil
