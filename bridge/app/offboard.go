@@ -53,25 +53,43 @@ type offboarded struct {
 // on again) is forgotten.
 func loadOffboarded(st *store.Store, sw *killswitch.Switches, log zerolog.Logger) (*offboarded, error) {
 	ob := &offboarded{st: st, log: log.With().Str("component", "offboard").Logger(), m: map[string]*admin.Offboarding{}}
-	recs, err := st.Offboarded()
+	recs, err := decodeOffboarded(st)
 	if err != nil {
 		return nil, fmt.Errorf("read the offboarded vendors: %w", err)
 	}
-	for name, data := range recs {
-		var rep admin.Offboarding
-		if json.Unmarshal(data, &rep) != nil {
-			rep = admin.Offboarding{Vendor: name}
+	for name, rep := range recs {
+		if rep == nil {
+			rep = &admin.Offboarding{Vendor: name}
 		}
 		if state, ok := sw.Get(name); ok && state.Mode == killswitch.Enabled {
 			ob.takenOnLocked(name)
 			continue
 		}
-		ob.m[name] = &rep
+		ob.m[name] = rep
 		if _, ok := sw.Get(name); ok {
 			ob.log.Warn().Str("vendor", name).Msg("this vendor was offboarded and is still in the options: nothing of it is announced; remove it from the options, or enable it to take it on again")
 		}
 	}
 	return ob, nil
+}
+
+// decodeOffboarded reads the offboarding reports the store keeps, by vendor; an unreadable one
+// is nil, for the caller to decide.
+func decodeOffboarded(st *store.Store) (map[string]*admin.Offboarding, error) {
+	recs, err := st.Offboarded()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*admin.Offboarding, len(recs))
+	for name, data := range recs {
+		var rep admin.Offboarding
+		if json.Unmarshal(data, &rep) != nil {
+			out[name] = nil
+			continue
+		}
+		out[name] = &rep
+	}
+	return out, nil
 }
 
 // names returns the offboarded vendors.
@@ -114,20 +132,26 @@ func (ob *offboarded) takenOnLocked(name string) {
 	ob.log.Info().Str("vendor", name).Msg("an offboarded vendor was turned on again: it is taken on anew (its Home Assistant entities return at the next start)")
 }
 
-// appLifecycle is what the admin listener shows of the vendors' lifecycle: the tracker's, and
-// the offboardings.
-type appLifecycle struct{ a *App }
-
-func (l appLifecycle) Secrets(v string) []admin.SecretInfo { return l.a.tracker.Secrets(v) }
-func (l appLifecycle) Activity(v string) *admin.Activity   { return l.a.tracker.Activity(v) }
-func (l appLifecycle) Offboarded(v string) *admin.Offboarding {
-	return l.a.offboard.get(v)
+// lifecycleView is what the admin listener (or the offline inventory) shows of the vendors'
+// lifecycle: the tracker's, and the offboardings.
+type lifecycleView struct {
+	t  *tracker
+	ob *offboarded
 }
 
-// switchOpen reports whether a vendor's webhooks are taken, and since when.
-func (a *App) switchOpen(vendor string) (bool, time.Time) {
-	st, ok := a.switches.Get(vendor)
-	return ok && st.Mode == killswitch.Enabled, st.Since
+var _ admin.Lifecycle = lifecycleView{}
+
+func (l lifecycleView) Secrets(v string) []admin.SecretInfo    { return l.t.Secrets(v) }
+func (l lifecycleView) Activity(v string) *admin.Activity      { return l.t.Activity(v) }
+func (l lifecycleView) Offboarded(v string) *admin.Offboarding { return l.ob.get(v) }
+
+// switchOpen returns the tracker's open: whether a vendor's webhooks are taken (its kill
+// switch), and since when.
+func switchOpen(sw *killswitch.Switches) func(vendor string) (bool, time.Time) {
+	return func(vendor string) (bool, time.Time) {
+		st, ok := sw.Get(vendor)
+		return ok && st.Mode == killswitch.Enabled, st.Since
+	}
 }
 
 // Offboard offboards a configured vendor on behalf of by (killswitch.ByAPI, ...), and returns
