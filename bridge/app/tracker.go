@@ -92,9 +92,15 @@ type secretTrack struct {
 // used records that the secret verified a webhook at a time (unix nanos).
 func (s *secretTrack) used(at int64) {
 	s.firstVerified.CompareAndSwap(0, at)
+	storeMax(&s.lastVerified, at)
+}
+
+// storeMax stores v into x unless x already holds as much: of two times stored at once, the
+// later stays.
+func storeMax(x *atomic.Int64, v int64) {
 	for {
-		old := s.lastVerified.Load()
-		if old >= at || s.lastVerified.CompareAndSwap(old, at) {
+		old := x.Load()
+		if old >= v || x.CompareAndSwap(old, v) {
 			return
 		}
 	}
@@ -306,13 +312,7 @@ func (t *tracker) Observe(o *outcome.Outcome) {
 	if !ok {
 		return
 	}
-	at := o.Received.UnixNano()
-	for {
-		old := vt.lastAccepted.Load()
-		if old >= at || vt.lastAccepted.CompareAndSwap(old, at) {
-			break
-		}
-	}
+	storeMax(&vt.lastAccepted, o.Received.UnixNano())
 	if vt.expectEvery > 0 {
 		select {
 		case t.poke <- struct{}{}:
