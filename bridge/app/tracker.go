@@ -298,7 +298,6 @@ func (cv challengingVerifier) Challenge() string {
 
 var (
 	_ outcome.Observer    = (*tracker)(nil)
-	_ admin.Lifecycle     = (*tracker)(nil)
 	_ discovery.Lifecycle = (*tracker)(nil)
 )
 
@@ -620,15 +619,12 @@ func (t *tracker) Activity(name string) *admin.Activity {
 	return &a
 }
 
-// Offboarded is the offboarding record's (offboard.go); the tracker knows none.
-func (t *tracker) Offboarded(string) *admin.Offboarding { return nil }
-
 // retire stops tracking a vendor that is being offboarded: nothing of it is saved again, and it
-// shows no secrets. It returns whether the vendor was tracked.
-func (t *tracker) retire(name string) bool {
+// shows no secrets.
+func (t *tracker) retire(name string) {
 	vt, ok := t.vendors[name]
 	if !ok {
-		return false
+		return
 	}
 	t.saveMu.Lock() // a save in progress finishes first
 	vt.retired.Store(true)
@@ -640,7 +636,6 @@ func (t *tracker) retire(name string) bool {
 	for _, w := range watchers {
 		w(name)
 	}
-	return true
 }
 
 // collector returns the lifecycle's metrics: hookbridge_vendor_last_event_timestamp_seconds,
