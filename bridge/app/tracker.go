@@ -62,8 +62,8 @@ type tracker struct {
 type vendorTrack struct {
 	name        string
 	rotateAfter time.Duration
-	expectEvery time.Duration // 0: no silence check
-	contacts    []policy.Contact
+	expectEvery time.Duration       // 0: no silence check
+	contacts    []alertContact      // the policy's, as alerts carry them
 	secrets     []*secretTrack      // in the options' order
 	newer       func(i, j int) bool // the options' rank: secret over previous_secret
 	since       time.Time           // when tracking began (the first start that saw the vendor)
@@ -199,7 +199,7 @@ func newTracker(c trackerConfig) (*tracker, error) {
 			continue
 		}
 		vt := &vendorTrack{name: ov.Name, rotateAfter: v.Policy.RotationPeriod(), expectEvery: time.Duration(v.Policy.ExpectEvery),
-			contacts: v.Policy.Contacts, newer: ov.Newer, since: now}
+			contacts: alertContacts(v.Policy.Contacts), newer: ov.Newer, since: now}
 		if a, ok := activity[ov.Name]; ok {
 			if !a.Since.IsZero() {
 				vt.since = a.Since
@@ -428,7 +428,7 @@ func (t *tracker) check() {
 				vt.rotationTold = true
 				days := int(age / (24 * time.Hour))
 				alerts = append(alerts, lifecycleAlert{Vendor: name, Kind: kindRotationDue, Action: actionAlert, EventType: actionAlert,
-					Time: now.UTC(), Contacts: alertContacts(vt.contacts), Secret: admin.ShortDigest(newest.digest),
+					Time: now.UTC(), Contacts: vt.contacts, Secret: admin.ShortDigest(newest.digest),
 					SecretAgeDays: &days, RotateAfter: policy.Period(vt.rotateAfter).String(),
 					RotateAfterSec: vt.rotateAfter.Seconds()})
 			}
@@ -458,8 +458,6 @@ func (t *tracker) checkSilence(vt *vendorTrack, now time.Time) (lifecycleAlert, 
 	if la != 0 {
 		last = time.Unix(0, la)
 	}
-	base := alertContacts(vt.contacts)
-	every := policy.Period(vt.expectEvery).String()
 	switch {
 	case vt.silent && la != 0 && last.After(vt.silentSince.Add(-vt.expectEvery)):
 		// An event came: recovered.
@@ -467,7 +465,7 @@ func (t *tracker) checkSilence(vt *vendorTrack, now time.Time) (lifecycleAlert, 
 		vt.silent, vt.silentSince = false, time.Time{}
 		lt := last.UTC()
 		return lifecycleAlert{Vendor: vt.name, Kind: kindSilence, Action: actionRecovered, EventType: actionRecovered, Time: now.UTC(),
-			Contacts: base, ExpectEvery: every, ExpectEverySeconds: vt.expectEvery.Seconds(), LastAccepted: &lt,
+			Contacts: vt.contacts, ExpectEvery: policy.Period(vt.expectEvery).String(), ExpectEverySeconds: vt.expectEvery.Seconds(), LastAccepted: &lt,
 			SilentSeconds: silentFor.Seconds()}, true
 	case vt.silent || !on:
 		return lifecycleAlert{}, false
@@ -484,7 +482,7 @@ func (t *tracker) checkSilence(vt *vendorTrack, now time.Time) (lifecycleAlert, 
 	}
 	vt.silent, vt.silentSince = true, ref.Add(vt.expectEvery)
 	a := lifecycleAlert{Vendor: vt.name, Kind: kindSilence, Action: actionAlert, EventType: actionAlert, Time: now.UTC(),
-		Contacts: base, ExpectEvery: every, ExpectEverySeconds: vt.expectEvery.Seconds()}
+		Contacts: vt.contacts, ExpectEvery: policy.Period(vt.expectEvery).String(), ExpectEverySeconds: vt.expectEvery.Seconds()}
 	if la != 0 {
 		lt := last.UTC()
 		a.LastAccepted = &lt
