@@ -157,7 +157,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Skip: a.offboard.names(), Log: log, Write: true}); err != nil {
 		return err
 	}
-	a.tracker.open = a.switchOpen
+	a.tracker.open = switchOpen(a.switches)
 	a.tracker.wrap(a.vendors)
 	if a.trail, err = a.openTrail(created); err != nil {
 		return err
@@ -216,7 +216,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Health:          func() map[string]any { return a.mqtt.Health(o.Broker, a.events) },
 		Sessions:        deviceSessions(a.broker),
 		Learning:        a.learning,
-		Lifecycle:       appLifecycle{a},
+		Lifecycle:       lifecycleView{a.tracker, a.offboard},
 		Notes:           a.trail,
 	})
 	a.ha = a.mqtt.HAConn(a.broker, a.events)

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/hookbridge/hookbridge/addon/admin"
 	"github.com/hookbridge/hookbridge/addon/options"
@@ -35,19 +33,23 @@ func OfflineInventory(o *options.Options, cat *catalog.Catalog, dataDir string, 
 		return nil, o.VendorError(err)
 	}
 	stored := map[string][]byte{}
-	var lc admin.Lifecycle
+	var st *store.Store
 	if _, err := os.Stat(filepath.Join(dataDir, "hookbridge.db")); err == nil {
-		st, err := store.Open(dataDir, store.Options{})
-		if err != nil {
+		if st, err = store.Open(dataDir, store.Options{}); err != nil {
 			warn(fmt.Sprintf("%v; states below follow the options only", err))
+			st = nil
 		} else {
 			defer st.Close()
 			if stored, err = st.States(); err != nil {
 				return nil, err
 			}
-			if lc, err = offlineLifecycle(o, vendors, st, newSwitches(vendors, stored, nil), dataDir, warn); err != nil {
-				return nil, err
-			}
+		}
+	}
+	sw := newSwitches(vendors, stored, nil)
+	var lc admin.Lifecycle
+	if st != nil {
+		if lc, err = offlineLifecycle(o, vendors, st, sw, dataDir, warn); err != nil {
+			return nil, err
 		}
 	}
 	thresholds, err := opsThresholds(vendors)
@@ -55,7 +57,7 @@ func OfflineInventory(o *options.Options, cat *catalog.Catalog, dataDir string, 
 		return nil, err
 	}
 	aud := offlineAudience(o)
-	adm := admin.New(admin.Config{Vendors: vendors, Switches: newSwitches(vendors, stored, nil), Lifecycle: lc})
+	adm := admin.New(admin.Config{Vendors: vendors, Switches: sw, Lifecycle: lc})
 	adm.SetInventory(admin.InventoryConfig{TopicPrefix: o.TopicPrefix, RetentionDays: o.RetentionDays,
 		Schemas: schemaDocs(cat, vendors), Anomaly: thresholds, Audience: &aud})
 	return adm.Inventory(), nil
@@ -69,35 +71,21 @@ func offlineLifecycle(o *options.Options, vendors vendor.Vendors, st *store.Stor
 		warn(fmt.Sprintf("%v; secrets below are not shown", err))
 		keys = nil
 	}
-	recs, err := st.Offboarded()
+	recs, err := decodeOffboarded(st)
 	if err != nil {
 		return nil, err
 	}
 	ob := &offboarded{st: st, m: map[string]*admin.Offboarding{}}
-	for name, data := range recs {
-		var rep admin.Offboarding
-		if json.Unmarshal(data, &rep) == nil {
-			ob.m[name] = &rep
+	for name, rep := range recs {
+		if rep != nil { // an unreadable record is not shown
+			ob.m[name] = rep
 		}
 	}
 	t, err := newTracker(trackerConfig{Options: o, Vendors: vendors, Keys: keys, Store: st, Skip: ob.names()})
 	if err != nil {
 		return nil, err
 	}
-	t.open = func(name string) (bool, time.Time) {
-		state, ok := sw.Get(name)
-		return ok && state.Mode == killswitch.Enabled, state.Since
-	}
+	t.open = switchOpen(sw)
 	t.check() // silence and rotation as of now; no alert goes anywhere
-	return offlineLifecycleView{t, ob}, nil
+	return lifecycleView{t, ob}, nil
 }
-
-// offlineLifecycleView is appLifecycle without a running App.
-type offlineLifecycleView struct {
-	t  *tracker
-	ob *offboarded
-}
-
-func (l offlineLifecycleView) Secrets(v string) []admin.SecretInfo    { return l.t.Secrets(v) }
-func (l offlineLifecycleView) Activity(v string) *admin.Activity      { return l.t.Activity(v) }
-func (l offlineLifecycleView) Offboarded(v string) *admin.Offboarding { return l.ob.get(v) }

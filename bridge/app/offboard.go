@@ -53,25 +53,43 @@ type offboarded struct {
 // on again) is forgotten.
 func loadOffboarded(st *store.Store, sw *killswitch.Switches, log zerolog.Logger) (*offboarded, error) {
 	ob := &offboarded{st: st, log: log.With().Str("component", "offboard").Logger(), m: map[string]*admin.Offboarding{}}
-	recs, err := st.Offboarded()
+	recs, err := decodeOffboarded(st)
 	if err != nil {
 		return nil, fmt.Errorf("read the offboarded vendors: %w", err)
 	}
-	for name, data := range recs {
-		var rep admin.Offboarding
-		if json.Unmarshal(data, &rep) != nil {
-			rep = admin.Offboarding{Vendor: name}
+	for name, rep := range recs {
+		if rep == nil {
+			rep = &admin.Offboarding{Vendor: name}
 		}
 		if state, ok := sw.Get(name); ok && state.Mode == killswitch.Enabled {
 			ob.takenOnLocked(name)
 			continue
 		}
-		ob.m[name] = &rep
+		ob.m[name] = rep
 		if _, ok := sw.Get(name); ok {
 			ob.log.Warn().Str("vendor", name).Msg("this vendor was offboarded and is still in the options: nothing of it is announced; remove it from the options, or enable it to take it on again")
 		}
 	}
 	return ob, nil
+}
+
+// decodeOffboarded reads the offboarding reports the store keeps, by vendor; an unreadable one
+// is nil, for the caller to decide.
+func decodeOffboarded(st *store.Store) (map[string]*admin.Offboarding, error) {
+	recs, err := st.Offboarded()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*admin.Offboarding, len(recs))
+	for name, data := range recs {
+		var rep admin.Offboarding
+		if json.Unmarshal(data, &rep) != nil {
+			out[name] = nil
+			continue
+		}
+		out[name] = &rep
+	}
+	return out, nil
 }
 
 // names returns the offboarded vendors.
@@ -114,20 +132,26 @@ func (ob *offboarded) takenOnLocked(name string) {
 	ob.log.Info().Str("vendor", name).Msg("an offboarded vendor was turned on again: it is taken on anew (its Home Assistant entities return at the next start)")
 }
 
-// appLifecycle is what the admin listener shows of the vendors' lifecycle: the tracker's, and
-// the offboardings.
-type appLifecycle struct{ a *App }
-
-func (l appLifecycle) Secrets(v string) []admin.SecretInfo { return l.a.tracker.Secrets(v) }
-func (l appLifecycle) Activity(v string) *admin.Activity   { return l.a.tracker.Activity(v) }
-func (l appLifecycle) Offboarded(v string) *admin.Offboarding {
-	return l.a.offboard.get(v)
+// lifecycleView is what the admin listener (or the offline inventory) shows of the vendors'
+// lifecycle: the tracker's, and the offboardings.
+type lifecycleView struct {
+	t  *tracker
+	ob *offboarded
 }
 
-// switchOpen reports whether a vendor's webhooks are taken, and since when.
-func (a *App) switchOpen(vendor string) (bool, time.Time) {
-	st, ok := a.switches.Get(vendor)
-	return ok && st.Mode == killswitch.Enabled, st.Since
+var _ admin.Lifecycle = lifecycleView{}
+
+func (l lifecycleView) Secrets(v string) []admin.SecretInfo    { return l.t.Secrets(v) }
+func (l lifecycleView) Activity(v string) *admin.Activity      { return l.t.Activity(v) }
+func (l lifecycleView) Offboarded(v string) *admin.Offboarding { return l.ob.get(v) }
+
+// switchOpen returns the tracker's open: whether a vendor's webhooks are taken (its kill
+// switch), and since when.
+func switchOpen(sw *killswitch.Switches) func(vendor string) (bool, time.Time) {
+	return func(vendor string) (bool, time.Time) {
+		st, ok := sw.Get(vendor)
+		return ok && st.Mode == killswitch.Enabled, st.Since
+	}
 }
 
 // Offboard offboards a configured vendor on behalf of by (killswitch.ByAPI, ...), and returns
@@ -139,45 +163,61 @@ func (a *App) Offboard(name, by string) (*admin.Offboarding, error) {
 	}
 	a.offboard.run.Lock()
 	defer a.offboard.run.Unlock()
-	rep := &admin.Offboarding{Vendor: name, At: time.Now().UTC(), By: by, Removed: map[string]int{}}
-	var errs []error
-	step := func(what string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", what, err))
-		}
-	}
+	x := newOffboarding(name, by)
 	// Refused from now on; and nothing of it saved again by the lifecycle or learn mode.
-	step("kill switch", a.switches.Retire(name, by, OffboardedReason))
+	x.step("kill switch", a.switches.Retire(name, by, OffboardedReason))
 	a.tracker.retire(name)
 	a.learning.forget(name)
 
 	prefix := a.opts.TopicPrefix + "/" + name + "/"
 	if a.broker != nil {
 		r, q, err := a.broker.Forget(prefix)
-		rep.Removed["retained_messages"], rep.Removed["queued_messages"] = r, q
-		step("broker", err)
+		x.rep.Removed["retained_messages"], x.rep.Removed["queued_messages"] = r, q
+		x.step("broker", err)
 	} else {
-		rep.Notes = append(rep.Notes, "events go to the "+a.opts.Broker+" broker: the messages it keeps under "+prefix+"# are its own to delete")
+		x.rep.Notes = append(x.rep.Notes, "events go to the "+a.opts.Broker+" broker: the messages it keeps under "+prefix+"# are its own to delete")
 	}
-	keys, err := relay.ForgetStored(a.store, relay.DefaultQueue, prefix)
-	rep.Removed["relay_messages"] = len(keys)
-	step("relay", err)
+	routes := a.store.DeleteEntityTopics
 	if a.ents != nil {
-		n, err := a.ents.RemoveVendor(name)
-		rep.Removed["route_devices"] = n
-		step("route entities", err)
-	} else {
-		n, err := a.store.DeleteEntityTopics(name)
-		rep.Removed["route_devices"] = n
-		step("route entities", err)
+		routes = a.ents.RemoveVendor
 	}
+	x.forgetStored(a.store, prefix, routes)
 	if a.disc != nil {
-		rep.Removed["hookbridge_entities"] = a.disc.RemoveVendor(name)
+		x.rep.Removed["hookbridge_entities"] = a.disc.RemoveVendor(name)
 	}
-	f, err := a.store.ForgetVendor(name)
-	addForgotten(rep, f)
-	step("store", err)
-	return rep, errors.Join(append(errs, a.offboard.record(rep, a.trail))...)
+	return x.rep, errors.Join(append(x.errs, a.offboard.record(x.rep, a.trail))...)
+}
+
+// offboarding is one offboarding under way: its report, and the failures of its steps.
+type offboarding struct {
+	rep  *admin.Offboarding
+	errs []error
+}
+
+func newOffboarding(name, by string) *offboarding {
+	return &offboarding{rep: &admin.Offboarding{Vendor: name, At: time.Now().UTC(), By: by, Removed: map[string]int{}}}
+}
+
+// step records a step's failure, if any.
+func (x *offboarding) step(what string, err error) {
+	if err != nil {
+		x.errs = append(x.errs, fmt.Errorf("%s: %w", what, err))
+	}
+}
+
+// forgetStored does the steps a running bridge and the CLI both take: it forgets what the relay
+// holds under prefix, removes the route entities (routes: the running announcer's, or the
+// store's records), and deletes the vendor's records in the store.
+func (x *offboarding) forgetStored(st *store.Store, prefix string, routes func(vendor string) (int, error)) {
+	keys, err := relay.ForgetStored(st, relay.DefaultQueue, prefix)
+	x.rep.Removed["relay_messages"] = len(keys)
+	x.step("relay", err)
+	n, err := routes(x.rep.Vendor)
+	x.rep.Removed["route_devices"] = n
+	x.step("route entities", err)
+	f, err := st.ForgetVendor(x.rep.Vendor)
+	addForgotten(x.rep, f)
+	x.step("store", err)
 }
 
 // addForgotten adds the store's counts to a report.
@@ -258,47 +298,33 @@ func OfflineOffboard(o *options.Options, dataDir, name string) (*admin.Offboardi
 		on[c.Name], can[c.Name] = c.Enabled, len(c.Secrets) > 0
 	}
 	sw := killswitch.New(on, can, stored, st)
-	rep := &admin.Offboarding{Vendor: name, At: time.Now().UTC(), By: killswitch.ByCLI, Removed: map[string]int{}}
-	var errs []error
-	step := func(what string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", what, err))
-		}
-	}
-	step("kill switch", sw.Retire(name, killswitch.ByCLI, OffboardedReason))
+	x := newOffboarding(name, killswitch.ByCLI)
+	x.step("kill switch", sw.Retire(name, killswitch.ByCLI, OffboardedReason))
 	prefix := o.TopicPrefix + "/" + name + "/"
 	if o.Broker == options.BrokerEmbedded {
 		r, q, err := st.ForgetTopics(prefix)
-		rep.Removed["retained_messages"], rep.Removed["queued_messages"] = r, q
-		step("broker", err)
+		x.rep.Removed["retained_messages"], x.rep.Removed["queued_messages"] = r, q
+		x.step("broker", err)
 	} else {
-		rep.Notes = append(rep.Notes, "events go to the "+o.Broker+" broker: the messages it keeps under "+prefix+"# are its own to delete")
+		x.rep.Notes = append(x.rep.Notes, "events go to the "+o.Broker+" broker: the messages it keeps under "+prefix+"# are its own to delete")
 	}
-	keys, err := relay.ForgetStored(st, relay.DefaultQueue, prefix)
-	rep.Removed["relay_messages"] = len(keys)
-	step("relay", err)
-	n, err := st.DeleteEntityTopics(name)
-	rep.Removed["route_devices"] = n
-	step("route entities", err)
+	x.forgetStored(st, prefix, st.DeleteEntityTopics)
 	if o.HAMQTT != options.HAMQTTOff {
-		rep.Notes = append(rep.Notes, "the vendor's Home Assistant entities are removed at the next start")
+		x.rep.Notes = append(x.rep.Notes, "the vendor's Home Assistant entities are removed at the next start")
 	}
-	f, err := st.ForgetVendor(name)
-	addForgotten(rep, f)
-	step("store", err)
 
-	keysA, _, err := audit.LoadOrCreateKeys(dataDir)
+	keys, _, err := audit.LoadOrCreateKeys(dataDir)
 	var trail *audit.Log
 	if err == nil {
-		trail, err = audit.OpenLog(filepath.Join(dataDir, "audit"), keysA)
+		trail, err = audit.OpenLog(filepath.Join(dataDir, "audit"), keys)
 	}
-	step("audit trail", err)
+	x.step("audit trail", err)
 	ob := &offboarded{st: st, log: zerolog.Nop(), m: map[string]*admin.Offboarding{}}
-	errs = append(errs, ob.record(rep, trail))
+	x.errs = append(x.errs, ob.record(x.rep, trail))
 	if trail != nil {
-		step("audit trail", trail.Close())
+		x.step("audit trail", trail.Close())
 	}
-	return rep, errors.Join(errs...)
+	return x.rep, errors.Join(x.errs...)
 }
 
 // audience returns who can read the published topics, as this start resolved ha_mqtt and

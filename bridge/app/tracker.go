@@ -62,8 +62,8 @@ type tracker struct {
 type vendorTrack struct {
 	name        string
 	rotateAfter time.Duration
-	expectEvery time.Duration // 0: no silence check
-	contacts    []policy.Contact
+	expectEvery time.Duration       // 0: no silence check
+	contacts    []alertContact      // the policy's, as alerts carry them
 	secrets     []*secretTrack      // in the options' order
 	newer       func(i, j int) bool // the options' rank: secret over previous_secret
 	since       time.Time           // when tracking began (the first start that saw the vendor)
@@ -92,9 +92,15 @@ type secretTrack struct {
 // used records that the secret verified a webhook at a time (unix nanos).
 func (s *secretTrack) used(at int64) {
 	s.firstVerified.CompareAndSwap(0, at)
+	storeMax(&s.lastVerified, at)
+}
+
+// storeMax stores v into x unless x already holds as much: of two times stored at once, the
+// later stays.
+func storeMax(x *atomic.Int64, v int64) {
 	for {
-		old := s.lastVerified.Load()
-		if old >= at || s.lastVerified.CompareAndSwap(old, at) {
+		old := x.Load()
+		if old >= v || x.CompareAndSwap(old, v) {
 			return
 		}
 	}
@@ -193,7 +199,7 @@ func newTracker(c trackerConfig) (*tracker, error) {
 			continue
 		}
 		vt := &vendorTrack{name: ov.Name, rotateAfter: v.Policy.RotationPeriod(), expectEvery: time.Duration(v.Policy.ExpectEvery),
-			contacts: v.Policy.Contacts, newer: ov.Newer, since: now}
+			contacts: alertContacts(v.Policy.Contacts), newer: ov.Newer, since: now}
 		if a, ok := activity[ov.Name]; ok {
 			if !a.Since.IsZero() {
 				vt.since = a.Since
@@ -292,7 +298,6 @@ func (cv challengingVerifier) Challenge() string {
 
 var (
 	_ outcome.Observer    = (*tracker)(nil)
-	_ admin.Lifecycle     = (*tracker)(nil)
 	_ discovery.Lifecycle = (*tracker)(nil)
 )
 
@@ -306,13 +311,7 @@ func (t *tracker) Observe(o *outcome.Outcome) {
 	if !ok {
 		return
 	}
-	at := o.Received.UnixNano()
-	for {
-		old := vt.lastAccepted.Load()
-		if old >= at || vt.lastAccepted.CompareAndSwap(old, at) {
-			break
-		}
-	}
+	storeMax(&vt.lastAccepted, o.Received.UnixNano())
 	if vt.expectEvery > 0 {
 		select {
 		case t.poke <- struct{}{}:
@@ -429,7 +428,7 @@ func (t *tracker) check() {
 				vt.rotationTold = true
 				days := int(age / (24 * time.Hour))
 				alerts = append(alerts, lifecycleAlert{Vendor: name, Kind: kindRotationDue, Action: actionAlert, EventType: actionAlert,
-					Time: now.UTC(), Contacts: alertContacts(vt.contacts), Secret: admin.ShortDigest(newest.digest),
+					Time: now.UTC(), Contacts: vt.contacts, Secret: admin.ShortDigest(newest.digest),
 					SecretAgeDays: &days, RotateAfter: policy.Period(vt.rotateAfter).String(),
 					RotateAfterSec: vt.rotateAfter.Seconds()})
 			}
@@ -459,8 +458,6 @@ func (t *tracker) checkSilence(vt *vendorTrack, now time.Time) (lifecycleAlert, 
 	if la != 0 {
 		last = time.Unix(0, la)
 	}
-	base := alertContacts(vt.contacts)
-	every := policy.Period(vt.expectEvery).String()
 	switch {
 	case vt.silent && la != 0 && last.After(vt.silentSince.Add(-vt.expectEvery)):
 		// An event came: recovered.
@@ -468,7 +465,7 @@ func (t *tracker) checkSilence(vt *vendorTrack, now time.Time) (lifecycleAlert, 
 		vt.silent, vt.silentSince = false, time.Time{}
 		lt := last.UTC()
 		return lifecycleAlert{Vendor: vt.name, Kind: kindSilence, Action: actionRecovered, EventType: actionRecovered, Time: now.UTC(),
-			Contacts: base, ExpectEvery: every, ExpectEverySeconds: vt.expectEvery.Seconds(), LastAccepted: &lt,
+			Contacts: vt.contacts, ExpectEvery: policy.Period(vt.expectEvery).String(), ExpectEverySeconds: vt.expectEvery.Seconds(), LastAccepted: &lt,
 			SilentSeconds: silentFor.Seconds()}, true
 	case vt.silent || !on:
 		return lifecycleAlert{}, false
@@ -485,7 +482,7 @@ func (t *tracker) checkSilence(vt *vendorTrack, now time.Time) (lifecycleAlert, 
 	}
 	vt.silent, vt.silentSince = true, ref.Add(vt.expectEvery)
 	a := lifecycleAlert{Vendor: vt.name, Kind: kindSilence, Action: actionAlert, EventType: actionAlert, Time: now.UTC(),
-		Contacts: base, ExpectEvery: every, ExpectEverySeconds: vt.expectEvery.Seconds()}
+		Contacts: vt.contacts, ExpectEvery: policy.Period(vt.expectEvery).String(), ExpectEverySeconds: vt.expectEvery.Seconds()}
 	if la != 0 {
 		lt := last.UTC()
 		a.LastAccepted = &lt
@@ -620,15 +617,12 @@ func (t *tracker) Activity(name string) *admin.Activity {
 	return &a
 }
 
-// Offboarded is the offboarding record's (offboard.go); the tracker knows none.
-func (t *tracker) Offboarded(string) *admin.Offboarding { return nil }
-
 // retire stops tracking a vendor that is being offboarded: nothing of it is saved again, and it
-// shows no secrets. It returns whether the vendor was tracked.
-func (t *tracker) retire(name string) bool {
+// shows no secrets.
+func (t *tracker) retire(name string) {
 	vt, ok := t.vendors[name]
 	if !ok {
-		return false
+		return
 	}
 	t.saveMu.Lock() // a save in progress finishes first
 	vt.retired.Store(true)
@@ -640,7 +634,6 @@ func (t *tracker) retire(name string) bool {
 	for _, w := range watchers {
 		w(name)
 	}
-	return true
 }
 
 // collector returns the lifecycle's metrics: hookbridge_vendor_last_event_timestamp_seconds,
