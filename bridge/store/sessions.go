@@ -1,8 +1,6 @@
 package store
 
 import (
-	"bytes"
-
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"go.etcd.io/bbolt"
 )
@@ -14,10 +12,7 @@ func (h *Hook) sessionOpsLocked(tx *bbolt.Tx, id string) []Op {
 	ops := []Op{{Bucket: bucketClients, Key: clientKey(id)}}
 	prefix := []byte(id + "\x00")
 	for _, b := range [][]byte{bucketSubs, bucketInflight} {
-		c := tx.Bucket(b).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ops = append(ops, Op{Bucket: b, Key: append([]byte(nil), k...)})
-		}
+		ops = append(ops, prefixDeletes(tx, b, prefix)...)
 		bp := string(b) + "\x00" + string(prefix)
 		for sk := range h.staged {
 			if len(sk) > len(bp) && sk[:len(bp)] == bp {
