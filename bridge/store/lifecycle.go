@@ -101,16 +101,16 @@ func (s *Store) Activities() (map[string]Activity, error) {
 
 // PutOffboarded records that a vendor was offboarded, with a report of what was removed, durably.
 func (s *Store) PutOffboarded(vendor string, report []byte) error {
-	if vendor == "" || len(vendor) > maxVendorKey {
-		return ErrVendorName
+	if err := checkVendor(vendor); err != nil {
+		return err
 	}
 	return s.Write(Op{Bucket: bucketOffboarded, Key: []byte(vendor), Value: report})
 }
 
 // DeleteOffboarded forgets that a vendor was offboarded (it was taken on again).
 func (s *Store) DeleteOffboarded(vendor string) error {
-	if vendor == "" || len(vendor) > maxVendorKey {
-		return ErrVendorName
+	if err := checkVendor(vendor); err != nil {
+		return err
 	}
 	return s.Write(Op{Bucket: bucketOffboarded, Key: []byte(vendor)})
 }
@@ -143,8 +143,8 @@ type Forgotten struct {
 // for vendors that are gone), what is known of its secrets' use and its last event, and what learn
 // mode recorded.
 func (s *Store) ForgetVendor(vendor string) (Forgotten, error) {
-	if vendor == "" || len(vendor) > maxVendorKey {
-		return Forgotten{}, ErrVendorName
+	if err := checkVendor(vendor); err != nil {
+		return Forgotten{}, err
 	}
 	var f Forgotten
 	var ops []Op
