@@ -56,13 +56,9 @@ func (s *Store) EntityTopics() ([]EntityTopic, error) {
 // many there were. The entities' retained discovery configs are cleared by the next start, which
 // finds them on Home Assistant's broker with no record behind them.
 func (s *Store) DeleteEntityTopics(vendor string) (int, error) {
-	prefix := []byte(vendor + "\x00")
 	var ops []Op
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketEntities).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ops = append(ops, Op{Bucket: bucketEntities, Key: bytes.Clone(k)})
-		}
+		ops = prefixDeletes(tx, bucketEntities, []byte(vendor+"\x00"))
 		return nil
 	})
 	if err != nil || len(ops) == 0 {

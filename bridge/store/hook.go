@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"slices"
@@ -279,15 +278,9 @@ func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 
 // OnClientExpired deletes an expired session: its record, subscriptions and queued messages.
 func (h *Hook) OnClientExpired(cl *mqtt.Client) {
-	ops := []Op{{Bucket: bucketClients, Key: clientKey(cl.ID)}}
-	prefix := []byte(cl.ID + "\x00")
+	ops := []Op{{Bucket: bucketClients, Key: clientKey(cl.ID)}} // deleted even if the read fails
 	_ = h.s.db.View(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketSubs, bucketInflight} {
-			c := tx.Bucket(b).Cursor()
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				ops = append(ops, Op{Bucket: b, Key: append([]byte(nil), k...)})
-			}
-		}
+		ops = storedSessionOps(tx, cl.ID)
 		return nil
 	})
 	for _, op := range ops {

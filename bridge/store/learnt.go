@@ -19,6 +19,15 @@ var ErrVendorName = errors.New("vendor name empty or too long")
 // maxVendorKey bounds a vendor key; vendor names are slugs of at most 63 bytes.
 const maxVendorKey = 255
 
+// checkVendor returns ErrVendorName for a vendor name that cannot be a key. Writers check it
+// before queuing: a bad key would fail the whole shared transaction, other writers' too.
+func checkVendor(vendor string) error {
+	if vendor == "" || len(vendor) > maxVendorKey {
+		return ErrVendorName
+	}
+	return nil
+}
+
 // LearntOp returns the op that stores a vendor's learnt structure, or deletes it when data is
 // nil, for a caller that writes it with other ops.
 func LearntOp(vendor string, data []byte) Op {
@@ -28,9 +37,8 @@ func LearntOp(vendor string, data []byte) Op {
 // PutLearnt stores a vendor's learnt structure durably, replacing the one before. Learn mode
 // saves a snapshot now and then (and at shutdown), not one per event.
 func (s *Store) PutLearnt(vendor string, data []byte) error {
-	if vendor == "" || len(vendor) > maxVendorKey {
-		// Checked here: a bad key would fail the whole shared transaction, other writers' too.
-		return ErrVendorName
+	if err := checkVendor(vendor); err != nil {
+		return err
 	}
 	if data == nil {
 		data = []byte{}
@@ -40,8 +48,8 @@ func (s *Store) PutLearnt(vendor string, data []byte) error {
 
 // DeleteLearnt forgets a vendor's learnt structure: when it goes live or is offboarded.
 func (s *Store) DeleteLearnt(vendor string) error {
-	if vendor == "" || len(vendor) > maxVendorKey {
-		return ErrVendorName
+	if err := checkVendor(vendor); err != nil {
+		return err
 	}
 	return s.Write(LearntOp(vendor, nil))
 }

@@ -101,16 +101,16 @@ func (s *Store) Activities() (map[string]Activity, error) {
 
 // PutOffboarded records that a vendor was offboarded, with a report of what was removed, durably.
 func (s *Store) PutOffboarded(vendor string, report []byte) error {
-	if vendor == "" || len(vendor) > maxVendorKey {
-		return ErrVendorName
+	if err := checkVendor(vendor); err != nil {
+		return err
 	}
 	return s.Write(Op{Bucket: bucketOffboarded, Key: []byte(vendor), Value: report})
 }
 
 // DeleteOffboarded forgets that a vendor was offboarded (it was taken on again).
 func (s *Store) DeleteOffboarded(vendor string) error {
-	if vendor == "" || len(vendor) > maxVendorKey {
-		return ErrVendorName
+	if err := checkVendor(vendor); err != nil {
+		return err
 	}
 	return s.Write(Op{Bucket: bucketOffboarded, Key: []byte(vendor)})
 }
@@ -143,12 +143,11 @@ type Forgotten struct {
 // for vendors that are gone), what is known of its secrets' use and its last event, and what learn
 // mode recorded.
 func (s *Store) ForgetVendor(vendor string) (Forgotten, error) {
-	if vendor == "" || len(vendor) > maxVendorKey {
-		return Forgotten{}, ErrVendorName
+	if err := checkVendor(vendor); err != nil {
+		return Forgotten{}, err
 	}
 	var f Forgotten
 	var ops []Op
-	prefix := []byte(vendor + "\x00")
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		_ = tx.Bucket(bucketSeenByTime).ForEach(func(k, v []byte) error {
 			if len(k) > 8 && string(v) == vendor {
@@ -157,11 +156,9 @@ func (s *Store) ForgetVendor(vendor string) (Forgotten, error) {
 			}
 			return nil
 		})
-		c := tx.Bucket(bucketSecrets).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ops = append(ops, Op{Bucket: bucketSecrets, Key: bytes.Clone(k)})
-			f.Secrets++
-		}
+		secrets := prefixDeletes(tx, bucketSecrets, []byte(vendor+"\x00"))
+		ops = append(ops, secrets...)
+		f.Secrets = len(secrets)
 		if tx.Bucket(bucketActivity).Get([]byte(vendor)) != nil {
 			ops = append(ops, Op{Bucket: bucketActivity, Key: []byte(vendor)})
 			f.Activity++
@@ -201,11 +198,8 @@ func (s *Store) ForgetTopics(prefix string) (retained, queued int, err error) {
 	}
 	var ops []Op
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketRetained).Cursor()
-		for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
-			ops = append(ops, Op{Bucket: bucketRetained, Key: bytes.Clone(k)})
-			retained++
-		}
+		ops = prefixDeletes(tx, bucketRetained, []byte(prefix))
+		retained = len(ops)
 		return tx.Bucket(bucketInflight).ForEach(func(k, v []byte) error {
 			var m storage.Message
 			if decodeMessage(v, &m) == nil && strings.HasPrefix(m.TopicName, prefix) {

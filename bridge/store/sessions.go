@@ -1,24 +1,31 @@
 package store
 
 import (
-	"bytes"
-
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"go.etcd.io/bbolt"
 )
+
+// sessionBuckets hold a session's records under its id + NUL: its subscriptions and its queued
+// messages.
+var sessionBuckets = [][]byte{bucketSubs, bucketInflight}
+
+// storedSessionOps returns the ops that delete a session's records on disk: its client record,
+// its subscriptions and its queued messages.
+func storedSessionOps(tx *bbolt.Tx, id string) []Op {
+	ops := []Op{{Bucket: bucketClients, Key: clientKey(id)}}
+	for _, b := range sessionBuckets {
+		ops = append(ops, prefixDeletes(tx, b, []byte(id+"\x00"))...)
+	}
+	return ops
+}
 
 // sessionOpsLocked returns the ops that delete a session's records: its client record, its
 // subscriptions and its queued messages, those on disk and those staged in a pending event's
 // group (which would otherwise be written after the deletion). s.mu must be held.
 func (h *Hook) sessionOpsLocked(tx *bbolt.Tx, id string) []Op {
-	ops := []Op{{Bucket: bucketClients, Key: clientKey(id)}}
-	prefix := []byte(id + "\x00")
-	for _, b := range [][]byte{bucketSubs, bucketInflight} {
-		c := tx.Bucket(b).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ops = append(ops, Op{Bucket: b, Key: append([]byte(nil), k...)})
-		}
-		bp := string(b) + "\x00" + string(prefix)
+	ops := storedSessionOps(tx, id)
+	for _, b := range sessionBuckets {
+		bp := string(b) + "\x00" + id + "\x00"
 		for sk := range h.staged {
 			if len(sk) > len(bp) && sk[:len(bp)] == bp {
 				ops = append(ops, Op{Bucket: b, Key: []byte(sk[len(b)+1:])})

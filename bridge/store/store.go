@@ -11,6 +11,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -57,6 +58,17 @@ type Op struct {
 	// higher sequence number in its first 8 bytes. Retained messages use it so that two events'
 	// commits, which may finish in either order, leave the newer message stored.
 	Seq uint64
+}
+
+// prefixDeletes returns the ops that delete every key of bucket b that starts with prefix, in key
+// order.
+func prefixDeletes(tx *bbolt.Tx, b, prefix []byte) []Op {
+	var ops []Op
+	c := tx.Bucket(b).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ops = append(ops, Op{Bucket: b, Key: bytes.Clone(k)})
+	}
+	return ops
 }
 
 // Options configure a Store.
