@@ -274,9 +274,10 @@ func TestLegacySessionsPurged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Write sessions the way the 0.1 hook did: the client id alone as the key.
+	// Write sessions the way the 0.1 hook did: the client id alone as the key. One 0.1 client id
+	// is an account's name, which its 0.2 session ids start with: purging it must leave them.
 	srv := mqtt.New(&mqtt.Options{})
-	for _, s := range []struct{ id, user string }{{"legacy", devUser}, {sessionID("removed", "x"), "removed"}, {sessionID(dev2User, "kept"), dev2User}} {
+	for _, s := range []struct{ id, user string }{{"legacy", devUser}, {dev2User, dev2User}, {sessionID("removed", "x"), "removed"}, {sessionID(dev2User, "kept"), dev2User}} {
 		cl := srv.NewClient(nil, "t", s.id, false)
 		cl.Properties.Username = []byte(s.user)
 		cl.Properties.ProtocolVersion = 4
@@ -294,7 +295,7 @@ func TestLegacySessionsPurged(t *testing.T) {
 	if len(clients) != 1 || clients[0].ID != sessionID(dev2User, "kept") || len(subs) != 1 || len(msgs) != 1 {
 		t.Errorf("after start the store holds %d clients, %d subscriptions, %d messages; want dev2's kept session only", len(clients), len(subs), len(msgs))
 	}
-	for _, id := range []string{"legacy", sessionID("removed", "x")} {
+	for _, id := range []string{"legacy", dev2User, sessionID("removed", "x")} {
 		if _, ok := b.srv.Clients.Get(id); ok {
 			t.Errorf("session %q restored", id)
 		}

@@ -79,8 +79,12 @@ func (h *Hook) PurgeSessions(keep func(id string, username []byte) bool) (int, e
 		err := tx.Bucket(bucketClients).ForEach(func(k, v []byte) error {
 			var c storage.Client
 			if err := c.UnmarshalBinary(v); err != nil || c.ID != string(k) || !keep(c.ID, c.Username) {
+				// Only the client record here: the sweeps below delete its subscriptions and
+				// queued messages by their owner. By key prefix they would also take those of a
+				// kept session whose id starts with this one and a NUL (a 0.1 client id "sensor"
+				// and account sensor's session "sensor\x00panel"). Nothing is staged yet.
 				purged++
-				ops = append(ops, h.sessionOpsLocked(tx, string(k))...)
+				ops = append(ops, Op{Bucket: bucketClients, Key: append([]byte(nil), k...)})
 				return nil
 			}
 			kept[c.ID] = true
